@@ -1,0 +1,122 @@
+"""The uniform local layout: `<dir>/<split>.<lang>.jsonl`, one example per line, fields as in data/examples.py.
+
+Used by the demo data, by user-provided data (translated intermediate data, CCG, ...) and by tests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields as dc_fields
+from pathlib import Path
+from typing import Any, Iterator
+
+from xstilts.data.examples import (
+    Answer,
+    BitextExample,
+    ChoiceExample,
+    SentenceExample,
+    SpanExample,
+    TagExample,
+    TextExample,
+)
+from xstilts.errors import UserError
+
+FAMILY_EXAMPLE = {
+    "classification": SentenceExample,
+    "regression": SentenceExample,
+    "multiple_choice": ChoiceExample,
+    "span_qa": SpanExample,
+    "tagging": TagExample,
+    "mlm": TextExample,
+    "retrieval": BitextExample,
+}
+
+
+def local_path(directory: str | Path, split: str, lang: str) -> Path:
+    return Path(directory) / f"{split}.{lang}.jsonl"
+
+
+def _check_types(cls: type, obj: dict[str, Any], path: Path, lineno: int) -> None:
+    names = {f.name for f in dc_fields(cls)}
+    required = {f.name for f in dc_fields(cls) if f.default is f.default_factory}  # no default at all
+    unknown = set(obj) - names
+    if unknown:
+        raise UserError(
+            f"unexpected field(s) {sorted(unknown)} for a {cls.__name__}; expected {sorted(names)}",
+            path=str(path), line=lineno,
+        )
+    missing = {n for n in required if n not in obj}
+    if missing:
+        raise UserError(f"missing field(s) {sorted(missing)}; expected {sorted(names)}", path=str(path), line=lineno)
+
+
+def parse_example(family: str, obj: Any, path: Path, lineno: int):
+    """Turn one JSON object into the family's example, with errors naming file and line."""
+    cls = FAMILY_EXAMPLE[family]
+    if not isinstance(obj, dict):
+        raise UserError(f"expected a JSON object for a {cls.__name__}", path=str(path), line=lineno)
+    _check_types(cls, obj, path, lineno)
+    try:
+        if cls is SpanExample:
+            answers = [Answer(text=a["text"], answer_start=int(a["answer_start"])) for a in obj.get("answers", [])]
+            ex = SpanExample(**{**obj, "answers": answers})
+        else:
+            ex = cls(**obj)
+    except (TypeError, KeyError, ValueError) as e:
+        raise UserError(f"malformed {cls.__name__}: {e}", path=str(path), line=lineno) from None
+    _validate(ex, family, path, lineno)
+    return ex
+
+
+def _validate(ex: Any, family: str, path: Path, lineno: int) -> None:
+    def bad(msg: str) -> UserError:
+        return UserError(msg, path=str(path), line=lineno)
+
+    if isinstance(ex, TagExample):
+        if not isinstance(ex.tokens, list) or not all(isinstance(t, str) for t in ex.tokens):
+            raise bad("'tokens' must be a list of strings")
+        if ex.tags is not None and len(ex.tags) != len(ex.tokens):
+            raise bad(f"{len(ex.tokens)} tokens but {len(ex.tags)} tags; expected one tag per token")
+    elif isinstance(ex, ChoiceExample):
+        if not isinstance(ex.choices, list) or len(ex.choices) < 2:
+            raise bad("'choices' must be a list of at least 2 strings")
+        if ex.label is not None and not (0 <= int(ex.label) < len(ex.choices)):
+            raise bad(f"'label' {ex.label} out of range for {len(ex.choices)} choices")
+    elif isinstance(ex, SpanExample):
+        for a in ex.answers:
+            if ex.context[a.answer_start: a.answer_start + len(a.text)] != a.text:
+                raise bad(f"answer {a.text!r} not found at offset {a.answer_start} of the context")
+    elif isinstance(ex, SentenceExample):
+        if not isinstance(ex.text_a, str):
+            raise bad("'text_a' must be a string")
+        if family == "regression" and ex.label is not None and not isinstance(ex.label, (int, float)):
+            raise bad("'label' must be a number for a regression task")
+
+
+def read_jsonl(path: str | Path, family: str) -> Iterator[Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("data file not found", path=str(p))
+    with p.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"invalid JSON ({e.msg}); expected one JSON object per line", path=str(p), line=lineno) from None
+            yield parse_example(family, obj, p, lineno)
+
+
+def read_local(directory: str | Path, split: str, lang: str, family: str) -> list[Any]:
+    return list(read_jsonl(local_path(directory, split, lang), family))
+
+
+def write_jsonl(path: str | Path, examples: list[Any]) -> None:
+    from dataclasses import asdict
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("w", encoding="utf-8") as f:
+        for ex in examples:
+            f.write(json.dumps(asdict(ex), ensure_ascii=False) + "\n")

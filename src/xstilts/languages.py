@@ -1,0 +1,80 @@
+"""Every language list of the project, in one place.
+
+XTREME lists are those of the official scorer (google-research/xtreme evaluate.py, see docs/xtreme.md).
+"""
+
+from __future__ import annotations
+
+XTREME_TASK2LANGS: dict[str, list[str]] = {
+    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
+    "pawsx": "de en es fr ja ko zh".split(),
+    "udpos": (
+        "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh"
+    ).split(),
+    "panx": (
+        "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo my zh "
+        "kk tr et fi hu"
+    ).split(),
+    "xquad": "en es de el ru tr ar vi th zh hi".split(),
+    "mlqa": "en es de ar hi vi zh".split(),
+    "tydiqa": "en ar bn fi id ko ru sw te".split(),
+    "bucc2018": "de fr ru zh".split(),
+    "tatoeba": (
+        "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh kk tr et fi hu"
+    ).split(),
+}
+
+XTREME_GROUP2TASK: dict[str, list[str]] = {
+    "classification": ["pawsx", "xnli"],
+    "tagging": ["udpos", "panx"],
+    "qa": ["xquad", "mlqa", "tydiqa"],
+    "retrieval": ["bucc2018", "tatoeba"],
+}
+
+# google/xtreme tatoeba configs use ISO 639-3 codes; the scorer uses these 2-letter codes.
+TATOEBA_ISO3_TO_ISO2: dict[str, str] = {
+    "afr": "af", "ara": "ar", "ben": "bn", "bul": "bg", "deu": "de", "cmn": "zh", "ell": "el", "est": "et",
+    "eus": "eu", "fin": "fi", "fra": "fr", "heb": "he", "hin": "hi", "hun": "hu", "ind": "id", "ita": "it",
+    "jav": "jv", "jpn": "ja", "kat": "ka", "kaz": "kk", "kor": "ko", "mal": "ml", "mar": "mr", "nld": "nl",
+    "pes": "fa", "por": "pt", "rus": "ru", "spa": "es", "swh": "sw", "tam": "ta", "tel": "te", "tgl": "tl",
+    "tha": "th", "tur": "tr", "urd": "ur", "vie": "vi",
+}
+
+# google/xtreme udpos configs are named by English language name.
+UDPOS_LANG2NAME: dict[str, str] = {
+    "af": "Afrikaans", "ar": "Arabic", "eu": "Basque", "bg": "Bulgarian", "nl": "Dutch", "en": "English",
+    "et": "Estonian", "fi": "Finnish", "fr": "French", "de": "German", "el": "Greek", "he": "Hebrew",
+    "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "kk": "Kazakh",
+    "ko": "Korean", "zh": "Chinese", "mr": "Marathi", "fa": "Persian", "pt": "Portuguese", "ru": "Russian",
+    "es": "Spanish", "tl": "Tagalog", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tr": "Turkish",
+    "ur": "Urdu", "vi": "Vietnamese", "yo": "Yoruba",
+}
+
+# Language metadata for grouping in reports: family and script (Glottolog/ISO 15924 level facts).
+LANGUAGE_INFO: dict[str, tuple[str, str]] = {
+    "af": ("Indo-European (Germanic)", "Latin"), "ar": ("Afro-Asiatic", "Arabic"),
+    "bg": ("Indo-European (Slavic)", "Cyrillic"), "bn": ("Indo-European (Indo-Aryan)", "Bengali"),
+    "ca": ("Indo-European (Romance)", "Latin"),
+    "de": ("Indo-European (Germanic)", "Latin"), "el": ("Indo-European (Greek)", "Greek"),
+    "en": ("Indo-European (Germanic)", "Latin"), "es": ("Indo-European (Romance)", "Latin"),
+    "et": ("Uralic", "Latin"), "eu": ("Basque (isolate)", "Latin"), "fa": ("Indo-European (Iranian)", "Arabic"),
+    "fi": ("Uralic", "Latin"), "fr": ("Indo-European (Romance)", "Latin"), "he": ("Afro-Asiatic", "Hebrew"),
+    "hi": ("Indo-European (Indo-Aryan)", "Devanagari"), "hu": ("Uralic", "Latin"),
+    "id": ("Austronesian", "Latin"), "it": ("Indo-European (Romance)", "Latin"), "ja": ("Japonic", "Japanese"),
+    "jv": ("Austronesian", "Latin"), "ka": ("Kartvelian", "Georgian"), "kk": ("Turkic", "Cyrillic"),
+    "ko": ("Koreanic", "Hangul"), "ml": ("Dravidian", "Malayalam"), "mr": ("Indo-European (Indo-Aryan)", "Devanagari"),
+    "ms": ("Austronesian", "Latin"), "my": ("Sino-Tibetan", "Myanmar"), "nl": ("Indo-European (Germanic)", "Latin"),
+    "pt": ("Indo-European (Romance)", "Latin"), "ru": ("Indo-European (Slavic)", "Cyrillic"),
+    "sw": ("Niger-Congo", "Latin"), "ta": ("Dravidian", "Tamil"), "te": ("Dravidian", "Telugu"),
+    "th": ("Kra-Dai", "Thai"), "tl": ("Austronesian", "Latin"), "tr": ("Turkic", "Latin"),
+    "ur": ("Indo-European (Indo-Aryan)", "Arabic"), "vi": ("Austroasiatic", "Latin"),
+    "yo": ("Niger-Congo", "Latin"), "zh": ("Sino-Tibetan", "Han"),
+}
+
+
+def language_family(lang: str) -> str:
+    return LANGUAGE_INFO.get(lang, ("unknown", "unknown"))[0]
+
+
+def language_script(lang: str) -> str:
+    return LANGUAGE_INFO.get(lang, ("unknown", "unknown"))[1]
