@@ -1,0 +1,86 @@
+"""Evaluate a model on one task's examples in one language: featurize, run the head, decode, score.
+
+Used for dev-set early stopping during training and for zero-shot evaluation. Scores come from the official-parity metric
+functions in evaluation/metrics.py, so the numbers a run reports are the numbers `xstilts score` gives on its predictions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from xstilts.data.featurize import Collator, featurize
+from xstilts.evaluation.predict import decode_choices, decode_classification, decode_spans, decode_tags, run_head
+from xstilts.tasks.spec import TaskSpec
+
+
+def predict_examples(model: Any, tokenizer: Any, task: TaskSpec, examples: Sequence[Any], settings: dict[str, Any],
+                     device: Any) -> list[Any]:
+    """Predictions in the family's natural form, one per example."""
+    if not examples:
+        return []
+    feats = featurize(task.family, examples, tokenizer, task.labels, settings, train=False)
+    collate = Collator(pad_id=tokenizer.pad_token_id or 0)
+    outputs = run_head(model, task.name, feats, collate, device)
+    fam = task.family
+    if fam == "classification":
+        return decode_classification(outputs, task.labels)
+    if fam == "regression":
+        return decode_classification(outputs, None)
+    if fam == "multiple_choice":
+        return decode_choices(outputs)
+    if fam == "tagging":
+        return decode_tags(outputs, feats, task.labels or [], len(examples), [len(e.tokens) for e in examples])
+    if fam == "span_qa":
+        allow_null = any(not e.answers for e in examples)
+        return decode_spans(outputs, feats, [e.context for e in examples], int(settings["max_answer_length"]),
+                            allow_null=allow_null)
+    raise ValueError(f"no predictor for family '{fam}'")
+
+
+def gold_of(task: TaskSpec, examples: Sequence[Any]) -> list[Any]:
+    fam = task.family
+    if fam in ("classification", "regression", "multiple_choice"):
+        return [e.label for e in examples]
+    if fam == "tagging":
+        return [e.tags for e in examples]
+    if fam == "span_qa":
+        return [[a.text for a in e.answers] for e in examples]
+    raise ValueError(fam)
+
+
+def score(task: TaskSpec, predictions: Sequence[Any], golds: Sequence[Any], lang: str = "en") -> dict[str, float]:
+    """The task's metrics x100 (as the official scorer reports them), plus `main` = the per-language task score."""
+    from xstilts.evaluation import metrics as M
+
+    fam = task.family
+    if fam in ("classification", "multiple_choice"):
+        out = {"accuracy": M.accuracy([str(p) for p in predictions], [str(g) for g in golds])}
+        out["main"] = out["accuracy"]
+    elif fam == "regression":
+        from scipy.stats import pearsonr, spearmanr
+
+        p, g = np.asarray(predictions, float), np.asarray(golds, float)
+        ok = len(p) > 1 and p.std() > 0 and g.std() > 0
+        out = {"pearson": 100 * float(pearsonr(p, g)[0]) if ok else 0.0,
+               "spearman": 100 * float(spearmanr(p, g)[0]) if ok else 0.0}
+        out["main"] = out["pearson"]
+    elif fam == "tagging":
+        out = dict(M.tagging_scores(list(golds), list(predictions)))
+        out["main"] = out["f1"]
+    elif fam == "span_qa":
+        if task.name == "mlqa":
+            out = dict(M.mlqa_scores(list(predictions), list(golds), lang))
+        else:
+            out = dict(M.squad_scores(list(predictions), list(golds)))
+        out["main"] = (out["exact_match"] + out["f1"]) / 2
+    else:
+        raise ValueError(fam)
+    return out
+
+
+def evaluate_examples(model: Any, tokenizer: Any, task: TaskSpec, examples: Sequence[Any], settings: dict[str, Any],
+                      device: Any, lang: str = "en") -> tuple[list[Any], dict[str, float]]:
+    preds = predict_examples(model, tokenizer, task, examples, settings, device)
+    return preds, score(task, preds, gold_of(task, examples), lang)

@@ -1,0 +1,124 @@
+"""Task heads, one small module per family, all reading the shared encoder's hidden states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class ClassificationHead(nn.Module):
+    """First-token classifier (dense + tanh + linear, as BERT/RoBERTa heads); num_labels == 1 means regression."""
+
+    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, num_labels)
+        self.num_labels = num_labels
+
+    def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        x = self.dropout(hidden[:, 0])
+        x = self.dropout(torch.tanh(self.dense(x)))
+        logits = self.out(x)
+        out = {"logits": logits}
+        if "labels" in batch:
+            if self.num_labels == 1:
+                out["loss"] = F.mse_loss(logits.squeeze(-1).float(), batch["labels"].float())
+            else:
+                out["loss"] = F.cross_entropy(logits.float(), batch["labels"])
+        return out
+
+
+class MultipleChoiceHead(nn.Module):
+    """Scores each (context, choice) sequence with one logit; the batch is flattened to (B*C, L) by the model."""
+
+    def __init__(self, hidden: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        num_choices = batch["num_choices"]
+        logits = self.out(self.dropout(hidden[:, 0])).view(-1, num_choices)
+        out = {"logits": logits}
+        if "labels" in batch:
+            out["loss"] = F.cross_entropy(logits.float(), batch["labels"])
+        return out
+
+
+class SpanHead(nn.Module):
+    """Extractive QA: start and end logits per token; padding and question tokens are masked at decoding time."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.out = nn.Linear(hidden, 2)
+
+    def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        start, end = self.out(hidden).float().unbind(-1)
+        mask = batch["attention_mask"] == 0
+        start = start.masked_fill(mask, -1e4)
+        end = end.masked_fill(mask, -1e4)
+        out = {"start_logits": start, "end_logits": end}
+        if "start_positions" in batch:
+            out["loss"] = (F.cross_entropy(start, batch["start_positions"]) + F.cross_entropy(end, batch["end_positions"])) / 2
+        return out
+
+
+class TaggingHead(nn.Module):
+    """Token tagging: labels only on each word's first sub-token (others -100)."""
+
+    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, num_labels)
+
+    def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        logits = self.out(self.dropout(hidden))
+        out = {"logits": logits}
+        if "labels" in batch:
+            out["loss"] = F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=-100)
+        return out
+
+
+class MaskedLMHead(nn.Module):
+    """BERT-style MLM head (dense + GELU + LayerNorm + decoder tied to the encoder's word embeddings)."""
+
+    def __init__(self, hidden: int, word_embeddings: nn.Embedding, eps: float = 1e-12):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.norm = nn.LayerNorm(hidden, eps=eps)
+        self.bias = nn.Parameter(torch.zeros(word_embeddings.num_embeddings))
+        self._embeddings = [word_embeddings]  # a list, so the tied weight is not registered (saved) twice
+
+    def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        labels = batch.get("labels")
+        if labels is not None:
+            hidden = hidden[labels != -100]  # only masked positions: saves the vocab-sized matmul elsewhere
+        x = self.norm(F.gelu(self.dense(hidden)))
+        logits = x @ self._embeddings[0].weight.t() + self.bias
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = F.cross_entropy(logits.float(), labels[labels != -100])
+        return out
+
+
+def build_head(family: str, hidden: int, num_labels: int | None, word_embeddings: nn.Embedding | None = None) -> nn.Module:
+    if family == "classification":
+        assert num_labels, "classification needs labels"
+        return ClassificationHead(hidden, num_labels)
+    if family == "regression":
+        return ClassificationHead(hidden, 1)
+    if family == "multiple_choice":
+        return MultipleChoiceHead(hidden)
+    if family == "span_qa":
+        return SpanHead(hidden)
+    if family == "tagging":
+        assert num_labels, "tagging needs labels"
+        return TaggingHead(hidden, num_labels)
+    if family == "mlm":
+        assert word_embeddings is not None
+        return MaskedLMHead(hidden, word_embeddings)
+    raise ValueError(f"no head for family '{family}'")

@@ -1,0 +1,139 @@
+"""One shared encoder with a head per task; saving and loading phase checkpoints (safetensors only)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from xstilts.errors import UserError
+from xstilts.modeling.heads import build_head
+
+HEADS_FILE = "heads.safetensors"
+HEADS_CONFIG = "heads.json"
+
+
+@dataclass
+class HeadSpec:
+    """What a head is: its task, family and label space (so a later phase can keep it when the labels match)."""
+
+    task: str
+    family: str
+    labels: list[str] | None = None
+
+    @property
+    def num_labels(self) -> int | None:
+        return None if self.labels is None else len(self.labels)
+
+
+def load_encoder(name_or_path: str, trust_remote_code: bool = False):
+    """An encoder and its tokenizer from a hub id or local folder (weights in safetensors only)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    p = Path(name_or_path)
+    if p.exists() and p.is_dir():
+        if not (p / "config.json").is_file():
+            raise UserError("not a model folder: config.json missing", path=str(p))
+        if not any(p.glob("*.safetensors")):
+            raise UserError("model folder has no .safetensors weights (pickled checkpoints are never loaded)", path=str(p))
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    encoder = AutoModel.from_pretrained(
+        name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
+    ) if _accepts_pooling_flag(name_or_path) else AutoModel.from_pretrained(
+        name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code
+    )
+    return encoder, tokenizer
+
+
+def _accepts_pooling_flag(name_or_path: str) -> bool:
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(name_or_path)
+    return cfg.model_type in {"bert", "xlm-roberta", "roberta"}
+
+
+class MultiTaskModel(nn.Module):
+    """The shared encoder plus one head per task name (all languages of a task share its head)."""
+
+    def __init__(self, encoder: nn.Module, heads: dict[str, HeadSpec] | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleDict()
+        self.head_specs: dict[str, HeadSpec] = {}
+        for spec in (heads or {}).values():
+            self.add_head(spec)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder.config.hidden_size)
+
+    def add_head(self, spec: HeadSpec) -> None:
+        word_emb = self.encoder.get_input_embeddings() if spec.family == "mlm" else None
+        self.heads[spec.task] = build_head(spec.family, self.hidden_size, spec.num_labels, word_emb)
+        self.head_specs[spec.task] = spec
+
+    def encode(self, batch: dict[str, Any], output_hidden_states: bool = False):
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        if inputs["input_ids"].dim() == 3:  # multiple choice: (B, C, L) -> (B*C, L)
+            inputs = {k: v.flatten(0, 1) for k, v in inputs.items()}
+        return self.encoder(**inputs, output_hidden_states=output_hidden_states, return_dict=True)
+
+    def forward(self, task: str, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        out = self.encode(batch)
+        b = dict(batch)
+        if b["input_ids"].dim() == 3:
+            b["num_choices"] = batch["input_ids"].shape[1]
+        return self.heads[task](out.last_hidden_state, b)
+
+    @torch.no_grad()
+    def sentence_vectors(self, batch: dict[str, Any], layer: int, pooling: str = "mean") -> torch.Tensor:
+        """Pooled vectors of hidden_states[layer] (0 = embeddings); mean excludes padding and special tokens."""
+        out = self.encode(batch, output_hidden_states=True)
+        h = out.hidden_states[layer].float()
+        if pooling == "first":
+            return h[:, 0]
+        mask = batch.get("content_mask", batch["attention_mask"]).unsqueeze(-1).float()
+        return (h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def save_checkpoint(model: MultiTaskModel, tokenizer: Any, out_dir: Path) -> None:
+    """Encoder as a standard HF folder (safetensors) + heads in one safetensors file with their specs in JSON."""
+    out_dir = Path(out_dir)
+    enc_dir = out_dir / "encoder"
+    model.encoder.save_pretrained(enc_dir, safe_serialization=True)
+    tokenizer.save_pretrained(enc_dir)
+    tensors = {}
+    for name, head in model.heads.items():
+        for k, v in head.state_dict().items():
+            tensors[f"{name}.{k}"] = v.detach().cpu().contiguous()
+    if tensors:
+        save_file(tensors, str(out_dir / HEADS_FILE))
+    (out_dir / HEADS_CONFIG).write_text(
+        json.dumps({n: asdict(s) for n, s in model.head_specs.items()}, indent=2), encoding="utf-8"
+    )
+
+
+def load_checkpoint(ckpt_dir: Path, keep_heads: bool = True) -> tuple[MultiTaskModel, Any]:
+    """Load a phase checkpoint written by save_checkpoint (encoder + tokenizer + heads)."""
+    ckpt_dir = Path(ckpt_dir)
+    encoder, tokenizer = load_encoder(str(ckpt_dir / "encoder"))
+    model = MultiTaskModel(encoder)
+    cfg_path = ckpt_dir / HEADS_CONFIG
+    if keep_heads and cfg_path.is_file():
+        specs = json.loads(cfg_path.read_text(encoding="utf-8"))
+        state = load_file(str(ckpt_dir / HEADS_FILE)) if (ckpt_dir / HEADS_FILE).is_file() else {}
+        for name, s in specs.items():
+            model.add_head(HeadSpec(**s))
+            prefix = f"{name}."
+            model.heads[name].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    return model, tokenizer
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    p = Path(path)
+    return (p / "encoder" / "config.json").is_file() and (p / HEADS_CONFIG).is_file()

@@ -1,0 +1,151 @@
+"""The training loop: one function, readable top to bottom (accelerate for devices, precision and accumulation)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from xstilts.data.featurize import Collator
+from xstilts.training.sampling import TaskStream, task_probabilities
+
+
+@dataclass
+class TrainTask:
+    """One task's training features, and how to score the model on its dev set (None: no early stopping signal)."""
+
+    name: str
+    feats: list[dict[str, Any]]
+    evaluate: Callable[[], dict[str, float]] | None = None
+    collate: Collator | None = None  # a task-specific collator (e.g. MLM masking); None = the loop's default
+
+
+@dataclass
+class TrainResult:
+    optimizer_steps: int = 0
+    micro_batches: int = 0
+    task_batches: dict[str, int] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_step: int = 0
+    best_score: float | None = None
+    dev_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)  # one per micro-batch, for progress and tests
+
+
+def set_seed(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _main_metric(metrics: dict[str, float]) -> float:
+    return float(metrics["main"]) if "main" in metrics else float(next(iter(metrics.values())))
+
+
+def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[str, Any], seed: int,
+          sampler: str = "proportional", temperature: float = 2.0, accelerator: Any = None,
+          progress: bool = True) -> TrainResult:
+    """Train `model` (a MultiTaskModel) on one or several tasks; restores the best dev checkpoint at the end.
+
+    Steps: total micro-batches = epochs x the sum of each task's batches per epoch (or max_steps optimizer steps); each
+    micro-batch's task is drawn from the sampler; the optimizer steps every `grad_accumulation` micro-batches.
+    """
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
+    set_seed(seed)
+    rng = np.random.default_rng(seed)
+    accum = int(settings["grad_accumulation"])
+    accelerator = accelerator or Accelerator(gradient_accumulation_steps=accum, cpu=not torch.cuda.is_available())
+    streams = [TaskStream(t.feats, int(settings["batch_size"]), rng) for t in tasks]
+    probs = task_probabilities([len(t.feats) for t in tasks], sampler, temperature)
+    per_epoch = sum(s.batches_per_epoch for s in streams)
+    if settings.get("max_steps"):
+        total_micro = int(settings["max_steps"]) * accum
+    else:
+        total_micro = max(accum, int(math.ceil(float(settings["num_epochs"]) * per_epoch)))
+    total_steps = total_micro // accum
+
+    if settings.get("freeze_embeddings"):
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": float(settings["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=float(settings["learning_rate"]), eps=float(settings["adam_epsilon"]),
+    )
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(float(settings["warmup_ratio"]) * total_steps), max(1, total_steps)
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    device = accelerator.device
+
+    result = TrainResult(task_batches={t.name: 0 for t in tasks})
+    eval_every = int(settings["eval_every_steps"])
+    patience = int(settings["early_stopping_patience"])
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_evals = 0
+    t0 = time.time()
+    seen = 0
+    bar = tqdm(total=total_steps, desc="train " + "+".join(t.name for t in tasks), disable=not progress, leave=False)
+
+    def evaluate(step: int) -> bool:
+        """Dev evaluation; returns True when early stopping should end training."""
+        nonlocal best_state, bad_evals
+        scored = {t.name: t.evaluate() for t in tasks if t.evaluate is not None}
+        if not scored:
+            return False
+        score = float(np.mean([_main_metric(m) for m in scored.values()]))
+        result.history.append({"step": step, "score": score, "metrics": scored})
+        if result.best_score is None or score > result.best_score:
+            result.best_score, result.best_step, result.dev_metrics = score, step, scored
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            bad_evals = 0
+        else:
+            bad_evals += 1
+        model.train()
+        return bad_evals >= patience
+
+    model.train()
+    stopped = False
+    for micro in range(total_micro):
+        k = int(rng.choice(len(tasks), p=probs))
+        feats = streams[k].next()
+        batch = (tasks[k].collate or collate)(feats)
+        batch = {key: (v.to(device) if isinstance(v, torch.Tensor) else v) for key, v in batch.items()}
+        with accelerator.accumulate(model):
+            loss = model(tasks[k].name, batch)["loss"]
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(params, float(settings["max_grad_norm"]))
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        result.task_batches[tasks[k].name] += 1
+        result.micro_batches += 1
+        result.losses.append(float(loss.item()))
+        seen += len(feats)
+        if accelerator.sync_gradients:
+            result.optimizer_steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", ex_s=f"{seen / max(time.time() - t0, 1e-9):.1f}")
+            if result.optimizer_steps % eval_every == 0 and evaluate(result.optimizer_steps):
+                stopped = True
+                break
+    bar.close()
+    if not stopped and (not result.history or result.history[-1]["step"] != result.optimizer_steps):
+        evaluate(result.optimizer_steps)
+    if best_state is not None:
+        accelerator.unwrap_model(model).load_state_dict(best_state)
+    result.seconds = time.time() - t0
+    return result
