@@ -25,12 +25,17 @@ PAPER_NINE = {"anli_plus", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "cos
 FAMILY_METRIC = {"classification": "accuracy", "multiple_choice": "accuracy", "regression": "pearson", "span_qa": "f1"}
 
 
+# Tasks reading another task's hub dataset share its fixture directory.
+FIXTURE_DIR = {"conll2003_chunk": "conll2003", "conll2003_pos": "conll2003"}
+
+
 def hub_files(task_name: str, split: str) -> dict[str, str]:
     """data_files for load_hub_rows: each hub split name of our `split` -> its fixture file."""
     task = get_task(task_name)
     assert task.source is not None
     names = task.source.splits.get(split, split)
-    return {n: str(FIXTURES / task_name / f"{n}.jsonl") for n in (names if isinstance(names, list) else [names])}
+    directory = FIXTURES / FIXTURE_DIR.get(task_name, task_name)
+    return {n: str(directory / f"{n}.jsonl") for n in (names if isinstance(names, list) else [names])}
 
 
 def load(task_name: str, split: str) -> tuple[int, list[Any]]:
@@ -59,6 +64,10 @@ CASES = [
     ("stsb", "test", 3, 0, None, None),
     ("sst2", "train", 3, 3, 1, SentenceExample("sst2-1", "the plot goes nowhere ", None, "negative")),
     ("cola", "train", 3, 3, 1, SentenceExample("cola-1", "The dog the ball chased quickly of.", None, "unacceptable")),
+    # WNLI's ClassLabel order is reversed (not_entailment = 0).
+    ("wnli", "train", 3, 3, 1, SentenceExample("wnli-1", "The cat chased the mouse because it was hungry.", "The mouse was hungry.", "not_entailment")),
+    ("multirc", "train", 3, 3, 1, SentenceExample("multirc-0-0-1", "The village had one bakery. It sold bread in the morning and cakes in the afternoon.",
+                                                  "What did the bakery sell in the afternoon? Bread", "False")),
     ("cb", "train", 3, 3, 2, SentenceExample("cb-2", "Maybe the shop is closed today.", "the shop is closed today", "neutral")),
     ("boolq", "train", 3, 3, 1, SentenceExample("boolq-1", "can penguins fly", "Penguins are flightless birds that swim with modified wings.", "False")),
     ("wic", "train", 3, 3, 1, SentenceExample("wic-1", "run: They run every morning.", "We run along the beach.", "True")),
@@ -93,6 +102,10 @@ CASES = [
     ("conll2003", "train", 3, 3, 0, TagExample("conll2003-0", ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
                                                 ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"])),
     ("conll2003", "train", 3, 3, 1, TagExample("conll2003-1", ["Peter", "Blackburn"], ["B-PER", "I-PER"])),
+    ("conll2003_chunk", "train", 3, 3, 0, TagExample("conll2003_chunk-0", ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
+                                                      ["B-NP", "B-VP", "B-NP", "I-NP", "B-VP", "I-VP", "B-NP", "I-NP", "O"])),
+    ("conll2003_pos", "train", 3, 3, 0, TagExample("conll2003_pos-0", ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
+                                                    ["NNP", "VBZ", "JJ", "NN", "TO", "VB", "JJ", "NN", "."])),
     # The multiword token "don't" (upos `_`) is dropped; its parts "do" "n't" stay.
     ("ud_en_ewt", "train", 3, 3, 0, TagExample("ud_en_ewt-ewt-1", ["I", "do", "n't", "like", "rain", "."], ["PRON", "AUX", "PART", "VERB", "NOUN", "PUNCT"])),
     ("ud_en_ewt", "train", 3, 3, 2, TagExample("ud_en_ewt-ewt-3", ["Oh", ",", "the", "cat", "and", "Bob", "left", ":)"],
@@ -122,7 +135,7 @@ def test_every_hub_task_has_a_fixture_and_an_expectation():
     covered = {c[0] for c in CASES if c[5] is not None}
     hub_tasks = {name for name in LIBRARY if get_task(name).source is not None}
     assert hub_tasks - covered == set()
-    assert all((FIXTURES / name).is_dir() for name in hub_tasks)
+    assert all((FIXTURES / FIXTURE_DIR.get(name, name)).is_dir() for name in hub_tasks)
 
 
 def test_registry_lists_the_intermediate_library():

@@ -234,6 +234,17 @@ def map_wic(row: dict[str, Any], task: TaskSpec, index: int) -> SentenceExample 
                            text_b=row["sentence2"], label=label)
 
 
+@row_mapper("multirc")
+def map_multirc(row: dict[str, Any], task: TaskSpec, index: int) -> SentenceExample | None:
+    """MultiRC as pair classification: (paragraph, 'question answer'); guid from the nested idx ids."""
+    label = _class_name(row["label"], task)
+    if label is None:
+        return None
+    idx = row["idx"]
+    return SentenceExample(guid=f"{task.name}-{idx['paragraph']}-{idx['question']}-{idx['answer']}",
+                           text_a=row["paragraph"], text_b=f"{row['question']} {row['answer']}", label=label)
+
+
 @row_mapper("race")
 def map_race(row: dict[str, Any], task: TaskSpec, index: int) -> ChoiceExample | None:
     """RACE: article as context, four options, answer letter A-D.
