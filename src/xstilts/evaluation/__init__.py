@@ -1,0 +1,1 @@
+"""Evaluation: official-parity metrics, the XTREME scorer, submission layout."""
