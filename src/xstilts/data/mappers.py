@@ -21,6 +21,23 @@ TaskLoader = Callable[..., list[Any]]
 LOCAL_READERS: dict[str, LocalReader] = {}
 TASK_LOADERS: dict[str, TaskLoader] = {}
 
+
+def _registrar(registry: dict[str, Any]) -> Callable[[str], Callable[[Any], Any]]:
+    """A decorator factory that files a function in `registry` under a task name."""
+
+    def register(name: str) -> Callable[[Any], Any]:
+        def deco(fn: Any) -> Any:
+            registry[name] = fn
+            return fn
+
+        return deco
+
+    return register
+
+
+local_reader = _registrar(LOCAL_READERS)
+task_loader = _registrar(TASK_LOADERS)
+
 # ---------------------------------------------------------------------------------------------------------------
 # Small helpers shared by the mappers
 
@@ -289,14 +306,6 @@ def map_hotpotqa(row: dict[str, Any], task: TaskSpec, index: int) -> SpanExample
 # Local readers: tasks whose data is not on the hub
 
 
-def local_reader(name: str) -> Callable[[LocalReader], LocalReader]:
-    def deco(fn: LocalReader) -> LocalReader:
-        LOCAL_READERS[name] = fn
-        return fn
-
-    return deco
-
-
 @local_reader("ccg")
 def read_ccg(directory: str | Path, split: str) -> list[TagExample]:
     """jiant's CCG files `ccg.{train,dev,test}`: one sentence per line, `words<TAB>supertags`, both space-separated."""
@@ -323,14 +332,6 @@ def read_ccg(directory: str | Path, split: str) -> list[TagExample]:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Task loaders: tasks built from several hub datasets
-
-
-def task_loader(name: str) -> Callable[[TaskLoader], TaskLoader]:
-    def deco(fn: TaskLoader) -> TaskLoader:
-        TASK_LOADERS[name] = fn
-        return fn
-
-    return deco
 
 
 # ANLI+ trains on ANLI R1-R3, MNLI and SNLI together; it is evaluated on ANLI's own dev/test (all rounds).
