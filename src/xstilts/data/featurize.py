@@ -201,8 +201,11 @@ class Collator:
                 dtype = torch.float if isinstance(rows[0], float) else torch.long
                 batch["labels"] = torch.tensor(rows, dtype=dtype)
                 continue
-            if isinstance(rows[0][0], list):  # multiple choice: (B, C, L)
-                batch[key] = torch.tensor([[r + [pad] * (L - len(r)) for r in choice] for choice in rows])
+            if isinstance(rows[0][0], list):  # multiple choice: (B, C, L); missing choices padded and masked out
+                C = max(len(choice) for choice in rows)
+                batch[key] = torch.tensor([[r + [pad] * (L - len(r)) for r in choice] + [[pad] * L] * (C - len(choice))
+                                           for choice in rows])
+                batch["choice_mask"] = torch.tensor([[1] * len(choice) + [0] * (C - len(choice)) for choice in rows])
             else:
                 batch[key] = torch.tensor([r + [pad] * (L - len(r)) for r in rows])
         for key in ("start_positions", "end_positions"):
@@ -218,6 +221,9 @@ class Collator:
         prob = torch.full(ids.shape, self.mlm_probability)
         prob.masked_fill_(batch["special_tokens_mask"].bool() | (batch["attention_mask"] == 0), 0.0)
         chosen = torch.bernoulli(prob, generator=self.gen).bool()
+        if not chosen.any():  # never an empty loss: mask the first content token of the first row
+            first = int((prob[0] > 0).nonzero()[0, 0]) if (prob[0] > 0).any() else 1
+            chosen[0, first] = True
         labels = torch.where(chosen, ids, torch.full_like(ids, -100))
         roll = torch.rand(ids.shape, generator=self.gen)
         ids[chosen & (roll < 0.8)] = self.mask_id

@@ -1,5 +1,5 @@
-"""One entry point for a task's examples: user directory (uniform JSONL or the official XTREME download layout),
-the task's own local directory (demo data), or the Hugging Face hub."""
+"""One entry point for a task's examples: user directory (uniform JSONL, the task's own local format such as CCGbank files,
+or the official XTREME download layout), the task's bundled local directory (demo data), or the Hugging Face hub."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ from xstilts.tasks.spec import TaskSpec
 
 def load_examples(task: TaskSpec, split: str, lang: str = "en", data_dir: str | Path | None = None) -> list[Any]:
     """Examples of `task` for one split ('train', 'dev', 'test') and language."""
+    from xstilts.data import mappers, xtreme
+
     if data_dir is not None:
         d = Path(data_dir)
         if not d.exists():
             raise UserError("data directory not found", path=str(d))
         if local_path(d, split, lang).is_file():
             return read_local(d, split, lang, task.family)
-        from xstilts.data.xtreme import OFFICIAL_READERS  # official download layout (scripts/download_data.sh)
-
-        reader = OFFICIAL_READERS.get(task.name)
+        if task.name in mappers.LOCAL_READERS:
+            return mappers.LOCAL_READERS[task.name](d, split)
+        reader = xtreme.OFFICIAL_READERS.get(task.name)  # official download layout (scripts/download_data.sh)
         if reader is not None:
             return reader(d, split, lang)
         raise UserError(
@@ -31,7 +33,11 @@ def load_examples(task: TaskSpec, split: str, lang: str = "en", data_dir: str | 
         )
     if task.local_dir is not None:
         return read_local(task.local_dir, split, lang, task.family)
+    if task.name in mappers.TASK_LOADERS:
+        return mappers.TASK_LOADERS[task.name](task, split, lang)
     if task.source is not None:
+        if task.source.id == "google/xtreme":
+            return xtreme.hub_examples(task, split, lang)
         return load_hub_examples(task, split, lang)
     raise UserError(
         f"task '{task.name}' needs local files ({task.local_format or 'uniform JSONL'}); pass its data directory"

@@ -51,13 +51,13 @@ def gold_of(task: TaskSpec, examples: Sequence[Any]) -> list[Any]:
 
 
 def score(task: TaskSpec, predictions: Sequence[Any], golds: Sequence[Any], lang: str = "en") -> dict[str, float]:
-    """The task's metrics x100 (as the official scorer reports them), plus `main` = the per-language task score."""
+    """The task's metrics x100 (as the official scorer reports them), plus `score` = the per-language task score."""
     from xstilts.evaluation import metrics as M
 
     fam = task.family
     if fam in ("classification", "multiple_choice"):
         out = {"accuracy": M.accuracy([str(p) for p in predictions], [str(g) for g in golds])}
-        out["main"] = out["accuracy"]
+        out["score"] = out["accuracy"]
     elif fam == "regression":
         from scipy.stats import pearsonr, spearmanr
 
@@ -65,16 +65,21 @@ def score(task: TaskSpec, predictions: Sequence[Any], golds: Sequence[Any], lang
         ok = len(p) > 1 and p.std() > 0 and g.std() > 0
         out = {"pearson": 100 * float(pearsonr(p, g)[0]) if ok else 0.0,
                "spearman": 100 * float(spearmanr(p, g)[0]) if ok else 0.0}
-        out["main"] = out["pearson"]
+        out["score"] = out["pearson"]
+    elif fam == "tagging" and task.metric == "accuracy":  # e.g. CCG supertags: per-word accuracy, not chunk F1
+        flat_p = [t for row in predictions for t in row]
+        flat_g = [t for row in golds for t in row]
+        out = {"accuracy": M.accuracy(flat_p, flat_g)}
+        out["score"] = out["accuracy"]
     elif fam == "tagging":
         out = dict(M.tagging_scores(list(golds), list(predictions)))
-        out["main"] = out["f1"]
+        out["score"] = out["f1"]
     elif fam == "span_qa":
         if task.name == "mlqa":
             out = dict(M.mlqa_scores(list(predictions), list(golds), lang))
         else:
             out = dict(M.squad_scores(list(predictions), list(golds)))
-        out["main"] = (out["exact_match"] + out["f1"]) / 2
+        out["score"] = (out["exact_match"] + out["f1"]) / 2
     else:
         raise ValueError(fam)
     return out

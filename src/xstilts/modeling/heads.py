@@ -43,6 +43,8 @@ class MultipleChoiceHead(nn.Module):
     def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         num_choices = batch["num_choices"]
         logits = self.out(self.dropout(hidden[:, 0])).view(-1, num_choices)
+        if "choice_mask" in batch:  # rows with fewer choices than the batch's widest (e.g. ARC's 3- and 5-choice rows)
+            logits = logits.masked_fill(batch["choice_mask"] == 0, -1e4)
         out = {"logits": logits}
         if "labels" in batch:
             out["loss"] = F.cross_entropy(logits.float(), batch["labels"])

@@ -79,6 +79,8 @@ class MultiTaskModel(nn.Module):
 
     def encode(self, batch: dict[str, Any], output_hidden_states: bool = False):
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        if "token_type_ids" in inputs and getattr(self.encoder.config, "type_vocab_size", 2) < 2:
+            inputs.pop("token_type_ids")  # XLM-R path: a single token type
         if inputs["input_ids"].dim() == 3:  # multiple choice: (B, C, L) -> (B*C, L)
             inputs = {k: v.flatten(0, 1) for k, v in inputs.items()}
         return self.encoder(**inputs, output_hidden_states=output_hidden_states, return_dict=True)

@@ -48,7 +48,7 @@ def set_seed(seed: int) -> None:
 
 
 def _main_metric(metrics: dict[str, float]) -> float:
-    return float(metrics["main"]) if "main" in metrics else float(next(iter(metrics.values())))
+    return float(metrics["score"]) if "score" in metrics else float(next(iter(metrics.values())))
 
 
 def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[str, Any], seed: int,

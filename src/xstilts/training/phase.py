@@ -71,14 +71,26 @@ def head_spec(task: TaskSpec) -> HeadSpec:
     return HeadSpec(task=task.name, family=task.family, labels=labels)
 
 
-def build_model(cfg: PhaseConfig) -> tuple[MultiTaskModel, Any]:
+def with_data_labels(task: TaskSpec, examples: list[Any]) -> TaskSpec:
+    """A tagging/classification task whose label set comes from the user's files (e.g. CCG supertags): take it from the
+    training data, sorted, so the head's label order is reproducible."""
+    if task.labels is not None or task.family not in ("classification", "tagging"):
+        return task
+    if task.family == "tagging":
+        labels = sorted({t for ex in examples for t in (ex.tags or [])})
+    else:
+        labels = sorted({str(ex.label) for ex in examples if ex.label is not None})
+    return task.model_copy(update={"labels": labels})
+
+
+def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTaskModel, Any]:
     if is_checkpoint(cfg.start):
         model, tok = load_checkpoint(Path(cfg.start), keep_heads=cfg.keep_heads)
     else:
         enc, tok = load_encoder(cfg.start)
         model = MultiTaskModel(enc)
     for name in cfg.tasks:
-        task = get_task(name)
+        task = specs[name]
         want = head_spec(task)
         have = model.head_specs.get(name)
         if have is None or have.family != want.family or have.labels != want.labels:
@@ -102,12 +114,9 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True) -> P
         return out
     t0 = time.time()
     set_seed(cfg.seed)
-    model, tokenizer = build_model(cfg)
-    train_tasks, data_info = [], {}
     import torch
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
+    loaded: dict[str, tuple[TaskSpec, TaskSpec, str, str | None, list[Any]]] = {}
     for name in cfg.tasks:
         task = get_task(name)
         settings = cfg.resolved_settings(name)
@@ -117,6 +126,13 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True) -> P
         train_ex = subsample(load_examples(src, "train", lang, data_dir), settings.get("max_train_examples"), cfg.seed)
         if not train_ex:
             raise UserError(f"task '{name}' has no training examples in language '{lang}'")
+        loaded[name] = (with_data_labels(task, train_ex), src, lang, data_dir, train_ex)
+    model, tokenizer = build_model(cfg, {n: v[0] for n, v in loaded.items()})
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    train_tasks, data_info = [], {}
+    for name, (task, src, lang, data_dir, train_ex) in loaded.items():
+        settings = cfg.resolved_settings(name)
         feats = featurize(task.family, train_ex, tokenizer, task.labels, settings, train=True)
         dev_ex = []
         if "dev" in src.splits:

@@ -1,0 +1,278 @@
+"""The `xstilts` command line. Every user error prints one line (file, line, what was expected) and exits with code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xstilts.errors import UserError
+
+app = typer.Typer(
+    help="X-STILTs: English intermediate-task training and zero-shot cross-lingual transfer on XTREME.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _parse_sets(items: list[str]) -> dict[str, object]:
+    """--set key=value (values parsed as YAML scalars: 1e-5, 3, true, null)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"--set expects key=value, got '{item}'")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def _parse_pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"{flag} expects task=value, got '{item}'")
+        k, v = item.split("=", 1)
+        out[k] = v
+    return out
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    return None if value is None else [x for x in value.replace(",", " ").split() if x]
+
+
+@app.command()
+def tasks(
+    as_json: bool = typer.Option(False, "--json", help="Print every task as JSON (name, role, family, languages, source, metric, size)."),
+    role: Optional[str] = typer.Option(None, help="Only 'target' or 'intermediate' tasks."),
+) -> None:
+    """List the tasks xstilts knows: XTREME targets, English intermediate tasks, and the offline demo tasks."""
+    from xstilts.tasks import list_tasks
+
+    items = sorted(list_tasks(role), key=lambda t: (t.role, t.name))
+    if as_json:
+        print(json.dumps([t.summary() for t in items], indent=2, ensure_ascii=False))
+        return
+    table = Table("name", "role", "family", "langs", "metric", "source", "size")
+    for t in items:
+        s = t.summary()["source"]
+        src = s.get("hub") or ("local files: " + (t.local_format or "") if t.local_format else "bundled demo data")
+        table.add_row(t.name, t.role, t.family, str(len(t.languages)), t.metric, src, str(t.size or ""))
+    console.print(table)
+
+
+@app.command()
+def train(
+    task: list[str] = typer.Option(..., "--task", "-t", help="Task to train (repeat for multi-task training)."),
+    model: str = typer.Option(None, help="Start from this hub id or model folder (default: the embedded encoder)."),
+    start: Optional[Path] = typer.Option(None, "--from", help="Start from a previous phase's checkpoint directory."),
+    out: Path = typer.Option(..., help="Output directory of this phase's checkpoint."),
+    phase: str = typer.Option("intermediate", help="'intermediate' or 'target' (chooses the recipe defaults)."),
+    seed: int = typer.Option(0),
+    max_train_examples: Optional[int] = typer.Option(None, help="Deterministic subsample (by seed) of each task's training set."),
+    sampler: str = typer.Option("proportional", help="Multi-task sampler: proportional, temperature, uniform."),
+    temperature: float = typer.Option(2.0, help="Temperature T for the temperature sampler."),
+    keep_heads: bool = typer.Option(False, help="Keep a head from --from when its task and labels match."),
+    data_dir: list[str] = typer.Option([], help="task=DIR: read this task's data from DIR (uniform JSONL or official layout)."),
+    language: list[str] = typer.Option([], help="task=LANG: train this task on data in LANG instead of English."),
+    mlm_corpus: Optional[Path] = typer.Option(None, help="Text file for multilingual MLM co-training."),
+    set_: list[str] = typer.Option([], "--set", help="Override a hyperparameter: key=value (e.g. learning_rate=2e-5)."),
+) -> None:
+    """Train one phase (one task or several at once) and write its checkpoint atomically."""
+    from xstilts.training.phase import PhaseConfig, run_phase
+
+    if phase not in ("intermediate", "target"):
+        raise UserError(f"--phase must be 'intermediate' or 'target', got '{phase}'")
+    if start is not None and not (start / "phase.json").is_file():
+        raise UserError("not a finished phase checkpoint (phase.json missing)", path=str(start))
+    settings = _parse_sets(set_)
+    if max_train_examples is not None:
+        settings["max_train_examples"] = max_train_examples
+    if start is None and model is None:
+        from xstilts.modeling.embedded import ensure_embedded_model
+
+        model = str(ensure_embedded_model())
+    cfg = PhaseConfig(kind=phase, tasks=list(task), start=str(start or model), seed=seed, settings=settings,
+                      sampler=sampler, temperature=temperature, keep_heads=keep_heads,
+                      data_dirs=_parse_pairs(data_dir, "--data-dir"), languages=_parse_pairs(language, "--language"),
+                      mlm_corpus=str(mlm_corpus) if mlm_corpus else None)
+    for name in cfg.tasks:
+        from xstilts.tasks import get_task
+
+        get_task(name)
+    path = run_phase(cfg, out)
+    rec = json.loads((path / "phase.json").read_text())
+    console.print(f"[green]phase written:[/] {path}  dev: {json.dumps(rec['train']['dev_metrics'])}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: str = typer.Option(..., help="Phase checkpoint directory (or a model folder / hub id for retrieval tasks)."),
+    task: str = typer.Option(..., "--task", "-t", help="Target task."),
+    out: Path = typer.Option(..., help="Where predictions/, labels/ and metrics.json go."),
+    languages: Optional[str] = typer.Option(None, help="Comma-separated languages (default: all of the task's)."),
+    split: str = typer.Option("dev", help="Comma-separated splits: dev, test."),
+    layer: Optional[int] = typer.Option(None, help="Retrieval: hidden_states index to pool (default: a middle layer)."),
+    data_dir: Optional[str] = typer.Option(None, help="Read the task's data from this directory."),
+) -> None:
+    """Zero-shot evaluation: per-language metrics JSON and predictions in the official submission layout."""
+    from xstilts.evaluation.zero_shot import evaluate_target
+    from xstilts.tasks import get_task
+
+    spec = get_task(task)
+    langs = _split_list(languages) or spec.languages
+    rows = evaluate_target(checkpoint, spec, langs, _split_list(split) or ["dev"], out, data_dir=data_dir, layer=layer)
+    print_language_table(spec.name, rows)
+
+
+def print_language_table(task: str, rows: list[dict]) -> None:
+    splits = sorted({r["split"] for r in rows})
+    for split in splits:
+        sel = [r for r in rows if r["split"] == split]
+        metrics = [m for m in dict.fromkeys(r["metric"] for r in sel) if m != "threshold"]
+        table = Table(title=f"{task} ({split})")
+        table.add_column("language")
+        for m in metrics:
+            table.add_column(m, justify="right")
+        for lang in dict.fromkeys(r["language"] for r in sel):
+            vals = {r["metric"]: r["value"] for r in sel if r["language"] == lang}
+            table.add_row(lang, *[f"{vals[m]:.1f}" if m in vals else "" for m in metrics])
+        console.print(table)
+
+
+@app.command()
+def score(
+    predictions: Path = typer.Option(..., help="Directory in the submission layout: <task>/test-<lang>.tsv|json."),
+    labels: Path = typer.Option(..., help="Gold labels in the same layout."),
+    output: Path = typer.Option(..., help="Output JSON (the official evaluate.py --output_file layout)."),
+    benchmark: str = typer.Option("xtreme"),
+) -> None:
+    """Score predictions exactly as the official XTREME scorer does."""
+    from xstilts.evaluation.scorer import run_score_cli
+
+    for p in (predictions, labels):
+        if not p.is_dir():
+            raise UserError("directory not found", path=str(p))
+    result = run_score_cli(str(predictions), str(labels), str(output), benchmark)
+    console.print_json(json.dumps(result))
+
+
+@app.command()
+def plan(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
+    out: Optional[Path] = typer.Option(None, help="Run directory, to show which nodes are already done."),
+    as_json: bool = typer.Option(False, "--json", help="Print the DAG as JSON (nodes with id, kind, depends_on, done)."),
+) -> None:
+    """Show the DAG a spec expands to: node counts per kind, what is done, and a cost estimate."""
+    from xstilts.experiments.plan import build_plan, plan_summary
+    from xstilts.experiments.spec import load_spec
+
+    spec = load_spec(spec_path)
+    summary = plan_summary(spec, build_plan(spec), out)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table("kind", "nodes", "done", title=f"plan: {spec.name}")
+    for kind, c in summary["counts"].items():
+        table.add_row(kind, str(c["total"]), str(c["done"]))
+    console.print(table)
+    console.print(f"estimated remaining: {summary['estimated_gpu_hours_remaining']} GPU-hours (base-size model, coarse)")
+
+
+@app.command()
+def run(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
+    out: Path = typer.Option(..., help="Run directory (resumable: finished nodes are never recomputed)."),
+    executor: str = typer.Option("local", help="'local' (this process) or 'ray'."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
+    quiet: bool = typer.Option(False, help="No progress bars."),
+) -> None:
+    """Run every unfinished node of a spec; resume after any crash with the same command."""
+    from xstilts.experiments.spec import load_spec
+
+    spec = load_spec(spec_path)
+    if executor == "local":
+        from xstilts.experiments.run import run_local
+
+        summary = run_local(spec, out, progress=not quiet)
+    elif executor == "ray":
+        from xstilts.experiments.ray_executor import run_ray
+
+        summary = run_ray(spec, out, address=ray_address, progress=not quiet)
+    else:
+        raise UserError(f"--executor must be 'local' or 'ray', got '{executor}'")
+    _print_summary(summary, out)
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    console.print(f"ran {len(summary['ran'])} node(s) of {summary['nodes']}; results: {out / 'results.csv'}")
+    if summary["failed"]:
+        err.print(f"[red]{len(summary['failed'])} node(s) failed:[/]")
+        for node, why in summary["failed"].items():
+            err.print(f"  {node}: {why}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(out: Path = typer.Argument(..., metavar="DIR", help="Run directory.")) -> None:
+    """Progress of a run: nodes done per kind, failures and their logs."""
+    import collections
+
+    events = out / "events.jsonl"
+    if not events.is_file():
+        raise UserError("not a run directory (events.jsonl missing)", path=str(out))
+    last: dict[str, dict] = {}
+    for line in events.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            e = json.loads(line)
+            last[e["node"]] = e
+    counts = collections.Counter(e["event"] for e in last.values())
+    console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for node, e in last.items():
+        if e["event"] in ("failed", "start", "interrupted"):
+            console.print(f"  {e['event']}: {node} {e.get('log', '')}")
+
+
+@app.command()
+def results(
+    out: Path = typer.Argument(..., metavar="DIR", help="Run directory with results.csv."),
+    metric: str = typer.Option("score", help="Which metric to pivot (score = the task score per language)."),
+) -> None:
+    """The results table pivoted: one row per (model, intermediate, target, seed), one column per language."""
+    from xstilts.experiments.results import read_results
+
+    rows = [r for r in read_results(out / "results.csv") if r["metric"] == metric]
+    if not rows:
+        raise UserError(f"no '{metric}' rows", path=str(out / "results.csv"))
+    for target in dict.fromkeys(r["target"] for r in rows):
+        sel = [r for r in rows if r["target"] == target]
+        langs = list(dict.fromkeys(r["language"] for r in sel))
+        table = Table("model", "intermediate", "split", "seed", *langs, "avg", title=f"{target}: {metric}")
+        keys = dict.fromkeys((r["model"], r["intermediate"], r["split"], r["seed"]) for r in sel)
+        for key in keys:
+            vals = {r["language"]: float(r["value"]) for r in sel if (r["model"], r["intermediate"], r["split"], r["seed"]) == key}
+            avg = sum(vals.values()) / len(vals)
+            table.add_row(*key, *[f"{vals[l]:.1f}" if l in vals else "" for l in langs], f"{avg:.1f}")
+        console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Running a plan: nodes in dependency order, skipping finished ones, atomic outputs, failures isolated and summarized."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from xstilts.experiments.plan import Node, build_plan, is_done, node_dir
+from xstilts.experiments.results import append_results
+from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+
+
+def log_event(out: Path, node: Node, event: str, **extra: Any) -> None:
+    line = json.dumps({"time": time.time(), "node": node.id, "event": event, **extra})
+    with (out / "events.jsonl").open("a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def spec_texts(spec: ExperimentSpec) -> list[str]:
+    """Every text the spec's tasks use (training and evaluation), for vocabulary pruning."""
+    from dataclasses import asdict
+
+    from xstilts.data.load import load_examples
+    from xstilts.tasks import get_task
+
+    texts: list[str] = []
+    names = {t for s in spec.intermediate for t in s.tasks} | set(spec.targets)
+    for name in sorted(names):
+        task = get_task(name)
+        src = get_task(task.train_from) if task.train_from else task
+        jobs = [(src, "train", src.train_language), (src, "dev", src.train_language)]
+        if task.role == "target":
+            jobs += [(task, split, lang) for split in spec.splits for lang in spec.target_languages(name)]
+            if task.family == "retrieval":
+                jobs += [(task, "dev", lang) for lang in spec.target_languages(name)]
+        for t, split, lang in jobs:
+            if split not in t.splits:
+                continue
+            for ex in load_examples(t, split, lang, spec.data_dirs.get(t.name)):
+                for v in asdict(ex).values():
+                    if isinstance(v, str):
+                        texts.append(v)
+                    elif isinstance(v, list):
+                        texts.extend(x for x in v if isinstance(x, str))
+                        texts.extend(x["text"] for x in v if isinstance(x, dict) and "text" in x)
+    return texts
+
+
+def resolve_model(m: ModelSpec, spec: ExperimentSpec, out: Path) -> str:
+    """The folder a model spec stands for; a pruned copy is built once under out/models (atomically)."""
+    path = m.path
+    if path == "embedded":
+        from xstilts.modeling.embedded import ensure_embedded_model
+
+        path = str(ensure_embedded_model())
+    if not (m.prune_vocabulary or m.layers):
+        return path
+    from xstilts.experiments.plan import content_hash
+    from xstilts.modeling.embedded import prune_vocabulary
+
+    key = content_hash([m.model_dump(), spec.model_dump(include={"intermediate", "targets", "languages", "splits",
+                                                                   "data_dirs"})])[:12]
+    dest = out / "models" / f"{m.name}-{key}"
+    if not (dest / "config.json").is_file():
+        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        texts = spec_texts(spec) if m.prune_vocabulary else None
+        prune_vocabulary(path, texts, tmp, layers=m.layers)
+        os.replace(tmp, dest)
+    return str(dest)
+
+
+def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[str, str],
+                 progress: bool = True) -> list[dict[str, Any]]:
+    """Run one node; returns its result rows (evaluation) or []. Outputs are renamed into place only when complete."""
+    from xstilts.training.phase import PhaseConfig, run_phase
+
+    d = node_dir(out, node)
+    setting = next(s for s in spec.intermediate if s.name == node.intermediate)
+    upstream = node_dir(out, _node_by_id(spec, node.depends_on[0])) if node.depends_on else None
+    start = str(upstream) if upstream else model_paths[node.model]
+    if node.kind == "intermediate":
+        cfg = PhaseConfig(kind="intermediate", tasks=setting.tasks, start=start, seed=node.seed,
+                          settings=spec.phase_settings("intermediate", setting.tasks[0] if len(setting.tasks) == 1
+                                                       else None, setting),
+                          sampler=setting.sampler, temperature=setting.temperature,
+                          data_dirs={**spec.data_dirs, **setting.data_dirs}, languages=setting.languages,
+                          mlm_corpus=setting.mlm_corpus)
+        run_phase(cfg, d, progress=progress)
+        return []
+    if node.kind == "target":
+        cfg = PhaseConfig(kind="target", tasks=[node.target], start=start, seed=node.seed,
+                          settings=spec.phase_settings("target", node.target), keep_heads=spec.keep_heads,
+                          data_dirs=dict(spec.data_dirs))
+        run_phase(cfg, d, progress=progress)
+        return []
+    from xstilts.evaluation.zero_shot import evaluate_target
+    from xstilts.tasks import get_task
+
+    task = get_task(node.target)
+    tmp = d.with_name(f".{d.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    m = next(x for x in spec.models if x.name == node.model)
+    rows = evaluate_target(start, task, node.payload["languages"], spec.splits, tmp,
+                           settings=spec.phase_settings("target", node.target), data_dir=spec.data_dirs.get(task.name),
+                           layer=m.retrieval_layer, progress=progress)
+    full = [{"model": node.model, "intermediate": node.intermediate, "target": node.target, "seed": node.seed,
+             "node": node.id, "group": task.group or "", **r} for r in rows]
+    (tmp / "done.json").write_text(json.dumps({"node": node.id, "hash": node.hash, "rows": full}, indent=2))
+    if d.exists():
+        shutil.rmtree(d)
+    os.replace(tmp, d)
+    return full
+
+
+_PLAN_CACHE: dict[int, dict[str, Node]] = {}
+
+
+def _node_by_id(spec: ExperimentSpec, node_id: str) -> Node:
+    key = id(spec)
+    if key not in _PLAN_CACHE:
+        _PLAN_CACHE[key] = {n.id: n for n in build_plan(spec)}
+    return _PLAN_CACHE[key][node_id]
+
+
+def finished_rows(out: Path, node: Node) -> list[dict[str, Any]]:
+    return json.loads((node_dir(out, node) / "done.json").read_text())["rows"]
+
+
+def run_local(spec: ExperimentSpec, out: Path, progress: bool = True,
+              on_node: Callable[[Node, str], None] | None = None) -> dict[str, Any]:
+    """Run every unfinished node in dependency order in this process. Failures don't stop independent nodes."""
+    out.mkdir(parents=True, exist_ok=True)
+    nodes = build_plan(spec)
+    model_paths = {m.name: resolve_model(m, spec, out) for m in spec.models}
+    results = out / "results.csv"
+    failed: dict[str, str] = {}
+    ran: list[str] = []
+    for node in nodes:
+        if is_done(out, node):
+            if node.kind == "evaluation":
+                append_results(results, finished_rows(out, node))  # a crash may have come between done and append
+            continue
+        bad = [dep for dep in node.depends_on if dep in failed]
+        if bad:
+            failed[node.id] = f"skipped: upstream {bad[0]} failed"
+            continue
+        log_event(out, node, "start")
+        if on_node:
+            on_node(node, "start")
+        try:
+            rows = execute_node(node, spec, out, model_paths, progress)
+        except KeyboardInterrupt:
+            log_event(out, node, "interrupted")
+            raise
+        except Exception as e:  # noqa: BLE001 - a failing node must not stop independent nodes
+            log = out / "logs" / f"{node.dirname()}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+            failed[node.id] = f"{type(e).__name__}: {e} (log: {log})"
+            log_event(out, node, "failed", log=str(log))
+            continue
+        if rows:
+            append_results(results, rows)
+        log_event(out, node, "done")
+        ran.append(node.id)
+    return {"ran": ran, "failed": failed, "nodes": len(nodes)}

@@ -1,0 +1,125 @@
+"""The experiment spec: models x intermediate settings x targets x seeds, validated with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from xstilts.errors import UserError
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    path: str = "embedded"  # hub id, local folder, or "embedded" (the offline multilingual-e5-small)
+    retrieval_layer: int | None = None  # HF hidden_states index for BUCC/Tatoeba; None = a middle layer
+    prune_vocabulary: bool = False  # keep only the word pieces the spec's data uses (fast offline runs)
+    layers: int | None = None  # keep only the first k layers (fast offline runs)
+
+
+class IntermediateSetting(BaseModel):
+    """One intermediate setting: none, one task, a multi-task mixture, with MLM co-training, or translated data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    tasks: list[str] = Field(default_factory=list)  # empty = no intermediate training (the baseline)
+    sampler: str = "proportional"
+    temperature: float = 2.0
+    mlm_corpus: str | None = None
+    data_dirs: dict[str, str] = Field(default_factory=dict)
+    languages: dict[str, str] = Field(default_factory=dict)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def is_baseline(self) -> bool:
+        return not self.tasks
+
+
+class ExperimentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "experiment"
+    description: str = ""
+    models: list[ModelSpec]
+    intermediate: list[IntermediateSetting]
+    targets: list[str]
+    languages: list[str] | dict[str, list[str]] | None = None  # None = every language of each target
+    splits: list[str] = Field(default_factory=lambda: ["dev"])
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=dict)  # intermediate / target / <task name>
+    data_dirs: dict[str, str] = Field(default_factory=dict)
+    keep_heads: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExperimentSpec":
+        from xstilts.tasks import get_task
+
+        names = [s.name for s in self.intermediate]
+        if len(set(names)) != len(names):
+            raise ValueError(f"intermediate setting names must be unique: {names}")
+        for s in self.intermediate:
+            for t in s.tasks:
+                get_task(t)
+        for t in self.targets:
+            if get_task(t).role != "target":
+                raise ValueError(f"'{t}' is not a target task")
+        for key in self.hyperparameters:
+            if key not in ("intermediate", "target"):
+                get_task(key)
+        return self
+
+    def target_languages(self, target: str) -> list[str]:
+        from xstilts.tasks import get_task
+
+        task = get_task(target)
+        if self.languages is None:
+            return list(task.languages)
+        wanted = self.languages.get(target, task.languages) if isinstance(self.languages, dict) else self.languages
+        return [l for l in wanted if l in task.languages]
+
+    def phase_settings(self, kind: str, task: str | None, setting: IntermediateSetting | None = None) -> dict[str, Any]:
+        out = dict(self.hyperparameters.get(kind, {}))
+        if task is not None:
+            out.update(self.hyperparameters.get(task, {}))
+        if setting is not None:
+            out.update(setting.hyperparameters)
+        return out
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("experiment spec not found", path=str(p))
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
+                        line=None if mark is None else mark.line + 1) from None
+    if not isinstance(raw, dict):
+        raise UserError("expected a mapping with models, intermediate, targets", path=str(p))
+    try:
+        return ExperimentSpec(**raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"]) or "spec"
+        line = _line_of(p, first["loc"])
+        raise UserError(f"'{loc}': {first['msg']}", path=str(p), line=line) from None
+    except UserError as e:
+        raise UserError(str(e), path=str(p)) from None
+
+
+def _line_of(path: Path, loc: tuple) -> int | None:
+    """Best-effort line of the first key named in a validation error's location."""
+    keys = [k for k in loc if isinstance(k, str)]
+    if not keys:
+        return None
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.lstrip().startswith(f"{keys[0]}:") or line.lstrip().startswith(f"- {keys[0]}:"):
+            return i
+    return None
