@@ -47,8 +47,7 @@ def gain_heatmap(title: str, rows: list[str], columns: list[str], gains: np.ndar
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(max(4.5, 0.55 * len(columns) + 2.8), max(2.0, 0.42 * len(rows) + 1.4)))
         ax = fig.add_subplot()
-        cmap = matplotlib.colormaps[DIVERGING].copy()
-        cmap.set_bad("#dddddd")
+        cmap = matplotlib.colormaps[DIVERGING].with_extremes(bad="#dddddd")  # missing cells grey
         image = ax.imshow(np.ma.masked_invalid(gains), cmap=cmap, norm=Normalize(-limit, limit), aspect="auto")
         ax.set_xticks(range(len(columns)), columns, rotation=90 if len(columns) > 12 else 0)
         ax.set_yticks(range(len(rows)), rows)
