@@ -1,0 +1,1 @@
+"""Modeling: one shared encoder with task heads; the embedded offline encoder."""
