@@ -283,6 +283,15 @@ def test_pair_mapper_skips_the_tsv_header_and_rejects_unknown_labels():
     assert map_sentence_pair({"sentence1": "a", "sentence2": "b", "label": ""}, paws, 0).label is None
 
 
+def test_languages_a_shared_config_lacks_are_errors():
+    with pytest.raises(UserError, match="none of 10 hub rows is in language 'ja'"):
+        hub("xnli", "dev", "ja")
+    with pytest.raises(UserError, match="TyDiQA-GoldP has no language 'de'"):
+        hub("tydiqa", "test", "de")
+    with pytest.raises(UserError, match="TyDiQA-GoldP has no language 'de'"):
+        official("tydiqa", "train", "de")
+
+
 def test_generic_hub_path_uses_the_train_language():
     xnli = get_task("xnli")
     rows = [{"language": "de", "sentence1": "a", "sentence2": "b", "gold_label": "neutral"},

@@ -132,11 +132,16 @@ def map_squad(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None 
     return _span_example(row)
 
 
+def _tydiqa_name(lang: str) -> str:
+    if lang not in TYDIQA_LANG2NAME:
+        raise UserError(f"TyDiQA-GoldP has no language '{lang}'; it has {sorted(TYDIQA_LANG2NAME)}")
+    return TYDIQA_LANG2NAME[lang]
+
+
 @row_mapper("xtreme_tydiqa")
 def map_tydiqa(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> SpanExample | None:
     """TyDiQA-GoldP: one config for all languages, so keep rows whose id starts with the language's name."""
-    lang = lang or task.train_language
-    if str(row["id"]).split("-", 1)[0] != TYDIQA_LANG2NAME.get(lang):
+    if str(row["id"]).split("-", 1)[0] != _tydiqa_name(lang or task.train_language):
         return None
     return _span_example(row)
 
@@ -171,10 +176,13 @@ def hub_examples(task: TaskSpec, split: str, lang: str, data_files: Any = None) 
                         f"available: {available_splits(task, lang)}")
     mapper = get_mapper(task.source.mapper)
     out: list[Any] = []
-    for row in load_hub_rows(task, split, lang, data_files):
+    rows = load_hub_rows(task, split, lang, data_files)
+    for row in rows:
         ex = mapper(row, task, len(out), lang=lang)
         if ex is not None:
             out.append(ex)
+    if rows and not out:  # e.g. a language XNLI does not have: say so rather than evaluate on nothing
+        raise UserError(f"task '{task.name}' {split}: none of {len(rows)} hub rows is in language '{lang}'")
     return out
 
 
@@ -274,7 +282,7 @@ def read_tydiqa(directory: Path, split: str, lang: str) -> list[SpanExample]:
     full = next((p for p in (train_dir / "tydiqa-goldp-v1.1-train.json", d / "tydiqa-goldp-v1.1-train.json")
                  if p.is_file()), None)
     if full is not None:
-        name = TYDIQA_LANG2NAME.get(lang)
+        name = _tydiqa_name(lang)
         return _read_squad_json(full, keep=lambda qid: qid.split("-", 1)[0] == name)
     return _read_squad_json(_need(train_dir / f"tydiqa.goldp.{lang}.train.json", "TyDiQA train file"))
 
