@@ -281,6 +281,8 @@ def test_pair_mapper_skips_the_tsv_header_and_rejects_unknown_labels():
     with pytest.raises(UserError, match="unexpected label '2'"):
         map_sentence_pair({"sentence1": "a", "sentence2": "b", "label": "2"}, paws, 0)
     assert map_sentence_pair({"sentence1": "a", "sentence2": "b", "label": ""}, paws, 0).label is None
+    assert map_sentence_pair({"sentence1": "a", "sentence2": "b", "label": -1}, paws, 0).label is None
+    assert map_sentence_pair({"sentence1": "a", "sentence2": "b", "label": 1}, paws, 0).label == "1"
 
 
 def test_languages_a_shared_config_lacks_are_errors():

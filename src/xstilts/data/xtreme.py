@@ -59,9 +59,10 @@ def _guid(lang: str, index: int) -> str:
 
 
 def _label_name(value: Any, labels: list[str] | None) -> str:
-    """ClassLabel ints become their names; strings (XNLI/PAWS-X keep raw TSV strings) stay as they are."""
+    """ClassLabel ints become their names (-1, the hub's 'no label', becomes ""); strings (XNLI/PAWS-X keep raw
+    TSV strings) stay as they are."""
     if isinstance(value, int) and not isinstance(value, bool) and labels is not None:
-        return labels[value]
+        return labels[value] if value >= 0 else ""
     return str(value)
 
 
