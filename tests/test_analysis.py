@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -174,8 +177,11 @@ def test_headline_table(report):
 
 
 def test_deterministic_bytes(tmp_path):
-    for name in ("a", "b"):
-        build_report([FIXTURE], tmp_path / name)
+    build_report([FIXTURE], tmp_path / "a")
+    # The second build runs in a fresh interpreter with another hash seed: set iteration order must not leak out.
+    code = "import sys; from xstilts.analysis.report import build_report; build_report([sys.argv[1]], sys.argv[2])"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code, str(FIXTURE), str(tmp_path / "b")], check=True, env=env)
     for f in ("report.html", "report.md"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
 
@@ -229,6 +235,9 @@ def test_input_errors(tmp_path):
     # Line 1 is the header, en rows are lines 2-5, de 6-9: the first sw row is line 10.
     with pytest.raises(UserError, match=r"results.csv:10: value 'n/a' is not a number"):
         build_report([nonnum], tmp_path / "o")
+    with_avg = _write_rows(tmp_path / "avg", lambda r: {**r, "language": "avg"} if r["language"] == "de" else r)
+    with pytest.raises(UserError, match=r"results.csv:6: language 'avg'"):
+        build_report([with_avg], tmp_path / "o")
     with pytest.raises(UserError, match="baseline 'base'"):
         build_report([FIXTURE], tmp_path / "o", baseline="base")
     with pytest.raises(UserError, match="no results.csv"):

@@ -24,6 +24,7 @@ td.ns { color: #999; }
 td.sig { color: #000; }
 p.banner { background: #fff3cd; border: 1px solid #e0b400; padding: 0.6em 1em; font-weight: bold; }
 p.note { color: #555; font-size: 0.9em; }
+div.scroll { overflow-x: auto; }
 img { max-width: 100%; display: block; margin: 0.5em 0 1em; }
 """
 
@@ -109,7 +110,8 @@ def to_html(doc: Document) -> str:
             caption = f'<p class="note">{esc(block.caption)}</p>' if block.caption else ""
             head = "".join(f"<th>{esc(h)}</th>" for h in block.header)
             body = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in block.rows)
-            parts.append(f"{caption}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            parts.append(f'{caption}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+                         f"<tbody>{body}</tbody></table></div>")
         else:
             data = base64.b64encode(block.png).decode("ascii")
             parts.append(f'<img alt="{esc(block.alt)}" src="data:image/png;base64,{data}">')

@@ -22,6 +22,7 @@ SIGNIFICANT_MARK = "*"
 def fmt(value: float, signed: bool = False) -> str:
     if math.isnan(value):
         return DASH
+    value = round(value, 1) + 0.0  # + 0.0 turns -0.0 into 0.0: no "-0.0" in tables
     return f"{value:+.1f}" if signed else f"{value:.1f}"
 
 

@@ -55,6 +55,10 @@ def read_results(path: Path) -> list[ResultRow]:
             blank = [c for c in REQUIRED_COLUMNS if c != "node" and not (row.get(c) or "").strip()]
             if blank:
                 raise UserError(f"empty value(s) for {blank}", path=str(path), line=lineno)
+            if row["language"].strip().lower() == "avg":
+                # Averages are the report's job (unweighted over the target's languages); a stored one would count twice.
+                raise UserError("language 'avg' in the results table; write per-language rows only", path=str(path),
+                                line=lineno)
             try:
                 value = float(row["value"])
             except ValueError:
