@@ -263,6 +263,32 @@ def results(
         console.print(table)
 
 
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., metavar="DIR", help="Run directory with results.csv."),
+    baseline: str = typer.Option("none", help="The intermediate setting gains are measured against."),
+    out: Optional[Path] = typer.Option(None, help="Where report.html and report.md go (default: DIR)."),
+) -> None:
+    """Write DIR/report.html (self-contained) and DIR/report.md, and print the headline table."""
+    from xstilts.analysis.report import run_report_cli
+
+    path = run_report_cli([str(run_dir)], str(out) if out else None, baseline)
+    console.print(f"report: {path}")
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., metavar="DIR...", help="Run directories to put in one report."),
+    baseline: str = typer.Option("none"),
+    out: Optional[Path] = typer.Option(None, help="Output directory (default: ./xstilts-compare)."),
+) -> None:
+    """One report over several runs (e.g. an mBERT run and an XLM-R run)."""
+    from xstilts.analysis.report import run_report_cli
+
+    path = run_report_cli([str(d) for d in run_dirs], str(out) if out else None, baseline)
+    console.print(f"report: {path}")
+
+
 def main() -> None:
     try:
         app()

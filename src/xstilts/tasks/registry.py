@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -36,9 +37,16 @@ def load_task_file(path: Path) -> TaskSpec:
         raise UserError(f"task field '{loc}': {first['msg']}", path=str(path)) from None
 
 
+def extra_task_dirs() -> list[Path]:
+    """User task directories: those registered in-process plus $XSTILTS_TASK_DIRS (os.pathsep-separated), so that
+    worker processes (Ray) see the same tasks as the driver."""
+    env = [Path(p) for p in os.environ.get("XSTILTS_TASK_DIRS", "").split(os.pathsep) if p]
+    return list(dict.fromkeys([*_EXTRA_DIRS, *env]))
+
+
 def _load_all() -> dict[str, TaskSpec]:
     tasks: dict[str, TaskSpec] = {}
-    for d in [_DEFS, *_EXTRA_DIRS]:
+    for d in [_DEFS, *extra_task_dirs()]:
         for path in sorted(d.rglob("*.yaml")):
             spec = load_task_file(path)
             tasks[spec.name] = spec

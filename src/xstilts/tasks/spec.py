@@ -56,7 +56,7 @@ class TaskSpec(BaseModel):
 
     @property
     def has_training_data(self) -> bool:
-        return self.family not in ("retrieval",) and "train" in self.splits
+        return self.family != "retrieval" and (self.train_from is not None or "train" in self.splits)
 
     def summary(self) -> dict[str, Any]:
         src: dict[str, Any] = {}

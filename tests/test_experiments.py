@@ -1,0 +1,150 @@
+"""Experiments: spec validation, the plan's node counts, a local run, resume after SIGKILL, ray == local."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xstilts.errors import UserError
+from xstilts.experiments.plan import build_plan
+from xstilts.experiments.spec import load_spec
+
+HP = {"max_seq_length": 32, "batch_size": 8, "grad_accumulation": 1, "learning_rate": 1e-3, "eval_every_steps": 1000,
+      "max_train_examples": 48}
+
+
+def write_spec(path: Path, model_dir: Path, max_steps: int = 4, **extra) -> Path:
+    spec = {
+        "name": "toy",
+        "models": [{"name": "tiny", "path": str(model_dir), "retrieval_layer": 1}],
+        "intermediate": [{"name": "none"}, {"name": "cls", "tasks": ["toy_cls"]},
+                         {"name": "mix", "tasks": ["toy_tag", "toy_mc"], "sampler": "uniform"}],
+        "targets": ["toy_target", "toy_retrieval"],
+        "splits": ["dev"],
+        "seeds": [0],
+        "hyperparameters": {"intermediate": {**HP, "max_steps": max_steps}, "target": {**HP, "max_steps": max_steps}},
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_plan_shares_intermediate_models(tiny_models, toy_tasks, tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml", tiny_models["bert"], seeds=[0, 1]))
+    nodes = build_plan(spec)
+    kinds = [n.kind for n in nodes]
+    assert kinds.count("intermediate") == 2 * 2  # (cls, mix) x 2 seeds; `none` trains nothing
+    assert kinds.count("target") == 3 * 2  # toy_target only (retrieval has no training) x 3 settings x 2 seeds
+    assert kinds.count("evaluation") == 3 * 2 * 2
+    by_id = {n.id: n for n in nodes}
+    retrieval = [n for n in nodes if n.kind == "evaluation" and n.target == "toy_retrieval" and n.intermediate == "cls"]
+    assert all(by_id[n.depends_on[0]].kind == "intermediate" for n in retrieval)
+    assert len({n.dirname() for n in nodes}) == len(nodes)
+    # Retrieval on the untrained model does not depend on the seed: same content hash for both seeds.
+    base = [n.hash for n in nodes if n.kind == "evaluation" and n.target == "toy_retrieval" and n.intermediate == "none"]
+    assert len(base) == 2 and len(set(base)) == 1
+
+
+def test_spec_errors_name_file_and_line(tmp_path, toy_tasks):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - name: m\n    path: x\nintermediate:\n  - name: a\n    tasks: [nope]\ntargets: [toy_target]\n")
+    with pytest.raises(UserError, match="unknown task 'nope'"):
+        load_spec(bad)
+    bad.write_text("models: [\n")
+    with pytest.raises(UserError, match=r"bad.yaml:2"):
+        load_spec(bad)
+    bad.write_text("models: []\nintermediate: []\ntargets: [toy_target]\nseedz: [1]\n")
+    with pytest.raises(UserError, match=r"bad.yaml:4: 'seedz'"):
+        load_spec(bad)
+
+
+def test_local_run_writes_results_and_reuses_nodes(tiny_models, toy_tasks, tmp_path):
+    from xstilts.experiments.run import run_local
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml", tiny_models["xlmr"]))
+    summary = run_local(spec, tmp_path / "run", progress=False)
+    assert summary["failed"] == {}
+    rows = read_csv(tmp_path / "run" / "results.csv")
+    settings = {r["intermediate"] for r in rows}
+    assert settings == {"none", "cls", "mix"}
+    score = [r for r in rows if r["metric"] == "score"]
+    assert {(r["target"], r["language"]) for r in score} == {("toy_target", "en"), ("toy_target", "xx"),
+                                                            ("toy_retrieval", "xx")}
+    assert all(r["layer"] == "1" for r in rows if r["target"] == "toy_retrieval")
+    again = run_local(spec, tmp_path / "run", progress=False)
+    assert again["ran"] == []
+    assert read_csv(tmp_path / "run" / "results.csv") == rows
+
+
+@pytest.mark.slow
+def test_sigkill_mid_phase_then_resume_gives_same_results(tiny_models, toy_tasks, tmp_path):
+    spec_path = write_spec(tmp_path / "s.yaml", tiny_models["bert"], max_steps=150)
+    env = {**os.environ, "XSTILTS_TASK_DIRS": str(toy_tasks), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "xstilts.cli", "run", str(spec_path), "--quiet"]
+    subprocess.run(cmd + ["--out", str(tmp_path / "clean")], env=env, check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    events = killed / "events.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until the second training node has started, then kill it mid-phase
+        starts = [json.loads(l) for l in events.read_text().splitlines()] if events.exists() else []
+        if sum(1 for e in starts if e["event"] == "start" and not e["node"].startswith("evaluation")) >= 2:
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    done_before = {json.loads(l)["node"] for l in events.read_text().splitlines() if '"done"' in l}
+    subprocess.run(cmd + ["--out", str(killed)], env=env, check=True, capture_output=True)
+    all_events = [json.loads(l) for l in events.read_text().splitlines()]
+    done_counts: dict[str, int] = {}
+    for e in all_events:
+        if e["event"] == "done":
+            done_counts[e["node"]] = done_counts.get(e["node"], 0) + 1
+    assert all(c == 1 for c in done_counts.values()), done_counts  # no finished node ran twice
+    assert done_before < set(done_counts)
+    clean = sorted(read_csv(tmp_path / "clean" / "results.csv"), key=lambda r: (r["node"], r["language"], r["metric"]))
+    resumed = sorted(read_csv(killed / "results.csv"), key=lambda r: (r["node"], r["language"], r["metric"]))
+    assert clean == resumed
+
+
+@pytest.mark.slow
+def test_ray_executor_matches_local(tiny_models, toy_tasks, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    import ray
+
+    from xstilts.experiments.ray_executor import run_ray
+    from xstilts.experiments.run import run_local
+
+    monkeypatch.setenv("XSTILTS_THREADS", "1")
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        spec = load_spec(write_spec(tmp_path / "s.yaml", tiny_models["bert"]))
+        run_local(spec, tmp_path / "local", progress=False)
+        summary = run_ray(spec, tmp_path / "ray", progress=False, num_cpus=2)
+    finally:
+        torch.set_num_threads(threads)
+        ray.shutdown()
+    assert summary["failed"] == {}
+    key = lambda r: (r["node"], r["language"], r["split"], r["metric"])  # noqa: E731
+    assert sorted(read_csv(tmp_path / "local" / "results.csv"), key=key) == \
+        sorted(read_csv(tmp_path / "ray" / "results.csv"), key=key)
