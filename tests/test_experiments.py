@@ -148,3 +148,32 @@ def test_ray_executor_matches_local(tiny_models, toy_tasks, tmp_path, monkeypatc
     key = lambda r: (r["node"], r["language"], r["split"], r["metric"])  # noqa: E731
     assert sorted(read_csv(tmp_path / "local" / "results.csv"), key=key) == \
         sorted(read_csv(tmp_path / "ray" / "results.csv"), key=key)
+
+
+def test_paper_preset_plan_counts():
+    """experiments/paper.yaml: one intermediate node per (model, setting, seed), one target node per (model, setting,
+    target with training data, seed)."""
+    from xstilts.tasks import get_task
+
+    root = Path(__file__).resolve().parents[1]
+    spec = load_spec(root / "experiments" / "paper.yaml")
+    nodes = build_plan(spec)
+    trained = [t for t in spec.targets if get_task(t).has_training_data]
+    assert len(trained) == 7  # BUCC and Tatoeba have no training data
+    settings = [s for s in spec.intermediate if not s.is_baseline]
+    inter = [(n.model, n.intermediate, n.seed) for n in nodes if n.kind == "intermediate"]
+    assert sorted(inter) == sorted((m.name, s.name, seed) for m in spec.models for s in settings for seed in spec.seeds)
+    tgt = [(n.model, n.intermediate, n.target, n.seed) for n in nodes if n.kind == "target"]
+    assert sorted(tgt) == sorted((m.name, s.name, t, seed) for m in spec.models for s in spec.intermediate
+                                 for t in trained for seed in spec.seeds)
+    all_nine = next(s for s in spec.intermediate if s.name == "all_nine")
+    assert len(all_nine.tasks) == 9
+
+
+def test_cli_plan_json(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "xstilts.cli", "plan", str(root / "experiments" / "paper.yaml"), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    nodes = json.loads(out)["nodes"]
+    assert all({"id", "kind", "depends_on", "done"} <= set(n) for n in nodes)
+    assert sum(n["kind"] == "intermediate" for n in nodes) == 10

@@ -36,10 +36,15 @@ def test_keep_head_when_labels_match(tiny_models, toy_tasks, tmp_path):
     a = run_phase(PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["bert"]), settings=TINY), tmp_path / "a",
                   progress=False)
     saved = load_file(str(a / "heads.safetensors"))
-    cfg = PhaseConfig("intermediate", ["toy_cls"], str(a), settings=TINY, keep_heads=True)
-    model, _ = build_model(cfg, {"toy_cls": get_task("toy_cls")})
-    for k, v in model.heads["toy_cls"].state_dict().items():
+    # toy_target trains from toy_cls with the same labels (as XNLI from MNLI): its head can be kept.
+    cfg = PhaseConfig("target", ["toy_target"], str(a), settings=TINY, keep_heads=True)
+    model, _ = build_model(cfg, {"toy_target": get_task("toy_target")})
+    assert list(model.heads) == ["toy_target"]
+    for k, v in model.heads["toy_target"].state_dict().items():
         assert torch.equal(v, saved[f"toy_cls.{k}"])
+    fresh, _ = build_model(PhaseConfig("target", ["toy_target"], str(a), settings=TINY),
+                           {"toy_target": get_task("toy_target")})
+    assert not torch.equal(fresh.heads["toy_target"].out.weight, saved["toy_cls.out.weight"])
 
 
 def test_phase_record_and_rerun_is_noop(tiny_models, toy_tasks, tmp_path):

@@ -60,10 +60,17 @@ def tasks(
     if as_json:
         print(json.dumps([t.summary() for t in items], indent=2, ensure_ascii=False))
         return
-    table = Table("name", "role", "family", "langs", "metric", "source", "size")
+    table = Table("name", "role", "family", "langs", "metric", "source", "size", expand=False)
     for t in items:
         s = t.summary()["source"]
-        src = s.get("hub") or ("local files: " + (t.local_format or "") if t.local_format else "bundled demo data")
+        if s.get("hub"):
+            src = f"{s['hub']} {s.get('config') or ''}".strip()
+        elif t.local_format:
+            src = "your files (see --json)"
+        elif t.local_dir:
+            src = "bundled (generated offline)"
+        else:
+            src = "built from other tasks"
         table.add_row(t.name, t.role, t.family, str(len(t.languages)), t.metric, src, str(t.size or ""))
     console.print(table)
 

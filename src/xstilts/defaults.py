@@ -58,3 +58,11 @@ def phase_defaults(phase: str, task: str | None = None) -> dict[str, Any]:
     if task is not None:
         out.update(TARGET_OVERRIDES.get(task, {}))
     return out
+
+
+# Named multi-task mixtures usable as `preset:` in an experiment spec's intermediate setting.
+# The paper's nine (Phang et al. 2020; jiant's X-STILTs recipe). Which SQuAD version the nine use is not confirmed from the
+# abstract (docs/paper.md): v2.0 is taken here; `squad` (v1.1) is the alternative.
+INTERMEDIATE_PRESETS: dict[str, list[str]] = {
+    "paper_nine": ["anli_plus", "mnli", "qqp", "squad_v2", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "sst2"],
+}

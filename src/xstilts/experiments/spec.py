@@ -28,12 +28,23 @@ class IntermediateSetting(BaseModel):
 
     name: str
     tasks: list[str] = Field(default_factory=list)  # empty = no intermediate training (the baseline)
+    preset: str | None = None  # a named mixture from defaults.INTERMEDIATE_PRESETS (e.g. paper_nine), added to tasks
     sampler: str = "proportional"
     temperature: float = 2.0
     mlm_corpus: str | None = None
     data_dirs: dict[str, str] = Field(default_factory=dict)
     languages: dict[str, str] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _expand_preset(self) -> "IntermediateSetting":
+        from xstilts.defaults import INTERMEDIATE_PRESETS
+
+        if self.preset is not None:
+            if self.preset not in INTERMEDIATE_PRESETS:
+                raise ValueError(f"unknown preset '{self.preset}'; known: {sorted(INTERMEDIATE_PRESETS)}")
+            self.tasks = list(dict.fromkeys([*self.tasks, *INTERMEDIATE_PRESETS[self.preset]]))
+        return self
 
     @property
     def is_baseline(self) -> bool:

@@ -92,8 +92,18 @@ def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTask
     for name in cfg.tasks:
         task = specs[name]
         want = head_spec(task)
-        have = model.head_specs.get(name)
-        if have is None or have.family != want.family or have.labels != want.labels:
+        # keep_heads: reuse the start checkpoint's head of this task, or of the task it trains from (MNLI -> XNLI),
+        # when family and label space match; otherwise a fresh head.
+        kept = None
+        for cand in (name, task.train_from):
+            have = model.head_specs.get(cand) if cand else None
+            if have is not None and have.family == want.family and have.labels == want.labels:
+                kept = cand
+                break
+        if kept is not None and kept != name:
+            model.heads[name] = model.heads[kept]
+            model.head_specs[name] = want
+        elif kept is None:
             if name in model.heads:
                 del model.heads[name]
             model.add_head(want)
