@@ -61,11 +61,18 @@ def featurize_spans(
 
     Training windows whose context does not contain the answer point at position 0 (the first token), as in SQuAD v2 recipes.
     """
-    stride = min(doc_stride, max_len // 4)
     feats = []
     for n, ex in enumerate(examples):
+        # Long questions are cut to half the window (as SQuAD recipes' max_query_length) so the context keeps room;
+        # the overlap between windows must stay below the room left for context.
+        question = ex.question
+        q_ids = tokenizer(question, add_special_tokens=False)["input_ids"]
+        if len(q_ids) > max_len // 2:
+            q_ids = q_ids[: max_len // 2]
+            question = tokenizer.decode(q_ids)
+        stride = max(1, min(doc_stride, (max_len - len(q_ids) - 4) // 2))
         enc = tokenizer(
-            ex.question, ex.context, truncation="only_second", max_length=max_len, stride=stride,
+            question, ex.context, truncation="only_second", max_length=max_len, stride=stride,
             return_overflowing_tokens=True, return_offsets_mapping=True,
         )
         for w in range(len(enc["input_ids"])):
