@@ -59,3 +59,14 @@ def test_phase_record_and_rerun_is_noop(tiny_models, toy_tasks, tmp_path):
               progress=False)
     assert (out / "phase.json").stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob(".p.tmp-*"))
+
+
+def test_tensorboard_tracking_offline(tiny_models, toy_tasks, tmp_path):
+    pytest = __import__("pytest")
+    pytest.importorskip("tensorboard")
+    settings = {**TINY, "max_steps": 4, "eval_every_steps": 2}
+    out = tmp_path / "runs" / "p"
+    run_phase(PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["bert"]), settings=settings,
+                          log_with="tensorboard"), out, progress=False)
+    events = list((tmp_path / "runs" / "logs").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -91,6 +92,7 @@ def train(
     language: list[str] = typer.Option([], help="task=LANG: train this task on data in LANG instead of English."),
     mlm_corpus: Optional[Path] = typer.Option(None, help="Text file for multilingual MLM co-training."),
     set_: list[str] = typer.Option([], "--set", help="Override a hyperparameter: key=value (e.g. learning_rate=2e-5)."),
+    log_with: Optional[str] = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
 ) -> None:
     """Train one phase (one task or several at once) and write its checkpoint atomically."""
     from xstilts.training.phase import PhaseConfig, run_phase
@@ -109,7 +111,7 @@ def train(
     cfg = PhaseConfig(kind=phase, tasks=list(task), start=str(start or model), seed=seed, settings=settings,
                       sampler=sampler, temperature=temperature, keep_heads=keep_heads,
                       data_dirs=_parse_pairs(data_dir, "--data-dir"), languages=_parse_pairs(language, "--language"),
-                      mlm_corpus=str(mlm_corpus) if mlm_corpus else None)
+                      mlm_corpus=str(mlm_corpus) if mlm_corpus else None, log_with=log_with)
     for name in cfg.tasks:
         from xstilts.tasks import get_task
 
@@ -200,11 +202,14 @@ def run(
     executor: str = typer.Option("local", help="'local' (this process) or 'ray'."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
     quiet: bool = typer.Option(False, help="No progress bars."),
+    log_with: Optional[str] = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
 ) -> None:
     """Run every unfinished node of a spec; resume after any crash with the same command."""
     from xstilts.experiments.spec import load_spec
 
     spec = load_spec(spec_path)
+    if log_with:
+        os.environ["XSTILTS_LOG_WITH"] = log_with
     if executor == "local":
         from xstilts.experiments.run import run_local
 

@@ -90,13 +90,13 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
                                                        else None, setting),
                           sampler=setting.sampler, temperature=setting.temperature,
                           data_dirs={**spec.data_dirs, **setting.data_dirs}, languages=setting.languages,
-                          mlm_corpus=setting.mlm_corpus)
+                          mlm_corpus=setting.mlm_corpus, log_with=os.environ.get("XSTILTS_LOG_WITH"))
         run_phase(cfg, d, progress=progress)
         return []
     if node.kind == "target":
         cfg = PhaseConfig(kind="target", tasks=[node.target], start=start, seed=node.seed,
                           settings=spec.phase_settings("target", node.target), keep_heads=spec.keep_heads,
-                          data_dirs=dict(spec.data_dirs))
+                          data_dirs=dict(spec.data_dirs), log_with=os.environ.get("XSTILTS_LOG_WITH"))
         run_phase(cfg, d, progress=progress)
         return []
     from xstilts.evaluation.zero_shot import evaluate_target

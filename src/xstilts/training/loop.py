@@ -53,7 +53,8 @@ def _main_metric(metrics: dict[str, float]) -> float:
 
 def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[str, Any], seed: int,
           sampler: str = "proportional", temperature: float = 2.0, accelerator: Any = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, log_with: str | None = None, log_dir: str | None = None,
+          run_name: str = "xstilts") -> TrainResult:
     """Train `model` (a MultiTaskModel) on one or several tasks; restores the best dev checkpoint at the end.
 
     Steps: total micro-batches = epochs x the sum of each task's batches per epoch (or max_steps optimizer steps); each
@@ -65,7 +66,11 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     set_seed(seed)
     rng = np.random.default_rng(seed)
     accum = int(settings["grad_accumulation"])
-    accelerator = accelerator or Accelerator(gradient_accumulation_steps=accum, cpu=not torch.cuda.is_available())
+    accelerator = accelerator or Accelerator(gradient_accumulation_steps=accum, cpu=not torch.cuda.is_available(),
+                                             log_with=log_with, project_dir=log_dir)
+    if log_with:  # tensorboard / wandb / mlflow through accelerate's trackers
+        accelerator.init_trackers(run_name, config={k: v for k, v in settings.items()
+                                                    if isinstance(v, (int, float, str, bool))})
     streams = [TaskStream(t.feats, int(settings["batch_size"]), rng) for t in tasks]
     probs = task_probabilities([len(t.feats) for t in tasks], sampler, temperature)
     per_epoch = sum(s.batches_per_epoch for s in streams)
@@ -107,6 +112,8 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
             return False
         score = float(np.mean([_main_metric(m) for m in scored.values()]))
         result.history.append({"step": step, "score": score, "metrics": scored})
+        if log_with:
+            accelerator.log({f"dev/{t}/{k}": v for t, m in scored.items() for k, v in m.items()}, step=step)
         if result.best_score is None or score > result.best_score:
             result.best_score, result.best_step, result.dev_metrics = score, step, scored
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
@@ -121,6 +128,8 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     for micro in range(total_micro):
         k = int(rng.choice(len(tasks), p=probs))
         feats = streams[k].next()
+        if accelerator.num_processes > 1:  # data parallel: each process takes its share of the global batch
+            feats = feats[accelerator.process_index:: accelerator.num_processes] or feats[:1]
         batch = (tasks[k].collate or collate)(feats)
         batch = {key: (v.to(device) if isinstance(v, torch.Tensor) else v) for key, v in batch.items()}
         with accelerator.accumulate(model):
@@ -139,6 +148,9 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
             result.optimizer_steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", ex_s=f"{seen / max(time.time() - t0, 1e-9):.1f}")
+            if log_with:
+                accelerator.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]},
+                                step=result.optimizer_steps)
             if result.optimizer_steps % eval_every == 0 and evaluate(result.optimizer_steps):
                 stopped = True
                 break
@@ -148,4 +160,6 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     if best_state is not None:
         accelerator.unwrap_model(model).load_state_dict(best_state)
     result.seconds = time.time() - t0
+    if log_with:
+        accelerator.end_training()
     return result

@@ -42,6 +42,7 @@ class PhaseConfig:
     languages: dict[str, str] = field(default_factory=dict)  # task -> training language (default: the task's)
     mlm_corpus: str | None = None  # text file(s) for multilingual MLM co-training
     max_dev_examples: int | None = 2000
+    log_with: str | None = None  # tensorboard | wandb | mlflow (accelerate trackers); logs go to <out>/logs
 
     def resolved_settings(self, task: str | None = None) -> dict[str, Any]:
         base = phase_defaults(self.kind, task if len(self.tasks) == 1 else None)
@@ -165,7 +166,9 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True) -> P
     settings = cfg.resolved_settings(cfg.tasks[0])
     collate = Collator(pad_id=tokenizer.pad_token_id or 0, mask_id=tokenizer.mask_token_id,
                        vocab_size=model.encoder.config.vocab_size, seed=cfg.seed)
-    result = train(model, train_tasks, collate, settings, cfg.seed, cfg.sampler, cfg.temperature, progress=progress)
+    result = train(model, train_tasks, collate, settings, cfg.seed, cfg.sampler, cfg.temperature, progress=progress,
+                   log_with=cfg.log_with, log_dir=str(out.parent / "logs" / out.name) if cfg.log_with else None,
+                   run_name=f"{cfg.kind}-{'+'.join(cfg.tasks)}")
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
