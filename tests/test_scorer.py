@@ -187,3 +187,24 @@ def test_malformed_submission_files(tmp_path: Path):
         S.read_qa_labels(tmp_path / "l.json")
     with pytest.raises(UserError, match="line break"):
         S.write_labels_tsv(tmp_path / "x.tsv", ["a\nb"])
+
+
+# --- parity with the official golden values ---------------------------------------------------------------------------
+
+OFFICIAL = Path(__file__).parent / "fixtures" / "scorer" / "official_mock"
+
+# google-research/xtreme evaluate_test.py (seqeval 0.0.12 values), compared exactly as assertEqual does there
+OFFICIAL_AVERAGES = {
+    "udpos": {"avg_f1": 70.21746048354693, "avg_precision": 71.02232625883823, "avg_recall": 69.54982073976082},
+    "bucc2018": {"avg_f1": 55.0, "avg_precision": 55.0, "avg_recall": 55.0},
+    "mlqa": {"avg_exact_match": 57.142857142857146, "avg_f1": 81.76870748299321},
+    "tydiqa": {"avg_exact_match": 88.88888888888889, "avg_f1": 97.22222222222223},
+}
+
+
+def test_official_mock_submission_gives_the_golden_averages():
+    result = score_predictions(OFFICIAL / "predictions", OFFICIAL / "labels")
+    assert set(result) == set(OFFICIAL_AVERAGES)
+    for task, expected in OFFICIAL_AVERAGES.items():
+        got = {k: v for k, v in result[task].items() if k.startswith("avg_") and k != "avg_metric"}
+        assert got == expected, task
