@@ -13,6 +13,7 @@ import string
 import sys
 import unicodedata
 from collections import Counter
+from functools import cache
 from typing import Callable, Hashable, Iterable, Sequence
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -30,7 +31,7 @@ def accuracy(predictions: Sequence[str], labels: Sequence[str]) -> float:
 
 def tatoeba_accuracy(predicted_indices: Sequence[int], gold_indices: Sequence[int]) -> float:
     """Tatoeba: share of sentences whose retrieved English index is the gold one, x100."""
-    return accuracy([int(i) for i in predicted_indices], [int(i) for i in gold_indices])  # type: ignore[arg-type]
+    return accuracy([str(int(i)) for i in predicted_indices], [str(int(i)) for i in gold_indices])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -112,10 +113,16 @@ def tagging_scores(golds: Sequence[Sequence[str]], preds: Sequence[Sequence[str]
 # Extractive QA: SQuAD v1.1 (xquad, tydiqa) and MLQA
 
 _ASCII_PUNCT = frozenset(string.punctuation)
-# MLQA: every character whose Unicode category starts with P, plus string.punctuation (which adds $+<=>^`|~).
-_MLQA_PUNCT = frozenset(
-    chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")
-) | _ASCII_PUNCT
+
+
+@cache
+def _mlqa_punct() -> frozenset[str]:
+    """MLQA: every character whose Unicode category starts with P, plus string.punctuation (adds $+<=>^`|~).
+
+    Built on first use (a scan of all code points, ~0.1 s) so importing the metrics stays cheap.
+    """
+    unicode_p = (chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P"))
+    return frozenset(unicode_p) | _ASCII_PUNCT
 
 _SQUAD_ARTICLES = re.compile(r"\b(a|an|the)\b")
 _MLQA_ARTICLES: dict[str, re.Pattern[str] | None] = {
@@ -138,10 +145,11 @@ def _squad_normalize(text: str) -> str:
 
 def _mixed_segmentation(text: str) -> list[str]:
     """MLQA zh tokens: each CJK character (U+4E00..U+9FA5) and punctuation mark alone, other runs split on space."""
+    punct = _mlqa_punct()
     tokens: list[str] = []
     run = ""
     for ch in text:
-        if _CJK.match(ch) or ch in _MLQA_PUNCT:
+        if _CJK.match(ch) or ch in punct:
             tokens.extend(run.split())
             run = ""
             tokens.append(ch)
@@ -155,7 +163,8 @@ def mlqa_normalize(text: str, lang: str) -> str:
     """MLQA's answer normalization: lower, drop punctuation, drop the language's articles, re-join tokens."""
     if lang not in _MLQA_ARTICLES:
         raise ValueError(f"MLQA has no normalization for language '{lang}'")
-    text = "".join(ch for ch in text.lower() if ch not in _MLQA_PUNCT)
+    punct = _mlqa_punct()
+    text = "".join(ch for ch in text.lower() if ch not in punct)
     articles = _MLQA_ARTICLES[lang]
     if articles is not None:
         text = articles.sub(" ", text)
