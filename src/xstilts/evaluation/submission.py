@@ -1,4 +1,4 @@
-"""The XTREME submission layout: `<task>/<split>-<lang>.tsv|json`, read and written exactly as the official scorer expects.
+"""The XTREME submission layout, `<task>/<split>-<lang>.tsv|json`, read and written as the official scorer expects.
 
 - labels (xnli, pawsx, tatoeba): one label per line;
 - tagging (udpos, panx): one tag per line, a blank line after each sentence;
