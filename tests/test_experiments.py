@@ -177,3 +177,19 @@ def test_cli_plan_json(tmp_path):
     nodes = json.loads(out)["nodes"]
     assert all({"id", "kind", "depends_on", "done"} <= set(n) for n in nodes)
     assert sum(n["kind"] == "intermediate" for n in nodes) == 10
+
+
+def test_changed_spec_reruns_changed_nodes_and_replaces_their_rows(tiny_models, toy_tasks, tmp_path):
+    from xstilts.experiments.run import run_local
+
+    out = tmp_path / "run"
+    spec = load_spec(write_spec(tmp_path / "s.yaml", tiny_models["bert"], max_steps=2))
+    run_local(spec, out, progress=False)
+    first = read_csv(out / "results.csv")
+    changed = load_spec(write_spec(tmp_path / "s2.yaml", tiny_models["bert"], max_steps=3))
+    summary = run_local(changed, out, progress=False)
+    assert summary["ran"] and not any(n.startswith("evaluation/tiny/none/toy_retrieval") for n in summary["ran"])
+    second = read_csv(out / "results.csv")
+    assert len(second) == len(first)
+    plan_keys = {n.key for n in build_plan(changed) if n.kind == "evaluation"}
+    assert {r["node"] for r in second} <= plan_keys

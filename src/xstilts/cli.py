@@ -301,6 +301,34 @@ def compare(
     console.print(f"report: {path}")
 
 
+DEMO_SPEC = Path(__file__).parent / "experiments" / "demo.yaml"
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="Run directory (rerunning into it reuses every finished node)."),
+    spec_path: Path = typer.Option(DEMO_SPEC, "--spec", help="The demo spec (default: the packaged experiments/demo.yaml)."),
+    quiet: bool = typer.Option(False, help="No progress bars."),
+) -> None:
+    """The offline demo: intermediate settings x demo targets on the embedded encoder, then the results table and report.
+
+    Every demo task is generated offline from real resources; the numbers are smoke-scale, not XTREME results."""
+    import time
+
+    from xstilts.experiments.run import run_local
+    from xstilts.experiments.spec import load_spec
+
+    t0 = time.time()
+    spec = load_spec(spec_path)
+    console.print(f"[bold]xstilts demo[/]: {spec.description}")
+    summary = run_local(spec, out, progress=not quiet)
+    results(out, metric="score")
+    report(out, baseline="none", out=None)
+    console.print(f"[yellow]Offline smoke-scale numbers on generated demo tasks: not XTREME results.[/] "
+                  f"({time.time() - t0:.0f} s)")
+    _print_summary(summary, out)
+
+
 def main() -> None:
     try:
         app()

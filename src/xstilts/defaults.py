@@ -24,6 +24,8 @@ INTERMEDIATE_DEFAULTS: dict[str, Any] = {
     "doc_stride": 128,
     "max_answer_length": 30,
     "freeze_embeddings": False,
+    "max_eval_examples": None,
+    "max_dev_examples": 2000,  # English dev examples used for early stopping  # deterministic subsample of each evaluation set (None = all)
 }
 
 TARGET_DEFAULTS: dict[str, Any] = dict(INTERMEDIATE_DEFAULTS)

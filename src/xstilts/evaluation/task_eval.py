@@ -75,7 +75,7 @@ def score(task: TaskSpec, predictions: Sequence[Any], golds: Sequence[Any], lang
         out = dict(M.tagging_scores(list(golds), list(predictions)))
         out["score"] = out["f1"]
     elif fam == "span_qa":
-        if task.name == "mlqa":
+        if task.metric == "mlqa_em_f1":  # MLQA's language-aware normalization
             out = dict(M.mlqa_scores(list(predictions), list(golds), lang))
         else:
             out = dict(M.squad_scores(list(predictions), list(golds)))

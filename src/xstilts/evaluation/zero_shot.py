@@ -23,6 +23,7 @@ from xstilts.evaluation import submission as sub
 from xstilts.evaluation.task_eval import gold_of, predict_examples, score
 from xstilts.modeling.model import MultiTaskModel, is_checkpoint, load_checkpoint, load_encoder
 from xstilts.tasks.spec import TaskSpec
+from xstilts.training.phase import subsample
 
 
 def load_for_eval(path: str) -> tuple[MultiTaskModel, Any]:
@@ -83,13 +84,13 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
     rows_out: list[dict[str, Any]] = []
     for lang in tqdm(languages, desc=f"eval {task.name}", disable=not progress, leave=False):
         thresholds: dict[str, float] = {}
-        for split in (["dev", *[s for s in splits if s != "dev"]] if task.metric == "f1" else list(splits)):
-            rows = load_examples(task, split, lang, data_dir)
+        for split in (["dev", *[s for s in splits if s != "dev"]] if task.is_mining else list(splits)):
+            rows = subsample(load_examples(task, split, lang, data_dir), settings.get("max_eval_examples"), 0)
             src_ids, src, tgt_ids, tgt, gold = _retrieval_sides(rows)
             S, T = vectors(src), vectors(tgt)
             pred_path = out_dir / "predictions" / task.name / f"{split}-{lang}.tsv"
             label_path = out_dir / "labels" / task.name / f"{split}-{lang}.tsv"
-            if task.metric == "f1":  # BUCC-style mining: threshold from dev, applied to the other splits
+            if task.is_mining:  # BUCC-style mining: threshold from dev, applied to the other splits
                 cands = margin_candidates(S, T, k=4)
                 named = [(src_ids[i], tgt_ids[j], s) for i, j, s in cands]
                 if split == "dev":
@@ -137,7 +138,7 @@ def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str], s
         rows = []
         for lang in tqdm(languages, desc=f"eval {task.name}", disable=not progress, leave=False):
             for split in splits:
-                examples = load_examples(task, split, lang, data_dir)
+                examples = subsample(load_examples(task, split, lang, data_dir), settings.get("max_eval_examples"), 0)
                 preds = predict_examples(model, tokenizer, task, examples, settings, device)
                 values = score(task, preds, gold_of(task, examples), lang)
                 ext = "json" if task.family == "span_qa" else "tsv"

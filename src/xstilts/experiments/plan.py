@@ -30,6 +30,11 @@ class Node:
     payload: dict[str, Any] = field(default_factory=dict)  # everything needed to run the node
     hash: str = ""
 
+    @property
+    def key(self) -> str:
+        """The node's identity in results.csv: its id and content hash (a changed spec gives new rows)."""
+        return f"{self.id}@{self.hash[:12]}"
+
     def dirname(self) -> str:
         readable = "-".join(x for x in [self.kind[:5], self.model, self.intermediate, self.target or "", f"s{self.seed}"] if x)
         return f"{readable}-{self.hash[:12]}"

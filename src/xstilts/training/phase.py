@@ -148,7 +148,8 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True) -> P
         dev_ex = []
         if "dev" in src.splits:
             try:
-                dev_ex = subsample(load_examples(src, "dev", lang, data_dir), cfg.max_dev_examples, 0)
+                dev_ex = subsample(load_examples(src, "dev", lang, data_dir),
+                                   settings.get("max_dev_examples", cfg.max_dev_examples), 0)
             except UserError:
                 dev_ex = []
 
