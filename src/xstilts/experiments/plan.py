@@ -49,7 +49,8 @@ def content_hash(obj: Any) -> str:
 
 
 def _model_identity(m: ModelSpec) -> dict[str, Any]:
-    return {"path": m.path, "prune_vocabulary": m.prune_vocabulary, "layers": m.layers}
+    return {"path": m.path, "prune_vocabulary": m.prune_vocabulary, "layers": m.layers}  # not `intermediate`: a
+    # model's subset of settings changes which nodes exist, not what any node computes
 
 
 def _data_identity(task: str, spec: ExperimentSpec, setting: IntermediateSetting | None) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
     nodes: list[Node] = []
     for m in spec.models:
         for seed in spec.seeds:
-            for s in spec.intermediate:
+            for s in spec.settings_for(m):
                 inter_id = None
                 if not s.is_baseline:
                     settings = {t: {**phase_defaults("intermediate"), **spec.phase_settings("intermediate", t, s)}

@@ -61,14 +61,18 @@ def resolve_model(m: ModelSpec, spec: ExperimentSpec, out: Path) -> str:
     from xstilts.experiments.plan import content_hash
     from xstilts.modeling.embedded import prune_vocabulary
 
-    key = content_hash([m.model_dump(), spec.model_dump(include={"intermediate", "targets", "languages", "splits",
+    key = content_hash([m.model_dump(exclude={"intermediate"}), spec.model_dump(include={"intermediate", "targets", "languages", "splits",
                                                                    "data_dirs"})])[:12]
     dest = out / "models" / f"{m.name}-{key}"
     if not (dest / "config.json").is_file():
         tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        texts = spec_texts(spec) if m.prune_vocabulary else None
-        prune_vocabulary(path, texts, tmp, layers=m.layers)
+        if m.prune_vocabulary:
+            prune_vocabulary(path, spec_texts(spec), tmp, layers=m.layers)
+        else:
+            from xstilts.modeling.model import truncate_layers
+
+            truncate_layers(path, tmp, int(m.layers))
         os.replace(tmp, dest)
     return str(dest)
 

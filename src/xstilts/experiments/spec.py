@@ -19,6 +19,7 @@ class ModelSpec(BaseModel):
     retrieval_layer: int | None = None  # HF hidden_states index for BUCC/Tatoeba; None = a middle layer
     prune_vocabulary: bool = False  # keep only the word pieces the spec's data uses (fast offline runs)
     layers: int | None = None  # keep only the first k layers (fast offline runs)
+    intermediate: list[str] | None = None  # only these intermediate settings for this model (None = all): budgets
 
 
 class IntermediateSetting(BaseModel):
@@ -76,6 +77,10 @@ class ExperimentSpec(BaseModel):
         for s in self.intermediate:
             for t in s.tasks:
                 get_task(t)
+        for m in self.models:
+            unknown = set(m.intermediate or []) - set(names)
+            if unknown:
+                raise ValueError(f"model '{m.name}' names unknown intermediate settings {sorted(unknown)}")
         for t in self.targets:
             if get_task(t).role != "target":
                 raise ValueError(f"'{t}' is not a target task")
@@ -83,6 +88,9 @@ class ExperimentSpec(BaseModel):
             if key not in ("intermediate", "target"):
                 get_task(key)
         return self
+
+    def settings_for(self, model: ModelSpec) -> list[IntermediateSetting]:
+        return [s for s in self.intermediate if model.intermediate is None or s.name in model.intermediate]
 
     def target_languages(self, target: str) -> list[str]:
         from xstilts.tasks import get_task

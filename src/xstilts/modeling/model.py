@@ -142,3 +142,16 @@ def load_checkpoint(ckpt_dir: Path, keep_heads: bool = True) -> tuple[MultiTaskM
 def is_checkpoint(path: str | Path) -> bool:
     p = Path(path)
     return (p / "encoder" / "config.json").is_file() and (p / HEADS_CONFIG).is_file()
+
+
+def truncate_layers(model_dir: str | Path, out_dir: str | Path, layers: int) -> Path:
+    """A copy of a model folder keeping only its first `layers` encoder layers (any tokenizer; safetensors)."""
+    enc, tok = load_encoder(str(model_dir))
+    total = int(enc.config.num_hidden_layers)
+    if not 1 <= layers <= total:
+        raise UserError(f"layers must be between 1 and {total}, got {layers}", path=str(model_dir))
+    enc.encoder.layer = enc.encoder.layer[:layers]
+    enc.config.num_hidden_layers = layers
+    enc.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+    return Path(out_dir)
