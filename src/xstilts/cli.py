@@ -137,6 +137,9 @@ def evaluate(
 
     spec = get_task(task)
     langs = _split_list(languages) or spec.languages
+    unknown = [l for l in langs if l not in spec.languages]
+    if unknown:
+        raise UserError(f"task '{task}' has no language '{unknown[0]}'; its languages: {' '.join(spec.languages)}")
     rows = evaluate_target(checkpoint, spec, langs, _split_list(split) or ["dev"], out, data_dir=data_dir, layer=layer)
     print_language_table(spec.name, rows)
 

@@ -37,6 +37,7 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the load report lists expected differences (no pooler); keep the output readable
+    hf_logging.disable_progress_bar()  # per-tensor loading bars: noise in a grid of many phases
 
     p = Path(name_or_path)
     if p.exists() and p.is_dir():
