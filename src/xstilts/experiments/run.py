@@ -91,6 +91,7 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
                           settings=spec.phase_settings("intermediate", setting.tasks[0] if len(setting.tasks) == 1
                                                        else None, setting),
                           sampler=setting.sampler, temperature=setting.temperature,
+                          task_settings={t: spec.hyperparameters.get(t, {}) for t in setting.tasks},
                           data_dirs={**spec.data_dirs, **setting.data_dirs}, languages=setting.languages,
                           mlm_corpus=setting.mlm_corpus, log_with=os.environ.get("XSTILTS_LOG_WITH"))
         run_phase(cfg, d, progress=progress)

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xstilts.data.featurize import Collator
-from xstilts.training.sampling import TaskStream, task_probabilities
+from xstilts.training.sampling import TaskSampler, TaskStream, task_probabilities
 
 
 @dataclass
@@ -37,6 +37,8 @@ class TrainResult:
     dev_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)  # one per micro-batch, for progress and tests
+    # Multi-task sampling: configured probability and observed share of micro-batches per task.
+    task_proportions: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def set_seed(seed: int) -> None:
@@ -73,6 +75,7 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
                                                     if isinstance(v, (int, float, str, bool))})
     streams = [TaskStream(t.feats, int(settings["batch_size"]), rng) for t in tasks]
     probs = task_probabilities([len(t.feats) for t in tasks], sampler, temperature)
+    draw = TaskSampler(probs, rng)
     per_epoch = sum(s.batches_per_epoch for s in streams)
     if settings.get("max_steps"):
         total_micro = int(settings["max_steps"]) * accum
@@ -126,7 +129,7 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     model.train()
     stopped = False
     for micro in range(total_micro):
-        k = int(rng.choice(len(tasks), p=probs))
+        k = draw.next()
         feats = streams[k].next()
         if accelerator.num_processes > 1:  # data parallel: each process takes its share of the global batch
             feats = feats[accelerator.process_index:: accelerator.num_processes] or feats[:1]
@@ -160,6 +163,10 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     if best_state is not None:
         accelerator.unwrap_model(model).load_state_dict(best_state)
     result.seconds = time.time() - t0
+    result.task_proportions = {
+        t.name: {"configured": float(p), "observed": result.task_batches[t.name] / max(1, result.micro_batches)}
+        for t, p in zip(tasks, probs)
+    }
     if log_with:
         accelerator.end_training()
     return result

@@ -38,6 +38,7 @@ class PhaseConfig:
     sampler: str = "proportional"
     temperature: float = 2.0
     keep_heads: bool = False  # keep a head from the start checkpoint when task family and labels match (MNLI -> XNLI)
+    task_settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (e.g. a cap per task)
     data_dirs: dict[str, str] = field(default_factory=dict)  # task -> user data directory
     languages: dict[str, str] = field(default_factory=dict)  # task -> training language (default: the task's)
     mlm_corpus: str | None = None  # text file(s) for multilingual MLM co-training
@@ -47,6 +48,8 @@ class PhaseConfig:
     def resolved_settings(self, task: str | None = None) -> dict[str, Any]:
         base = phase_defaults(self.kind, task if len(self.tasks) == 1 else None)
         base.update(self.settings)
+        if task is not None:
+            base.update(self.task_settings.get(task, {}))
         return base
 
 

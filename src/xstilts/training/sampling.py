@@ -57,3 +57,36 @@ class TaskStream:
         if not self._queue:
             self._queue = length_grouped_batches(self.feats, self.batch_size, self.rng)
         return [self.feats[i] for i in self._queue.pop(0)]
+
+
+class TaskSampler:
+    """Draws which task each micro-batch comes from.
+
+    Stratified rather than i.i.d.: every block of `block` draws holds each task in its configured share (largest-remainder
+    rounding on the cumulative counts, so rounding never accumulates), shuffled within the block. The realized mixture
+    therefore matches the configured one at every scale, while the order stays random.
+    """
+
+    def __init__(self, probs: np.ndarray, rng: np.random.Generator, block: int = 100):
+        self.probs, self.rng, self.block = np.asarray(probs, dtype=np.float64), rng, block
+        self.assigned = np.zeros(len(self.probs), dtype=np.int64)
+        self._queue: list[int] = []
+
+    def _refill(self) -> None:
+        total = int(self.assigned.sum()) + self.block
+        target = self.probs * total
+        counts = np.floor(target).astype(np.int64) - self.assigned
+        counts = np.maximum(counts, 0)
+        short = self.block - int(counts.sum())
+        if short > 0:
+            frac = target - (self.assigned + counts)
+            for i in np.argsort(-frac, kind="stable")[:short]:
+                counts[i] += 1
+        self.assigned += counts
+        block = np.repeat(np.arange(len(self.probs)), counts)
+        self._queue = self.rng.permutation(block).tolist()
+
+    def next(self) -> int:
+        if not self._queue:
+            self._refill()
+        return int(self._queue.pop())
