@@ -2,6 +2,7 @@
 
 Writes predictions (and the matching gold labels) in the official submission layout, `<task>/<split>-<lang>.tsv|json`,
 so a run can be scored by `xstilts score` or the official scorer, plus per-language metrics in metrics.json.
+A split without gold (the official download's test files) gets predictions only: no label file and no metric rows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 from xstilts.data.examples import BitextExample
 from xstilts.data.featurize import Collator, featurize_retrieval
 from xstilts.data.load import load_examples
+from xstilts.data.xtreme import tatoeba_official_order
 from xstilts.defaults import default_retrieval_layer, phase_defaults
 from xstilts.errors import UserError
 from xstilts.evaluation import submission as sub
@@ -34,19 +36,28 @@ def load_for_eval(path: str) -> tuple[MultiTaskModel, Any]:
     return MultiTaskModel(enc), tok
 
 
+def _has_gold(golds: Sequence[Any]) -> bool:
+    """Whether a split carries gold: the official test files have no label (None), tags (None) or answers ([])."""
+    return any(g not in (None, []) for g in golds)
+
+
 def _write_predictions(task: TaskSpec, examples: Sequence[Any], preds: Sequence[Any], pred_path: Path,
-                       label_path: Path) -> None:
+                       label_path: Path | None) -> None:
+    """Predictions, and the gold labels in the same layout unless label_path is None (a split without gold)."""
     fam = task.family
     if fam == "span_qa":
         sub.write_qa_predictions(pred_path, {e.guid: p for e, p in zip(examples, preds)})
-        sub.write_qa_labels(label_path, [(e.guid, e.context, e.question, [(a.text, a.answer_start) for a in e.answers])
-                                         for e in examples])
+        if label_path is not None:
+            sub.write_qa_labels(label_path, [(e.guid, e.context, e.question,
+                                              [(a.text, a.answer_start) for a in e.answers]) for e in examples])
     elif fam == "tagging":
         sub.write_tagging(pred_path, preds)
-        sub.write_tagging(label_path, gold_of(task, examples))
+        if label_path is not None:
+            sub.write_tagging(label_path, gold_of(task, examples))
     else:
         sub.write_labels_tsv(pred_path, [str(p) for p in preds])
-        sub.write_labels_tsv(label_path, [str(g) for g in gold_of(task, examples)])
+        if label_path is not None:
+            sub.write_labels_tsv(label_path, [str(g) for g in gold_of(task, examples)])
 
 
 def _retrieval_sides(rows: Sequence[BitextExample]) -> tuple[list[str], list[str], list[str], list[str], set]:
@@ -90,27 +101,36 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
             S, T = vectors(src), vectors(tgt)
             pred_path = out_dir / "predictions" / task.name / f"{split}-{lang}.tsv"
             label_path = out_dir / "labels" / task.name / f"{split}-{lang}.tsv"
+            values: dict[str, float] = {}
             if task.is_mining:  # BUCC-style mining: threshold from dev, applied to the other splits
                 cands = margin_candidates(S, T, k=4)
                 named = [(src_ids[i], tgt_ids[j], s) for i, j, s in cands]
                 if split == "dev":
+                    if not gold:  # without gold pairs every threshold is as good: refuse rather than mine at random
+                        raise UserError(f"task '{task.name}' dev split for '{lang}' has no gold pairs to tune the "
+                                        "mining threshold on", path=None if data_dir is None else str(data_dir))
                     thresholds[lang] = M.bucc_best_threshold(named, sorted(gold))
                 pairs = mine(src_ids, tgt_ids, cands, thresholds[lang])
                 sub.write_bucc(pred_path, pairs)
-                sub.write_bucc(label_path, sorted(gold))
-                values = dict(M.bucc_scores(pairs, sorted(gold)))
-                values["threshold"] = thresholds[lang]
-                values["score"] = values["f1"]
-            else:  # Tatoeba-style: nearest English sentence of each gold source
+                if gold:  # the official test split has no gold file: predictions only
+                    sub.write_bucc(label_path, sorted(gold))
+                    values = dict(M.bucc_scores(pairs, sorted(gold)))
+                    values["threshold"] = thresholds[lang]
+                    values["score"] = values["f1"]
+            else:  # Tatoeba-style: nearest English sentence of each gold source (of every source without gold)
                 gold_src = {s: t for s, t in gold}
-                keep = [i for i, s in enumerate(src_ids) if s in gold_src]
+                keep = [i for i, s in enumerate(src_ids) if s in gold_src or not gold_src]
                 nn = nearest_neighbour(S[keep], T)
-                t_index = {t: n for n, t in enumerate(tgt_ids)}
-                gold_idx = [t_index[gold_src[src_ids[i]]] for i in keep]
-                sub.write_labels_tsv(pred_path, [str(int(x)) for x in nn])
-                sub.write_labels_tsv(label_path, [str(x) for x in gold_idx])
-                values = {"accuracy": M.tatoeba_accuracy([int(x) for x in nn], gold_idx)}
-                values["score"] = values["accuracy"]
+                # Indices name lines of the English side sorted by text, as in the official `<lang>-en.en` file
+                # (identity when the data is that file), so a submission is the same from either layout.
+                line = tatoeba_official_order(tgt)
+                sub.write_labels_tsv(pred_path, [str(line[int(x)]) for x in nn])
+                if gold_src:
+                    t_index = {t: n for n, t in enumerate(tgt_ids)}
+                    gold_idx = [line[t_index[gold_src[src_ids[i]]]] for i in keep]
+                    sub.write_labels_tsv(label_path, [str(x) for x in gold_idx])
+                    values = {"accuracy": M.tatoeba_accuracy([line[int(x)] for x in nn], gold_idx)}
+                    values["score"] = values["accuracy"]
             if split in splits:
                 rows_out.extend({"language": lang, "split": split, "metric": m, "value": float(v), "layer": layer}
                                 for m, v in values.items())
@@ -140,10 +160,14 @@ def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str], s
             for split in splits:
                 examples = subsample(load_examples(task, split, lang, data_dir), settings.get("max_eval_examples"), 0)
                 preds = predict_examples(model, tokenizer, task, examples, settings, device)
-                values = score(task, preds, gold_of(task, examples), lang)
+                golds = gold_of(task, examples)
+                labelled = _has_gold(golds)
                 ext = "json" if task.family == "span_qa" else "tsv"
                 _write_predictions(task, examples, preds, out / "predictions" / task.name / f"{split}-{lang}.{ext}",
-                                   out / "labels" / task.name / f"{split}-{lang}.{ext}")
+                                   out / "labels" / task.name / f"{split}-{lang}.{ext}" if labelled else None)
+                if not labelled:  # e.g. the official test files: predictions to submit, nothing to score here
+                    continue
+                values = score(task, preds, golds, lang)
                 rows.extend({"language": lang, "split": split, "metric": m, "value": float(v)} for m, v in values.items())
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".metrics.json.tmp-{os.getpid()}"
