@@ -18,8 +18,13 @@ FAST = {"learning_rate": 3e-3, "batch_size": 16, "grad_accumulation": 1, "max_se
 
 def mean_loss(model, task, feats, collate) -> float:
     model.eval()
+    device = next(model.parameters()).device  # training may have moved the model to a GPU
+
+    def on_device(batch):
+        return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
     with torch.no_grad():
-        losses = [model(task, collate(feats[i: i + 32]))["loss"].item() for i in range(0, len(feats), 32)]
+        losses = [model(task, on_device(collate(feats[i: i + 32])))["loss"].item() for i in range(0, len(feats), 32)]
     model.train()
     return sum(losses) / len(losses)
 

@@ -165,6 +165,9 @@ def score(
     labels: Path = typer.Option(..., help="Gold labels in the same layout."),
     output: Path = typer.Option(..., help="Output JSON (the official evaluate.py --output_file layout)."),
     benchmark: str = typer.Option("xtreme"),
+    split: str = typer.Option("test", help="Score <task>/<split>-<lang> files (test or dev)."),
+    languages: list[str] = typer.Option([], help="task=en,de,...: score a task on a subset of its languages "
+                                        "(no group scores or all_task then)."),
 ) -> None:
     """Score predictions exactly as the official XTREME scorer does."""
     from xstilts.evaluation.scorer import run_score_cli
@@ -172,7 +175,8 @@ def score(
     for p in (predictions, labels):
         if not p.is_dir():
             raise UserError("directory not found", path=str(p))
-    result = run_score_cli(str(predictions), str(labels), str(output), benchmark)
+    subset = {t: _split_list(v) or [] for t, v in _parse_pairs(languages, "--languages").items()}
+    result = run_score_cli(str(predictions), str(labels), str(output), benchmark, split=split, languages=subset or None)
     console.print_json(json.dumps(result))
 
 

@@ -24,8 +24,9 @@ INTERMEDIATE_DEFAULTS: dict[str, Any] = {
     "doc_stride": 128,
     "max_answer_length": 30,
     "freeze_embeddings": False,
-    "max_eval_examples": None,
-    "max_dev_examples": 2000,  # English dev examples used for early stopping  # deterministic subsample of each evaluation set (None = all)
+    "max_eval_examples": None,  # deterministic subsample of each evaluation set (None = all)
+    "max_dev_examples": 2000,  # English dev examples used for early stopping
+    "mixed_precision": "auto",  # bf16 autocast on GPUs that support it (fp16 otherwise), full precision on CPU
 }
 
 TARGET_DEFAULTS: dict[str, Any] = dict(INTERMEDIATE_DEFAULTS)

@@ -135,8 +135,11 @@ def score_task(pred_dir: str | Path, label_dir: str | Path, task: str, langs: Se
 
 
 def score_predictions(pred_dir: str | Path, label_dir: str | Path, benchmark: str = "xtreme",
-                      split: str = "test") -> dict[str, Any]:
-    """Score every benchmark task folder found in pred_dir against label_dir, in the official output layout."""
+                      split: str = "test", languages: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """Score every benchmark task folder found in pred_dir against label_dir, in the official output layout.
+
+    `languages` restricts a task to a subset of its official languages (a run on some languages only); its averages are
+    then over that subset, so group scores and `all_task` (official-comparable only over all languages) are left out."""
     if benchmark not in BENCHMARKS:
         raise UserError(f"unknown benchmark '{benchmark}' (known: {', '.join(BENCHMARKS)})")
     task2langs, group2task = BENCHMARKS[benchmark]
@@ -148,11 +151,19 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path, benchmark: st
     if not tasks:
         raise UserError(f"no task folder ({', '.join(task2langs)}) found", path=str(pred_dir))
     detailed: dict[str, dict[str, Any]] = {}
+    partial = False
     for task in tasks:
         if not (label_dir / task).is_dir():
             raise UserError(f"no labels for task '{task}'", path=str(label_dir / task))
-        detailed[task] = score_task(pred_dir, label_dir, task, task2langs[task], split)
+        langs = list((languages or {}).get(task, task2langs[task]))
+        unknown = [l for l in langs if l not in task2langs[task]]
+        if unknown:
+            raise UserError(f"task '{task}' has no language '{unknown[0]}' in {benchmark}")
+        partial = partial or set(langs) != set(task2langs[task])
+        detailed[task] = score_task(pred_dir, label_dir, task, langs, split)
     overall: dict[str, Any] = {}
+    if partial:
+        return detailed
     if set(detailed) == set(task2langs):
         overall["all_task"] = sum(detailed[t]["avg_metric"] for t in task2langs) / len(task2langs)
     for group, group_tasks in group2task.items():
@@ -163,9 +174,9 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path, benchmark: st
 
 
 def run_score_cli(predictions: str, labels: str, output: str, benchmark: str = "xtreme",
-                  split: str = "test") -> dict[str, Any]:
+                  split: str = "test", languages: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Score a submission folder and write the result JSON to `output`; returns the result."""
-    result = score_predictions(predictions, labels, benchmark=benchmark, split=split)
+    result = score_predictions(predictions, labels, benchmark=benchmark, split=split, languages=languages)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -33,7 +33,9 @@ def predict_examples(model: Any, tokenizer: Any, task: TaskSpec, examples: Seque
     if fam == "tagging":
         return decode_tags(outputs, feats, task.labels or [], len(examples), [len(e.tokens) for e in examples])
     if fam == "span_qa":
-        allow_null = any(not e.answers for e in examples)
+        # SQuAD 2.0-style abstention only for labelled sets that mix answerable and unanswerable questions: an unlabelled
+        # set (official test files without answers) must be decoded exactly as the same questions with gold would be.
+        allow_null = any(not e.answers for e in examples) and any(e.answers for e in examples)
         return decode_spans(outputs, feats, [e.context for e in examples], int(settings["max_answer_length"]),
                             allow_null=allow_null)
     raise ValueError(f"no predictor for family '{fam}'")

@@ -49,6 +49,19 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def resolve_precision(value: str | None) -> str:
+    """'auto' -> bf16 on a GPU that supports it, fp16 on other GPUs, no autocast on CPU; else the value as given."""
+    if value not in (None, "auto"):
+        if value not in ("no", "fp16", "bf16"):
+            from xstilts.errors import UserError
+
+            raise UserError(f"mixed_precision must be auto, no, fp16 or bf16, got '{value}'")
+        return value
+    if not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
 def _main_metric(metrics: dict[str, float]) -> float:
     return float(metrics["score"]) if "score" in metrics else float(next(iter(metrics.values())))
 
@@ -69,6 +82,7 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     rng = np.random.default_rng(seed)
     accum = int(settings["grad_accumulation"])
     accelerator = accelerator or Accelerator(gradient_accumulation_steps=accum, cpu=not torch.cuda.is_available(),
+                                             mixed_precision=resolve_precision(settings.get("mixed_precision", "auto")),
                                              log_with=log_with, project_dir=log_dir)
     if log_with:  # tensorboard / wandb / mlflow through accelerate's trackers
         accelerator.init_trackers(run_name, config={k: v for k, v in settings.items()
