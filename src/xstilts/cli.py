@@ -93,6 +93,7 @@ def train(
     mlm_corpus: Optional[Path] = typer.Option(None, help="Text file for multilingual MLM co-training."),
     set_: list[str] = typer.Option([], "--set", help="Override a hyperparameter: key=value (e.g. learning_rate=2e-5)."),
     log_with: Optional[str] = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
+    trust_remote_code: bool = typer.Option(False, help="Allow a hub model to run its own code (off by default)."),
 ) -> None:
     """Train one phase (one task or several at once) and write its checkpoint atomically."""
     from xstilts.training.phase import PhaseConfig, run_phase
@@ -111,7 +112,8 @@ def train(
     cfg = PhaseConfig(kind=phase, tasks=list(task), start=str(start or model), seed=seed, settings=settings,
                       sampler=sampler, temperature=temperature, keep_heads=keep_heads,
                       data_dirs=_parse_pairs(data_dir, "--data-dir"), languages=_parse_pairs(language, "--language"),
-                      mlm_corpus=str(mlm_corpus) if mlm_corpus else None, log_with=log_with)
+                      mlm_corpus=str(mlm_corpus) if mlm_corpus else None, log_with=log_with,
+                      trust_remote_code=trust_remote_code)
     for name in cfg.tasks:
         from xstilts.tasks import get_task
 
@@ -130,6 +132,7 @@ def evaluate(
     split: str = typer.Option("dev", help="Comma-separated splits: dev, test."),
     layer: Optional[int] = typer.Option(None, help="Retrieval: hidden_states index to pool (default: a middle layer)."),
     data_dir: Optional[str] = typer.Option(None, help="Read the task's data from this directory."),
+    trust_remote_code: bool = typer.Option(False, help="Allow a hub model to run its own code (off by default)."),
 ) -> None:
     """Zero-shot evaluation: per-language metrics JSON and predictions in the official submission layout."""
     from xstilts.evaluation.zero_shot import evaluate_target
@@ -140,7 +143,8 @@ def evaluate(
     unknown = [l for l in langs if l not in spec.languages]
     if unknown:
         raise UserError(f"task '{task}' has no language '{unknown[0]}'; its languages: {' '.join(spec.languages)}")
-    rows = evaluate_target(checkpoint, spec, langs, _split_list(split) or ["dev"], out, data_dir=data_dir, layer=layer)
+    rows = evaluate_target(checkpoint, spec, langs, _split_list(split) or ["dev"], out, data_dir=data_dir, layer=layer,
+                           trust_remote_code=trust_remote_code)
     print_language_table(spec.name, rows)
 
 

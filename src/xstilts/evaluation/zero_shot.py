@@ -28,11 +28,11 @@ from xstilts.tasks.spec import TaskSpec
 from xstilts.training.phase import subsample
 
 
-def load_for_eval(path: str) -> tuple[MultiTaskModel, Any]:
+def load_for_eval(path: str, trust_remote_code: bool = False) -> tuple[MultiTaskModel, Any]:
     """A phase checkpoint (encoder + heads) or a plain model folder / hub id (encoder only: retrieval on the base model)."""
     if is_checkpoint(path):
-        return load_checkpoint(Path(path))
-    enc, tok = load_encoder(path)
+        return load_checkpoint(Path(path), trust_remote_code=trust_remote_code)
+    enc, tok = load_encoder(path, trust_remote_code=trust_remote_code)
     return MultiTaskModel(enc), tok
 
 
@@ -139,11 +139,12 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
 
 def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str], splits: Sequence[str],
                     out_dir: str | Path, settings: dict[str, Any] | None = None, data_dir: str | None = None,
-                    layer: int | None = None, progress: bool = True) -> list[dict[str, Any]]:
+                    layer: int | None = None, progress: bool = True,
+                    trust_remote_code: bool = False) -> list[dict[str, Any]]:
     """Evaluate zero-shot; returns one row per (language, split, metric) and writes predictions + metrics.json."""
     out = Path(out_dir)
     settings = {**phase_defaults("target", task.name), **(settings or {})}
-    model, tokenizer = load_for_eval(model_path)
+    model, tokenizer = load_for_eval(model_path, trust_remote_code)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     for lang in languages:

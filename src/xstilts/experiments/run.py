@@ -84,6 +84,7 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
 
     d = node_dir(out, node)
     setting = next(s for s in spec.intermediate if s.name == node.intermediate)
+    model_spec = next(x for x in spec.models if x.name == node.model)
     upstream = node_dir(out, _node_by_id(spec, node.depends_on[0])) if node.depends_on else None
     start = str(upstream) if upstream else model_paths[node.model]
     if node.kind == "intermediate":
@@ -93,13 +94,15 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
                           sampler=setting.sampler, temperature=setting.temperature,
                           task_settings={t: spec.hyperparameters.get(t, {}) for t in setting.tasks},
                           data_dirs={**spec.data_dirs, **setting.data_dirs}, languages=setting.languages,
-                          mlm_corpus=setting.mlm_corpus, log_with=os.environ.get("XSTILTS_LOG_WITH"))
+                          mlm_corpus=setting.mlm_corpus, log_with=os.environ.get("XSTILTS_LOG_WITH"),
+                          trust_remote_code=model_spec.trust_remote_code)
         run_phase(cfg, d, progress=progress)
         return []
     if node.kind == "target":
         cfg = PhaseConfig(kind="target", tasks=[node.target], start=start, seed=node.seed,
                           settings=spec.phase_settings("target", node.target), keep_heads=spec.keep_heads,
-                          data_dirs=dict(spec.data_dirs), log_with=os.environ.get("XSTILTS_LOG_WITH"))
+                          data_dirs=dict(spec.data_dirs), log_with=os.environ.get("XSTILTS_LOG_WITH"),
+                          trust_remote_code=model_spec.trust_remote_code)
         run_phase(cfg, d, progress=progress)
         return []
     from xstilts.evaluation.zero_shot import evaluate_target
@@ -108,10 +111,10 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
     task = get_task(node.target)
     tmp = d.with_name(f".{d.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    m = next(x for x in spec.models if x.name == node.model)
+    m = model_spec
     rows = evaluate_target(start, task, node.payload["languages"], spec.splits, tmp,
                            settings=spec.phase_settings("target", node.target), data_dir=spec.data_dirs.get(task.name),
-                           layer=m.retrieval_layer, progress=progress)
+                           layer=m.retrieval_layer, progress=progress, trust_remote_code=m.trust_remote_code)
     full = [{"model": node.model, "intermediate": node.intermediate, "target": node.target, "seed": node.seed,
              "node": node.key, "group": task.group or "", **r} for r in rows]
     (tmp / "done.json").write_text(json.dumps({"node": node.id, "hash": node.hash, "rows": full}, indent=2))

@@ -20,6 +20,7 @@ class ModelSpec(BaseModel):
     prune_vocabulary: bool = False  # keep only the word pieces the spec's data uses (fast offline runs)
     layers: int | None = None  # keep only the first k layers (fast offline runs)
     intermediate: list[str] | None = None  # only these intermediate settings for this model (None = all): budgets
+    trust_remote_code: bool = False  # run the hub model's own code (off unless asked)
 
 
 class IntermediateSetting(BaseModel):

@@ -48,16 +48,16 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False):
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     encoder = AutoModel.from_pretrained(
         name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
-    ) if _accepts_pooling_flag(name_or_path) else AutoModel.from_pretrained(
+    ) if _accepts_pooling_flag(name_or_path, trust_remote_code) else AutoModel.from_pretrained(
         name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code
     )
     return encoder, tokenizer
 
 
-def _accepts_pooling_flag(name_or_path: str) -> bool:
+def _accepts_pooling_flag(name_or_path: str, trust_remote_code: bool = False) -> bool:
     from transformers import AutoConfig
 
-    cfg = AutoConfig.from_pretrained(name_or_path)
+    cfg = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     return cfg.model_type in {"bert", "xlm-roberta", "roberta"}
 
 
@@ -124,10 +124,11 @@ def save_checkpoint(model: MultiTaskModel, tokenizer: Any, out_dir: Path) -> Non
     )
 
 
-def load_checkpoint(ckpt_dir: Path, keep_heads: bool = True) -> tuple[MultiTaskModel, Any]:
+def load_checkpoint(ckpt_dir: Path, keep_heads: bool = True,
+                    trust_remote_code: bool = False) -> tuple[MultiTaskModel, Any]:
     """Load a phase checkpoint written by save_checkpoint (encoder + tokenizer + heads)."""
     ckpt_dir = Path(ckpt_dir)
-    encoder, tokenizer = load_encoder(str(ckpt_dir / "encoder"))
+    encoder, tokenizer = load_encoder(str(ckpt_dir / "encoder"), trust_remote_code=trust_remote_code)
     model = MultiTaskModel(encoder)
     cfg_path = ckpt_dir / HEADS_CONFIG
     if keep_heads and cfg_path.is_file():

@@ -44,6 +44,7 @@ class PhaseConfig:
     mlm_corpus: str | None = None  # text file(s) for multilingual MLM co-training
     max_dev_examples: int | None = 2000
     log_with: str | None = None  # tensorboard | wandb | mlflow (accelerate trackers); logs go to <out>/logs
+    trust_remote_code: bool = False  # run a hub model's own code: off unless the user asks
 
     def resolved_settings(self, task: str | None = None) -> dict[str, Any]:
         base = phase_defaults(self.kind, task if len(self.tasks) == 1 else None)
@@ -89,9 +90,9 @@ def with_data_labels(task: TaskSpec, examples: list[Any]) -> TaskSpec:
 
 def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTaskModel, Any]:
     if is_checkpoint(cfg.start):
-        model, tok = load_checkpoint(Path(cfg.start), keep_heads=cfg.keep_heads)
+        model, tok = load_checkpoint(Path(cfg.start), keep_heads=cfg.keep_heads, trust_remote_code=cfg.trust_remote_code)
     else:
-        enc, tok = load_encoder(cfg.start)
+        enc, tok = load_encoder(cfg.start, trust_remote_code=cfg.trust_remote_code)
         model = MultiTaskModel(enc)
     for name in cfg.tasks:
         task = specs[name]
