@@ -124,30 +124,39 @@ def test_sigkill_mid_phase_then_resume_gives_same_results(tiny_models, toy_tasks
     assert clean == resumed
 
 
+@pytest.fixture
+def single_thread(monkeypatch):
+    """Workers and the driver on one torch thread each, so parallel and sequential runs compute bit-identical numbers."""
+    import torch
+
+    monkeypatch.setenv("XSTILTS_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def assert_same_results(a: Path, b: Path) -> None:
+    key = lambda r: (r["node"], r["language"], r["split"], r["metric"])  # noqa: E731
+    assert sorted(read_csv(a / "results.csv"), key=key) == sorted(read_csv(b / "results.csv"), key=key)
+
+
 @pytest.mark.slow
-def test_ray_executor_matches_local(tiny_models, toy_tasks, tmp_path, monkeypatch):
+def test_ray_executor_matches_local(tiny_models, toy_tasks, tmp_path, single_thread):
     pytest.importorskip("ray")
     import ray
 
     from xstilts.experiments.ray_executor import run_ray
     from xstilts.experiments.run import run_local
 
-    monkeypatch.setenv("XSTILTS_THREADS", "1")
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    spec = load_spec(write_spec(tmp_path / "s.yaml", tiny_models["bert"]))
+    run_local(spec, tmp_path / "local", progress=False)
     try:
-        spec = load_spec(write_spec(tmp_path / "s.yaml", tiny_models["bert"]))
-        run_local(spec, tmp_path / "local", progress=False)
         summary = run_ray(spec, tmp_path / "ray", progress=False, num_cpus=2)
     finally:
-        torch.set_num_threads(threads)
         ray.shutdown()
     assert summary["failed"] == {}
-    key = lambda r: (r["node"], r["language"], r["split"], r["metric"])  # noqa: E731
-    assert sorted(read_csv(tmp_path / "local" / "results.csv"), key=key) == \
-        sorted(read_csv(tmp_path / "ray" / "results.csv"), key=key)
+    assert_same_results(tmp_path / "local", tmp_path / "ray")
 
 
 def test_paper_preset_plan_counts():
@@ -193,3 +202,16 @@ def test_changed_spec_reruns_changed_nodes_and_replaces_their_rows(tiny_models, 
     assert len(second) == len(first)
     plan_keys = {n.key for n in build_plan(changed) if n.kind == "evaluation"}
     assert {r["node"] for r in second} <= plan_keys
+
+
+@pytest.mark.slow
+def test_parallel_local_workers_match_sequential(tiny_models, toy_tasks, tmp_path, single_thread):
+    """The local executor's worker pool (one per GPU; here 2 CPU workers) gives the sequential run's results."""
+    from xstilts.experiments.parallel import run_pool
+    from xstilts.experiments.run import run_local
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml", tiny_models["xlmr"]))
+    run_local(spec, tmp_path / "seq", progress=False)
+    summary = run_pool(spec, tmp_path / "pool", jobs=2)
+    assert summary["failed"] == {} and len(summary["ran"]) == summary["nodes"]
+    assert_same_results(tmp_path / "seq", tmp_path / "pool")

@@ -210,7 +210,10 @@ def plan(
 def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
     out: Path = typer.Option(..., help="Run directory (resumable: finished nodes are never recomputed)."),
-    executor: str = typer.Option("local", help="'local' (this process) or 'ray'."),
+    executor: str = typer.Option("local", help="'local' (this machine; one worker per GPU when there are several) or "
+                                 "'ray'."),
+    jobs: Optional[int] = typer.Option(None, help="Local executor: parallel worker processes (default: one per local GPU "
+                                       "when there are several, else run in this process)."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
     quiet: bool = typer.Option(False, help="No progress bars."),
     log_with: Optional[str] = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
@@ -222,9 +225,16 @@ def run(
     if log_with:
         os.environ["XSTILTS_LOG_WITH"] = log_with
     if executor == "local":
-        from xstilts.experiments.run import run_local
+        import torch
 
-        summary = run_local(spec, out, progress=not quiet)
+        if (jobs or 0) > 1 or (jobs is None and torch.cuda.device_count() > 1):
+            from xstilts.experiments.parallel import run_pool
+
+            summary = run_pool(spec, out, jobs)
+        else:
+            from xstilts.experiments.run import run_local
+
+            summary = run_local(spec, out, progress=not quiet)
     elif executor == "ray":
         from xstilts.experiments.ray_executor import run_ray
 
