@@ -96,7 +96,11 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
     for lang in tqdm(languages, desc=f"eval {task.name}", disable=not progress, leave=False):
         thresholds: dict[str, float] = {}
         for split in (["dev", *[s for s in splits if s != "dev"]] if task.is_mining else list(splits)):
-            rows = subsample(load_examples(task, split, lang, data_dir), settings.get("max_eval_examples"), 0)
+            rows = load_examples(task, split, lang, data_dir)
+            if task.is_mining or all(r.source is not None and r.target is not None for r in rows):
+                # Aligned pairs (and BUCC-style corpora) can be subsampled by row; one-sided official Tatoeba files
+                # cannot: their predictions index the whole English file.
+                rows = subsample(rows, settings.get("max_eval_examples"), 0)
             src_ids, src, tgt_ids, tgt, gold = _retrieval_sides(rows)
             S, T = vectors(src), vectors(tgt)
             pred_path = out_dir / "predictions" / task.name / f"{split}-{lang}.tsv"
