@@ -215,3 +215,26 @@ def test_parallel_local_workers_match_sequential(tiny_models, toy_tasks, tmp_pat
     summary = run_pool(spec, tmp_path / "pool", jobs=2)
     assert summary["failed"] == {} and len(summary["ran"]) == summary["nodes"]
     assert_same_results(tmp_path / "seq", tmp_path / "pool")
+
+
+def test_failing_node_skips_only_its_dependents(tiny_models, toy_tasks, tmp_path):
+    """A target whose data directory is missing fails with a logged traceback; its evaluation is skipped, every
+    independent node still runs, and the CLI exits non-zero with a summary."""
+    from xstilts.experiments.run import run_local
+
+    spec_path = write_spec(tmp_path / "s.yaml", tiny_models["bert"], data_dirs={"toy_cls": str(tmp_path / "missing")})
+    summary = run_local(load_spec(spec_path), tmp_path / "run", progress=False)
+    failed = summary["failed"]
+    # toy_target trains from toy_cls's data: every target node and the cls intermediate fail, their evaluations skip.
+    assert "data directory not found" in failed["target/tiny/none/toy_target/s0"]
+    assert failed["evaluation/tiny/none/toy_target/s0"].startswith("skipped: upstream target/tiny/none/toy_target/s0")
+    log = tmp_path / "run" / "logs"
+    assert any("Traceback" in p.read_text() for p in log.iterdir())
+    assert "intermediate/tiny/mix/s0" in summary["ran"]  # independent: tagging + multiple choice
+    assert "evaluation/tiny/none/toy_retrieval/s0" in summary["ran"]
+    rows = read_csv(tmp_path / "run" / "results.csv")
+    assert {r["target"] for r in rows} == {"toy_retrieval"}
+    res = subprocess.run([sys.executable, "-m", "xstilts.cli", "run", str(spec_path), "--out", str(tmp_path / "run"),
+                          "--quiet"], capture_output=True, text=True, env={**os.environ,
+                                                                           "XSTILTS_TASK_DIRS": str(toy_tasks)})
+    assert res.returncode == 1 and "node(s) failed" in res.stderr and "log:" in res.stderr

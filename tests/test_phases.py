@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -62,7 +63,6 @@ def test_phase_record_and_rerun_is_noop(tiny_models, toy_tasks, tmp_path):
 
 
 def test_tensorboard_tracking_offline(tiny_models, toy_tasks, tmp_path):
-    pytest = __import__("pytest")
     pytest.importorskip("tensorboard")
     settings = {**TINY, "max_steps": 4, "eval_every_steps": 2}
     out = tmp_path / "runs" / "p"

@@ -137,7 +137,7 @@ def _section_comparison(doc: Document, data: ReportData) -> None:
             Table(["Model A", "Model B", "Target", "n settings", "Spearman rho", "Kendall tau"],
                   [[cell(r.model_a), cell(r.model_b), cell(r.scope), cell(str(r.n)), cell(fmt3(r.spearman)),
                     cell(fmt3(r.kendall))] for r in data.correlations],
-                  f"Settings ranked by mean gain (the baseline counts, at gain 0); 'overall' ranks by the gain of the "
+                  "Settings ranked by mean gain (the baseline counts, at gain 0); 'overall' ranks by the gain of the "
                   "average over targets. Undefined (—) below 3 settings or when a model ranks all settings equal."))
 
 

@@ -101,18 +101,18 @@ def featurize_tags(
     ever dropped). A word the tokenizer maps to nothing gets the unknown token so it still receives a prediction."""
     label_ix = {l: i for i, l in enumerate(labels or [])}
     unk = tokenizer.unk_token_id
+    # The special tokens around a single sequence, e.g. [CLS] .. [SEP] or <s> .. </s>.
+    specials = tokenizer("x", add_special_tokens=True)["input_ids"]
+    body = tokenizer("x", add_special_tokens=False)["input_ids"]
+    k = next(i for i in range(len(specials)) if specials[i: i + len(body)] == body)
+    prefix, suffix = specials[:k], specials[k + len(body):]
+    budget = max(1, max_len - len(prefix) - len(suffix))
     feats = []
     for n, ex in enumerate(examples):
         pieces: list[list[int]] = []
         for word in ex.tokens:
             ids = tokenizer(word, add_special_tokens=False)["input_ids"] if word.strip() else []
             pieces.append(ids or [unk])
-        specials = tokenizer("x", add_special_tokens=True)["input_ids"]
-        body = tokenizer("x", add_special_tokens=False)["input_ids"]
-        # The special tokens around a single sequence, e.g. [CLS] .. [SEP] or <s> .. </s>.
-        k = next(i for i in range(len(specials)) if specials[i: i + len(body)] == body)
-        prefix, suffix = specials[:k], specials[k + len(body):]
-        budget = max(1, max_len - len(prefix) - len(suffix))
         windows: list[list[int]] = [[]]
         used = 0
         for wi, ids in enumerate(pieces):

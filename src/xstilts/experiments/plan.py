@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Node:
     depends_on: list[str] = field(default_factory=list)
     payload: dict[str, Any] = field(default_factory=dict)  # everything needed to run the node
     hash: str = ""
+    start_dir: str | None = None  # dirname of the upstream node whose output this node starts from (None: the model)
 
     @property
     def key(self) -> str:
@@ -63,6 +64,14 @@ def _data_identity(task: str, spec: ExperimentSpec, setting: IntermediateSetting
 
 def build_plan(spec: ExperimentSpec) -> list[Node]:
     nodes: list[Node] = []
+    by_id: dict[str, Node] = {}
+
+    def add(node: Node, upstream: str | None) -> None:
+        if upstream is not None:
+            node.start_dir = by_id[upstream].dirname()
+        nodes.append(node)
+        by_id[node.id] = node
+
     for m in spec.models:
         for seed in spec.seeds:
             for s in spec.settings_for(m):
@@ -74,8 +83,8 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                                "temperature": s.temperature, "mlm_corpus": s.mlm_corpus, "settings": settings,
                                "data": [_data_identity(t, spec, s) for t in s.tasks], "seed": seed}
                     inter_id = f"intermediate/{m.name}/{s.name}/s{seed}"
-                    nodes.append(Node(inter_id, "intermediate", m.name, s.name, seed, payload=payload,
-                                      hash=content_hash([payload, __version__])))
+                    add(Node(inter_id, "intermediate", m.name, s.name, seed, payload=payload,
+                             hash=content_hash([payload, __version__])), None)
                 for target in spec.targets:
                     task = get_task(target)
                     upstream = [inter_id] if inter_id else []
@@ -86,16 +95,17 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                                    "data": _data_identity(target, spec, None), "seed": seed,
                                    "keep_heads": spec.keep_heads}
                         tid = f"target/{m.name}/{s.name}/{target}/s{seed}"
-                        up_hash = [n.hash for n in nodes if n.id in upstream]
-                        nodes.append(Node(tid, "target", m.name, s.name, seed, target, upstream, payload,
-                                          content_hash([payload, up_hash, __version__])))
+                        up_hash = [by_id[u].hash for u in upstream]
+                        add(Node(tid, "target", m.name, s.name, seed, target, upstream, payload,
+                                 content_hash([payload, up_hash, __version__])), inter_id)
                         eval_deps = [tid]
                     payload = {"target": target, "languages": spec.target_languages(target), "splits": spec.splits,
                                "layer": m.retrieval_layer, "model": _model_identity(m),
                                "data": _data_identity(target, spec, None)}
-                    up_hash = [n.hash for n in nodes if n.id in eval_deps]
-                    nodes.append(Node(f"evaluation/{m.name}/{s.name}/{target}/s{seed}", "evaluation", m.name, s.name,
-                                      seed, target, eval_deps, payload, content_hash([payload, up_hash, __version__])))
+                    up_hash = [by_id[u].hash for u in eval_deps]
+                    add(Node(f"evaluation/{m.name}/{s.name}/{target}/s{seed}", "evaluation", m.name, s.name,
+                             seed, target, eval_deps, payload, content_hash([payload, up_hash, __version__])),
+                        eval_deps[0] if eval_deps else None)
     return nodes
 
 

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from xstilts.experiments.parallel import execute_in_worker, schedule, worker_env
+from xstilts.experiments.parallel import execute_in_worker, worker_env
+from xstilts.experiments.run import schedule
 from xstilts.experiments.spec import ExperimentSpec
 
 

@@ -85,8 +85,7 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
     d = node_dir(out, node)
     setting = next(s for s in spec.intermediate if s.name == node.intermediate)
     model_spec = next(x for x in spec.models if x.name == node.model)
-    upstream = node_dir(out, _node_by_id(spec, node.depends_on[0])) if node.depends_on else None
-    start = str(upstream) if upstream else model_paths[node.model]
+    start = str(out / "nodes" / node.start_dir) if node.start_dir else model_paths[node.model]
     if node.kind == "intermediate":
         cfg = PhaseConfig(kind="intermediate", tasks=setting.tasks, start=start, seed=node.seed,
                           settings=spec.phase_settings("intermediate", setting.tasks[0] if len(setting.tasks) == 1
@@ -124,56 +123,92 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
     return full
 
 
-_PLAN_CACHE: dict[int, dict[str, Node]] = {}
-
-
-def _node_by_id(spec: ExperimentSpec, node_id: str) -> Node:
-    key = id(spec)
-    if key not in _PLAN_CACHE:
-        _PLAN_CACHE[key] = {n.id: n for n in build_plan(spec)}
-    return _PLAN_CACHE[key][node_id]
-
-
 def finished_rows(out: Path, node: Node) -> list[dict[str, Any]]:
     return json.loads((node_dir(out, node) / "done.json").read_text())["rows"]
 
 
-def run_local(spec: ExperimentSpec, out: Path, progress: bool = True,
-              on_node: Callable[[Node, str], None] | None = None) -> dict[str, Any]:
-    """Run every unfinished node in dependency order in this process. Failures don't stop independent nodes."""
+Submit = Callable[[Node, dict[str, Any], str, dict[str, str]], Any]
+
+
+def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable[[list[Any]], list[Any]],
+             result: Callable[[Any], list[dict[str, Any]]]) -> dict[str, Any]:
+    """Run every unfinished node; the one scheduling loop of every executor (in-process, worker pool, Ray).
+
+    `submit` starts a node and returns a handle, `wait_any` returns the finished handles among those given (at least
+    one), `result` returns a handle's rows or raises the node's error. The driver owns results.csv and the event log;
+    nodes only write their own directory (atomically). A failing node skips its dependents only.
+    """
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     nodes = build_plan(spec)
     model_paths = {m.name: resolve_model(m, spec, out) for m in spec.models}
     results = out / "results.csv"
     append_results(results, [], keep_nodes={n.key for n in nodes if n.kind == "evaluation"})
+    spec_dict = spec.model_dump()
+    finished: set[str] = set()
     failed: dict[str, str] = {}
     ran: list[str] = []
-    for node in nodes:
-        if is_done(out, node):
-            if node.kind == "evaluation":
-                append_results(results, finished_rows(out, node))  # a crash may have come between done and append
-            continue
-        bad = [dep for dep in node.depends_on if dep in failed]
-        if bad:
-            failed[node.id] = f"skipped: upstream {bad[0]} failed"
-            continue
-        log_event(out, node, "start")
-        if on_node:
-            on_node(node, "start")
-        try:
-            rows = execute_node(node, spec, out, model_paths, progress)
-        except KeyboardInterrupt:
-            log_event(out, node, "interrupted")
-            raise
-        except Exception as e:  # noqa: BLE001 - a failing node must not stop independent nodes
-            log = out / "logs" / f"{node.dirname()}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(traceback.format_exc(), encoding="utf-8")
-            failed[node.id] = f"{type(e).__name__}: {e} (log: {log})"
-            log_event(out, node, "failed", log=str(log))
-            continue
-        if rows:
-            append_results(results, rows)
-        log_event(out, node, "done")
-        ran.append(node.id)
+    for n in nodes:
+        if is_done(out, n):
+            finished.add(n.id)
+            if n.kind == "evaluation":  # a crash may have come between its done.json and the append
+                append_results(results, finished_rows(out, n))
+    pending: dict[Any, Node] = {}
+    submitted: set[str] = set(finished)
+    while True:
+        for n in nodes:
+            if n.id in submitted or n.id in failed:
+                continue
+            bad = [d for d in n.depends_on if d in failed]
+            if bad:
+                failed[n.id] = f"skipped: upstream {bad[0]} failed"
+            elif all(d in finished for d in n.depends_on):
+                log_event(out, n, "start")
+                pending[submit(n, spec_dict, str(out), model_paths)] = n
+                submitted.add(n.id)
+        if not pending:
+            break
+        for handle in wait_any(list(pending)):
+            n = pending.pop(handle)
+            try:
+                rows = result(handle)
+            except Exception as e:  # noqa: BLE001 - one failing node must not stop the others
+                log = out / "logs" / f"{n.dirname()}.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text("".join(traceback.format_exception(e)), encoding="utf-8")
+                failed[n.id] = f"{type(e).__name__}: {e} (log: {log})"
+                log_event(out, n, "failed", log=str(log))
+                continue
+            if rows:
+                append_results(results, rows)
+            finished.add(n.id)
+            ran.append(n.id)
+            log_event(out, n, "done")
     return {"ran": ran, "failed": failed, "nodes": len(nodes)}
+
+
+class _Ran:
+    """The handle of a node already run in this process: its rows, or the error it raised."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None = None, error: Exception | None = None):
+        self.rows, self.error = rows or [], error
+
+    def result(self) -> list[dict[str, Any]]:
+        if self.error is not None:
+            raise self.error
+        return self.rows
+
+
+def run_local(spec: ExperimentSpec, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Run every unfinished node in dependency order in this process. Failures don't stop independent nodes."""
+
+    def submit(node: Node, spec_dict: dict[str, Any], out_dir: str, model_paths: dict[str, str]) -> _Ran:
+        try:
+            return _Ran(rows=execute_node(node, spec, Path(out_dir), model_paths, progress))
+        except KeyboardInterrupt:
+            log_event(Path(out_dir), node, "interrupted")
+            raise
+        except Exception as e:  # noqa: BLE001 - reported by the scheduler, dependents skipped
+            return _Ran(error=e)
+
+    return schedule(spec, out, submit, wait_any=lambda handles: handles, result=lambda h: h.result())
