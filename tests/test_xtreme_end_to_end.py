@@ -262,16 +262,16 @@ def test_official_test_only_tasks_predict_as_the_hub_run(task, checkpoint, hub_r
 
 
 def test_tatoeba_indices_are_lines_of_the_sorted_english_file(hub_runs):
-    """Hub (aligned) data: the gold of source i is the official line of English sentence i, not i itself."""
-    from xstilts.data.xtreme import tatoeba_official_order
-
+    """Hub (aligned) data, official direction: one label per line of the sorted English file, naming the line of the
+    non-English file (= the aligned index) that English line translates."""
     _, out = hub_runs["tatoeba"]
     english = [json.loads(line)["target_sentence"] for line in
                (FIX / "hub" / "tatoeba.deu" / "validation.jsonl").read_text(encoding="utf-8").splitlines()]
-    gold = S.read_labels(out / "labels" / "tatoeba" / "test-de.tsv")
-    assert gold == [str(i) for i in tatoeba_official_order(english)] and gold != [str(i) for i in range(len(english))]
+    gold = [int(g) for g in S.read_labels(out / "labels" / "tatoeba" / "test-de.tsv")]
+    assert sorted(gold) == list(range(len(english))) and gold != list(range(len(english)))
     official_en = (OFFICIAL / "tatoeba" / "de-en.en").read_text(encoding="utf-8").splitlines()
-    assert [official_en[int(g)] for g in gold] == [e.strip() for e in english]
+    assert [english[g].strip() for g in gold] == official_en
+    assert len(S.read_labels(out / "predictions" / "tatoeba" / "test-de.tsv")) == len(official_en)
 
 
 # --- the real command line -----------------------------------------------------------------------------------------

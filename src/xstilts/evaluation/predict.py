@@ -66,22 +66,77 @@ def decode_tags(outputs: list[dict[str, np.ndarray]], feats: list[dict[str, Any]
     return tags  # type: ignore[return-value]
 
 
+def _window_starts(windows: list[list[tuple[int, int] | None]]) -> list[int]:
+    """Document-token position of the first context token of each window of one example.
+
+    The windows are consecutive slices of the context's tokens that overlap (HF fast-tokenizer overflow); the overlap
+    between two windows is the longest suffix of one whose offsets equal the next one's prefix.
+    """
+    ctx = [[o for o in w if o is not None] for w in windows]
+    starts = [0]
+    for prev, cur in zip(ctx, ctx[1:]):
+        # Earliest position of prev from which prev's rest is a prefix of cur: the longest overlap.
+        j = next((j for j in range(max(0, len(prev) - len(cur)), len(prev))
+                  if prev[j] == cur[0] and prev[j:] == cur[: len(prev) - j]), len(prev)) if cur else len(prev)
+        starts.append(starts[-1] + j)
+    return starts
+
+
+def max_context_flags(windows: list[list[tuple[int, int] | None]]) -> list[list[bool]]:
+    """Per window and position: whether the context token there has its maximum context in this window.
+
+    As SQuAD's `_check_is_max_context` (HF run_squad, XTREME): a token's score in a window is
+    min(tokens left of it, tokens right of it) + 0.01 * window length; the first window with the highest score wins.
+    Non-context positions are False.
+    """
+    starts = _window_starts(windows)
+    lengths = [sum(o is not None for o in w) for w in windows]
+    best: dict[int, tuple[float, int]] = {}
+    for w, (start, length) in enumerate(zip(starts, lengths)):
+        for p in range(start, start + length):
+            score = min(p - start, start + length - 1 - p) + 0.01 * length
+            if p not in best or score > best[p][0]:
+                best[p] = (score, w)
+    flags = []
+    for w, win in enumerate(windows):
+        row, p = [], starts[w]
+        for o in win:
+            if o is None:
+                row.append(False)
+            else:
+                row.append(best[p][1] == w)
+                p += 1
+        flags.append(row)
+    return flags
+
+
 def decode_spans(outputs: list[dict[str, np.ndarray]], feats: list[dict[str, Any]], contexts: Sequence[str],
                  max_answer_length: int = 30, n_best: int = 20, allow_null: bool = False) -> list[str]:
-    """SQuAD-style n-best decoding over all windows of each example; answers are character spans of the original context.
+    """SQuAD post-processing (HF run_squad, XTREME) over all windows of each example; answers are character spans
+    of the original context.
 
-    With allow_null (SQuAD v2-style tasks) the empty answer wins when the first-token null score beats the best span.
+    Per window, the n_best start and end logits are paired; a pair counts only when both lie in the context, end >= start,
+    the span is at most max_answer_length tokens, and the start token has its maximum context in this window. With
+    allow_null (SQuAD v2-style tasks) the empty answer wins when the null score (first-token start + end logits, the
+    MIN over the example's windows) beats the best span.
     """
+    windows: dict[int, list[int]] = {}
+    for k, f in enumerate(feats):
+        windows.setdefault(f["meta"]["example"], []).append(k)
+    max_context: list[list[bool]] = [[] for _ in feats]
+    for ks in windows.values():
+        for k, flags in zip(ks, max_context_flags([feats[k]["meta"]["offsets"] for k in ks])):
+            max_context[k] = flags
     best: list[tuple[float, str]] = [(-np.inf, "") for _ in contexts]
-    null: list[float] = [-np.inf for _ in contexts]
-    for o, f in zip(outputs, feats):
+    null: list[float] = [np.inf for _ in contexts]
+    for k, (o, f) in enumerate(zip(outputs, feats)):
         n, offsets = f["meta"]["example"], f["meta"]["offsets"]
         start, end = o["start_logits"], o["end_logits"]
-        null[n] = max(null[n], float(start[0] + end[0]))
+        null[n] = min(null[n], float(start[0] + end[0]))
         starts = np.argsort(start)[::-1][:n_best]
         ends = np.argsort(end)[::-1][:n_best]
         for s in starts:
-            if s >= len(offsets) or offsets[s] is None:
+            if s >= len(offsets) or offsets[s] is None or not max_context[k][s]:
                 continue
             for e in ends:
                 if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
@@ -92,12 +147,27 @@ def decode_spans(outputs: list[dict[str, np.ndarray]], feats: list[dict[str, Any
     return [("" if allow_null and null[i] > b[0] else b[1]) for i, b in enumerate(best)]
 
 
+POOLING_MODES = ("mean_all", "mean_content", "cls")
+
+
 @torch.no_grad()
 def sentence_vectors(model: Any, feats: list[dict[str, Any]], collate: Collator, device: torch.device, layer: int,
-                     pooling: str = "mean", batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+                     pooling: str = "mean_all", batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """Pooled hidden_states[layer] (0 = embeddings) per feature, in the features' order.
+
+    mean_all: mean over every non-pad token, special tokens included (XTREME's default, jiant's mean pooler);
+    mean_content: mean over the content tokens only (`content_mask`); cls: the first token's state.
+    """
+    if pooling not in POOLING_MODES:
+        raise ValueError(f"unknown pooling '{pooling}'; expected one of {POOLING_MODES}")
     model.eval()
     out = np.zeros((len(feats), model.hidden_size), dtype=np.float32)
     for idx, batch in _batches(feats, collate, batch_size):
-        v = model.sentence_vectors(_to_device(batch, device), layer=layer, pooling=pooling)
+        if pooling == "mean_all":  # the model pools over content_mask when present, else over attention_mask
+            batch = {k: v for k, v in batch.items() if k != "content_mask"}
+        elif pooling == "mean_content" and "content_mask" not in batch:
+            raise ValueError("mean_content pooling needs features with a content_mask (featurize_retrieval)")
+        v = model.sentence_vectors(_to_device(batch, device), layer=layer,
+                                   pooling="first" if pooling == "cls" else "mean")
         out[idx] = v.cpu().numpy()
     return out

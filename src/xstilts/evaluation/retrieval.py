@@ -1,57 +1,161 @@
-"""Retrieval targets on pooled sentence vectors: Tatoeba-style nearest neighbour and BUCC-style bitext mining with the
-ratio margin (Artetxe and Schwenk 2019) over k nearest neighbours in both directions, searched with faiss."""
+"""Retrieval targets on pooled sentence vectors, as the official XTREME scripts do them.
+
+- Tatoeba: cosine nearest neighbour (faiss exact search) of each query among the candidates.
+- BUCC: bitext mining as `utils_retrieve.mine_bitext(retrieval='max', margin='ratio', neighborhood=4)`: k-NN in both
+  directions, ratio margin, all forward and backward best candidates sorted by score, and a greedy one-to-one pass that
+  keeps a pair only when neither its source nor its target was taken by a higher-scoring pair. Each distinct sentence
+  is embedded and mined once (`text_load_unify`), and a sentence that occurs under more than one id maps to no id, so
+  no pair of it is predicted (`read_sent2id`).
+
+Memory stays linear in the corpus size: the k-NN search runs over chunks of queries against one flat index (faiss
+blocks the similarity computation internally), and the margin is computed on the (N, k) neighbour arrays, never on
+an N x M matrix. The search moves to the GPUs when faiss has any (`faiss.get_num_gpus() > 0`).
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+# Queries searched per faiss call: bounds the per-call result and scratch buffers, not the answer.
+QUERY_CHUNK = 32768
 
 
-def knn(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine k nearest neighbours (similarities, indices) of each query among keys (exact inner-product search)."""
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """A float32 copy of x with L2-normalized rows (faiss.normalize_L2, as the official code; zero rows stay zero)."""
     import faiss
 
-    q, kk = _normalize(queries), _normalize(keys)
-    index = faiss.IndexFlatIP(kk.shape[1])
-    index.add(kk)
-    return index.search(q, min(k, len(kk)))
+    out = np.array(x, dtype=np.float32, order="C", copy=True)
+    if out.size:
+        faiss.normalize_L2(out)
+    return out
 
 
-def nearest_neighbour(sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Index of each source's most similar target (Tatoeba protocol)."""
-    return knn(sources, targets, 1)[1][:, 0]
+def _gpu_count() -> int:
+    import faiss
+
+    get = getattr(faiss, "get_num_gpus", None)  # absent from some CPU-only builds
+    return int(get()) if get is not None else 0
 
 
-def margin_candidates(src: np.ndarray, tgt: np.ndarray, k: int = 4) -> list[tuple[int, int, float]]:
-    """Ratio-margin mining: each source's best target and each target's best source (both directions), deduplicated
-    keeping the higher score. margin(x, y) = cos(x, y) / (mean_kNN(x) / 2 + mean_kNN(y) / 2)."""
-    s_sim, s_idx = knn(src, tgt, k)
-    t_sim, t_idx = knn(tgt, src, k)
-    s_mean, t_mean = s_sim.mean(1), t_sim.mean(1)
-    src_n, tgt_n = _normalize(src), _normalize(tgt)
+def _flat_ip_index(keys: np.ndarray):
+    """Exact inner-product index over the keys; on all GPUs when faiss sees any."""
+    import faiss
 
-    def margin(i: int, j: int) -> float:
-        return float(src_n[i] @ tgt_n[j]) / ((s_mean[i] + t_mean[j]) / 2)
-
-    best: dict[tuple[int, int], float] = {}
-    for i in range(len(src)):
-        scores = [margin(i, int(j)) for j in s_idx[i]]
-        j = int(s_idx[i][int(np.argmax(scores))])
-        best[(i, j)] = max(best.get((i, j), -np.inf), max(scores))
-    for j in range(len(tgt)):
-        scores = [margin(int(i), j) for i in t_idx[j]]
-        i = int(t_idx[j][int(np.argmax(scores))])
-        best[(i, j)] = max(best.get((i, j), -np.inf), max(scores))
-    return sorted(((i, j, s) for (i, j), s in best.items()), key=lambda c: -c[2])
+    index = faiss.IndexFlatIP(keys.shape[1])
+    if _gpu_count() > 0:
+        index = faiss.index_cpu_to_all_gpus(index)
+    index.add(keys)
+    return index
 
 
-def mine(src_ids: Sequence[str], tgt_ids: Sequence[str], candidates: list[tuple[int, int, float]],
-         threshold: float) -> list[tuple[str, str]]:
-    """Pairs (source id, target id) whose margin score is at least the threshold."""
-    return [(src_ids[i], tgt_ids[j]) for i, j, s in candidates if s >= threshold]
+def knn(queries: np.ndarray, keys: np.ndarray, k: int, normalized: bool = False,
+        chunk: int = QUERY_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine k nearest neighbours (similarities, indices), each (len(queries), min(k, len(keys))), best first.
+
+    One flat index over the keys, searched chunk by chunk of queries. `normalized` says the rows are already unit
+    length (skips a copy of each side).
+    """
+    q = queries if normalized else unit_rows(queries)
+    kk = keys if normalized else unit_rows(keys)
+    k = min(k, len(kk))
+    sims = np.empty((len(q), k), dtype=np.float32)
+    idx = np.empty((len(q), k), dtype=np.int64)
+    if len(q) == 0 or k == 0:
+        return sims, idx
+    index = _flat_ip_index(np.ascontiguousarray(kk, dtype=np.float32))
+    for start in range(0, len(q), chunk):
+        part = np.ascontiguousarray(q[start: start + chunk], dtype=np.float32)
+        sims[start: start + len(part)], idx[start: start + len(part)] = index.search(part, k)
+    return sims, idx
+
+
+def nearest_neighbour(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Index of each query's most similar candidate by cosine (Tatoeba protocol)."""
+    return knn(queries, candidates, 1)[1][:, 0]
+
+
+def _best_by_margin(sim: np.ndarray, idx: np.ndarray, own_mean: np.ndarray,
+                    other_mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query row: the neighbour with the highest ratio margin cos / ((mean_kNN(query) + mean_kNN(neighbour)) / 2)
+    and that margin; vectorized over the (n, k) neighbour arrays. argmax keeps the first of equal scores (official)."""
+    scores = sim / ((own_mean[:, None] + other_mean[idx]) / 2)
+    col = scores.argmax(axis=1)
+    rows = np.arange(len(sim))
+    return idx[rows, col], scores[rows, col]
+
+
+def mine_one_to_one(src: np.ndarray, tgt: np.ndarray, k: int = 4,
+                    min_score: float = 0.0) -> list[tuple[int, int, float]]:
+    """BUCC mining as the official `mine_bitext(retrieval='max')`: (source row, target row, margin score), best first.
+
+    Forward candidates (each source's best target) and backward ones (each target's best source) are pooled and
+    sorted by descending score (stable: forward before backward on equal scores); walking down, a candidate is kept
+    only when neither its source nor its target was kept before. As in the official output (threshold 0), only kept
+    pairs scoring above `min_score` are returned.
+    """
+    if len(src) == 0 or len(tgt) == 0:
+        return []
+    x, y = unit_rows(src), unit_rows(tgt)
+    fwd_sim, fwd_idx = knn(x, y, k, normalized=True)
+    bwd_sim, bwd_idx = knn(y, x, k, normalized=True)
+    fwd_mean, bwd_mean = fwd_sim.mean(axis=1), bwd_sim.mean(axis=1)
+    fwd_best, fwd_score = _best_by_margin(fwd_sim, fwd_idx, fwd_mean, bwd_mean)
+    bwd_best, bwd_score = _best_by_margin(bwd_sim, bwd_idx, bwd_mean, fwd_mean)
+    src_of = np.concatenate([np.arange(len(x)), bwd_best])
+    tgt_of = np.concatenate([fwd_best, np.arange(len(y))])
+    scores = np.concatenate([fwd_score, bwd_score])
+    order = np.argsort(-scores, kind="stable")
+    # The greedy pass is sequential by nature; plain lists keep its 2(N+M) steps cheap.
+    used_src = bytearray(len(x))
+    used_tgt = bytearray(len(y))
+    out: list[tuple[int, int, float]] = []
+    for i, j, s in zip(src_of[order].tolist(), tgt_of[order].tolist(), scores[order].tolist()):
+        if used_src[i] or used_tgt[j]:
+            continue
+        used_src[i] = used_tgt[j] = 1
+        if s > min_score:
+            out.append((i, j, s))
+    return out
+
+
+def distinct(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct texts in first-occurrence order, and for each input text the row of its distinct text."""
+    row: dict[str, int] = {}
+    inverse = np.fromiter((row.setdefault(t, len(row)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(row), inverse
+
+
+def _sentence_to_id(ids: Sequence[str], texts: Sequence[str]) -> dict[str, str]:
+    """Text -> id, leaving out every text that occurs more than once (the official `read_sent2id`)."""
+    seen: dict[str, str] = {}
+    repeated: set[str] = set()
+    for i, t in zip(ids, texts):
+        if t in seen:
+            repeated.add(t)
+        else:
+            seen[t] = i
+    return {t: i for t, i in seen.items() if t not in repeated}
+
+
+def bucc_candidates(src_ids: Sequence[str], src_texts: Sequence[str], tgt_ids: Sequence[str],
+                    tgt_texts: Sequence[str], embed: Callable[[list[str]], np.ndarray],
+                    k: int = 4) -> list[tuple[str, str, float]]:
+    """Mined (source id, target id, margin score) candidates of a BUCC corpus, best first, as the official pipeline
+    (mine_bitext 'max' on distinct sentences, then read_candidate2score) produces them for bucc_optimize/bucc_extract.
+
+    `embed` maps a list of texts to their vectors; it is called once per side, on the distinct texts only.
+    """
+    src_u, _ = distinct(src_texts)
+    tgt_u, _ = distinct(tgt_texts)
+    if not src_u or not tgt_u:
+        return []
+    mined = mine_one_to_one(embed(src_u), embed(tgt_u), k=k)
+    s2id, t2id = _sentence_to_id(src_ids, src_texts), _sentence_to_id(tgt_ids, tgt_texts)
+    out = []
+    for i, j, s in mined:
+        sid, tid = s2id.get(src_u[i]), t2id.get(tgt_u[j])
+        if sid is not None and tid is not None:
+            out.append((sid, tid, s))
+    return out

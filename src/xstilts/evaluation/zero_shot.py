@@ -77,20 +77,83 @@ def _retrieval_sides(rows: Sequence[BitextExample]) -> tuple[list[str], list[str
     return src_ids, src, tgt_ids, tgt, gold
 
 
+RETRIEVAL_DIRECTIONS = ("en_to_xx", "xx_to_en")
+POOLINGS = ("mean_all", "mean_content", "cls")
+
+
+def _tatoeba_en_to_xx(S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], gold: set,
+                      line: list[int]) -> tuple[list[int], list[int] | None]:
+    """Official direction: the English sentences, in the order of the sorted `<lang>-en.en` file, query a flat index
+    of the non-English ones; each prediction names a line (index) of the non-English file. Gold for sorted line k is
+    the line of the sentence English line k translates; None when the split has no gold."""
+    from xstilts.evaluation.retrieval import nearest_neighbour
+
+    order = [0] * len(line)  # sorted English line -> row of tgt
+    for row, k in enumerate(line):
+        order[k] = row
+    preds = [int(x) for x in nearest_neighbour(T[order], S)]
+    if not gold:
+        return preds, None
+    src_line = {s: n for n, s in enumerate(src_ids)}
+    gold_of_tgt: dict[str, int] = {}
+    for s, t in sorted(gold, key=lambda p: src_line[p[0]]):  # one source per English sentence: its first line
+        gold_of_tgt.setdefault(t, src_line[s])
+    missing = [tgt_ids[r] for r in order if tgt_ids[r] not in gold_of_tgt]
+    if missing:  # a label file needs one line per English line
+        raise UserError(f"Tatoeba-style gold must pair every English sentence with a source; '{missing[0]}' has "
+                        f"none ({len(missing)} of {len(order)})")
+    return preds, [gold_of_tgt[tgt_ids[r]] for r in order]
+
+
+def _tatoeba_xx_to_en(S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], gold: set,
+                      line: list[int]) -> tuple[list[int], list[int] | None]:
+    """Analysis direction: each non-English sentence with gold (every one without gold) queries the English ones;
+    each prediction names a line of the sorted English file."""
+    from xstilts.evaluation.retrieval import nearest_neighbour
+
+    gold_src = {s: t for s, t in gold}
+    keep = [i for i, s in enumerate(src_ids) if s in gold_src or not gold_src]
+    preds = [line[int(x)] for x in nearest_neighbour(S[keep], T)]
+    if not gold_src:
+        return preds, None
+    t_index = {t: n for n, t in enumerate(tgt_ids)}
+    return preds, [line[t_index[gold_src[src_ids[i]]]] for i in keep]
+
+
 def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, languages: Sequence[str],
                        splits: Sequence[str], out_dir: Path, settings: dict[str, Any], layer: int | None,
-                       data_dir: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+                       data_dir: str | None = None, progress: bool = True, direction: str = "en_to_xx",
+                       pooling: str = "mean_all") -> list[dict[str, Any]]:
+    """BUCC-style mining or Tatoeba-style retrieval on pooled hidden_states[layer], as the official XTREME scripts.
+
+    direction (Tatoeba-style only): en_to_xx (official: English queries, predictions per sorted English line naming
+    a non-English line) or xx_to_en (non-English queries naming sorted English lines). Mining uses both directions.
+    pooling: mean_all (official: mean over every non-pad token, special tokens included), mean_content (special
+    tokens left out) or cls (the first token). Both are recorded in every row.
+    """
+    import numpy as np
+
     from xstilts.evaluation import metrics as M
     from xstilts.evaluation.predict import sentence_vectors
-    from xstilts.evaluation.retrieval import margin_candidates, mine, nearest_neighbour
+    from xstilts.evaluation.retrieval import bucc_candidates, distinct
 
+    if direction not in RETRIEVAL_DIRECTIONS:
+        raise UserError(f"unknown retrieval direction '{direction}'; expected one of {', '.join(RETRIEVAL_DIRECTIONS)}")
+    if pooling not in POOLINGS:
+        raise UserError(f"unknown pooling '{pooling}'; expected one of {', '.join(POOLINGS)}")
     device = next(model.parameters()).device
     layer = default_retrieval_layer(model.encoder.config.num_hidden_layers) if layer is None else layer
     collate = Collator(pad_id=tokenizer.pad_token_id or 0)
     max_len = int(settings["max_seq_length"])
+    recorded = {"layer": layer, "retrieval_direction": "both" if task.is_mining else direction, "pooling": pooling}
 
-    def vectors(texts: list[str]):
-        return sentence_vectors(model, featurize_retrieval(texts, tokenizer, max_len), collate, device, layer, task.pooling)
+    def vectors(texts: list[str]) -> np.ndarray:
+        """One vector per text; each distinct text is encoded once."""
+        uniq, inverse = distinct(texts)
+        if not uniq:
+            return np.zeros((0, model.hidden_size), dtype=np.float32)
+        feats = featurize_retrieval(uniq, tokenizer, max_len)
+        return sentence_vectors(model, feats, collate, device, layer, pooling)[inverse]
 
     rows_out: list[dict[str, Any]] = []
     for lang in tqdm(languages, desc=f"eval {task.name}", disable=not progress, leave=False):
@@ -102,49 +165,48 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
                 # cannot: their predictions index the whole English file.
                 rows = subsample(rows, settings.get("max_eval_examples"), 0)
             src_ids, src, tgt_ids, tgt, gold = _retrieval_sides(rows)
-            S, T = vectors(src), vectors(tgt)
             pred_path = out_dir / "predictions" / task.name / f"{split}-{lang}.tsv"
             label_path = out_dir / "labels" / task.name / f"{split}-{lang}.tsv"
             values: dict[str, float] = {}
             if task.is_mining:  # BUCC-style mining: threshold from dev, applied to the other splits
-                cands = margin_candidates(S, T, k=4)
-                named = [(src_ids[i], tgt_ids[j], s) for i, j, s in cands]
+                cands = bucc_candidates(src_ids, src, tgt_ids, tgt, vectors, k=4)
                 if split == "dev":
                     if not gold:  # without gold pairs every threshold is as good: refuse rather than mine at random
                         raise UserError(f"task '{task.name}' dev split for '{lang}' has no gold pairs to tune the "
                                         "mining threshold on", path=None if data_dir is None else str(data_dir))
-                    thresholds[lang] = M.bucc_best_threshold(named, sorted(gold))
-                pairs = mine(src_ids, tgt_ids, cands, thresholds[lang])
+                    thresholds[lang] = M.bucc_best_threshold(cands, sorted(gold))
+                pairs = M.bucc_extract(cands, thresholds[lang])
                 sub.write_bucc(pred_path, pairs)
                 if gold:  # the official test split has no gold file: predictions only
                     sub.write_bucc(label_path, sorted(gold))
                     values = dict(M.bucc_scores(pairs, sorted(gold)))
                     values["threshold"] = thresholds[lang]
                     values["score"] = values["f1"]
-            else:  # Tatoeba-style: nearest English sentence of each gold source (of every source without gold)
-                gold_src = {s: t for s, t in gold}
-                keep = [i for i, s in enumerate(src_ids) if s in gold_src or not gold_src]
-                nn = nearest_neighbour(S[keep], T)
-                # Indices name lines of the English side sorted by text, as in the official `<lang>-en.en` file
-                # (identity when the data is that file), so a submission is the same from either layout.
+            else:  # Tatoeba-style: indices name lines of the official files (English side sorted by text)
+                if not src or not tgt:
+                    raise UserError(f"task '{task.name}' {split} split for '{lang}' needs sentences on both sides "
+                                    f"(has {len(src)} non-English, {len(tgt)} English)")
+                S, T = vectors(src), vectors(tgt)
+                # English lines in the order of the official sorted `<lang>-en.en` (identity when the data is that
+                # file), so a submission is the same from either layout.
                 line = tatoeba_official_order(tgt)
-                sub.write_labels_tsv(pred_path, [str(line[int(x)]) for x in nn])
-                if gold_src:
-                    t_index = {t: n for n, t in enumerate(tgt_ids)}
-                    gold_idx = [line[t_index[gold_src[src_ids[i]]]] for i in keep]
+                search = _tatoeba_en_to_xx if direction == "en_to_xx" else _tatoeba_xx_to_en
+                preds, gold_idx = search(S, T, src_ids, tgt_ids, gold, line)
+                sub.write_labels_tsv(pred_path, [str(x) for x in preds])
+                if gold_idx is not None:
                     sub.write_labels_tsv(label_path, [str(x) for x in gold_idx])
-                    values = {"accuracy": M.tatoeba_accuracy([line[int(x)] for x in nn], gold_idx)}
+                    values = {"accuracy": M.tatoeba_accuracy(preds, gold_idx)}
                     values["score"] = values["accuracy"]
             if split in splits:
-                rows_out.extend({"language": lang, "split": split, "metric": m, "value": float(v), "layer": layer}
+                rows_out.extend({"language": lang, "split": split, "metric": m, "value": float(v), **recorded}
                                 for m, v in values.items())
     return rows_out
 
 
 def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str], splits: Sequence[str],
                     out_dir: str | Path, settings: dict[str, Any] | None = None, data_dir: str | None = None,
-                    layer: int | None = None, progress: bool = True,
-                    trust_remote_code: bool = False) -> list[dict[str, Any]]:
+                    layer: int | None = None, progress: bool = True, trust_remote_code: bool = False,
+                    direction: str = "en_to_xx", pooling: str = "mean_all") -> list[dict[str, Any]]:
     """Evaluate zero-shot; returns one row per (language, split, metric) and writes predictions + metrics.json."""
     out = Path(out_dir)
     settings = {**phase_defaults("target", task.name), **(settings or {})}
@@ -155,7 +217,8 @@ def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str], s
         if lang not in task.languages:
             raise UserError(f"task '{task.name}' has no language '{lang}'; its languages: {' '.join(task.languages)}")
     if task.family == "retrieval":
-        rows = evaluate_retrieval(model, tokenizer, task, languages, splits, out, settings, layer, data_dir, progress)
+        rows = evaluate_retrieval(model, tokenizer, task, languages, splits, out, settings, layer, data_dir, progress,
+                                  direction=direction, pooling=pooling)
     else:
         if task.name not in model.heads:
             raise UserError(f"checkpoint has no head for task '{task.name}' (heads: {sorted(model.heads)})",
