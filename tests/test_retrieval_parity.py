@@ -379,3 +379,21 @@ def test_bucc_official_layout_run_equals_the_official_pipeline(tiny_models, tmp_
     assert len({s for s, _ in got}) == len(got) and len({t for _, t in got}) == len(got)
     assert next(r["value"] for r in rows if r["metric"] == "threshold") == pytest.approx(th, rel=1e-5)
     assert all(r["retrieval_direction"] == "both" and r["pooling"] == "mean_all" for r in rows)
+
+
+def test_knn_moves_the_index_to_the_gpus_when_faiss_has_any(monkeypatch):
+    import faiss
+
+    moved = []
+
+    def to_gpus(index):
+        moved.append(index)
+        return index  # stands in for the GPU copy: same search results
+
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1)
+    monkeypatch.setattr(faiss, "index_cpu_to_all_gpus", to_gpus, raising=False)
+    x, y, _ = planted(30, 40, 10)
+    sims, idx = knn(x, y, 4)
+    assert len(moved) == 1 and idx.shape == (30, 4)
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 0)
+    assert np.array_equal(knn(x, y, 4)[1], idx) and len(moved) == 1

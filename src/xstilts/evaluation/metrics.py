@@ -284,7 +284,8 @@ def bucc_best_threshold(candidates: Iterable[tuple[str, str, float]],
 
 
 def bucc_extract(candidates: Iterable[tuple[str, str, float]], threshold: float) -> list[Pair]:
-    """Pairs whose (best) score reaches the threshold (score >= threshold, as the official `bucc_extract`)."""
+    """Pairs whose (best) score reaches the threshold (score >= threshold, as the official `bucc_extract`), in the
+    candidates' order. The one extraction: evaluation runs apply it to `retrieval.bucc_candidates`' output."""
     return [pair for pair, score in _candidate_scores(candidates).items() if score >= threshold]
 
 

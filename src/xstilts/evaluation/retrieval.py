@@ -22,11 +22,16 @@ import numpy as np
 QUERY_CHUNK = 32768
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """A float32 copy of x with L2-normalized rows (faiss.normalize_L2, as the official code; zero rows stay zero)."""
+def unit_rows(x: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """x with L2-normalized rows, float32 C-contiguous (faiss.normalize_L2, as the official code; zero rows stay
+    zero). A copy, unless `inplace` and x already is a float32 C-contiguous array, which is then normalized in place
+    (the official code does that too; it saves a copy of a large corpus)."""
     import faiss
 
-    out = np.array(x, dtype=np.float32, order="C", copy=True)
+    if inplace and isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable:
+        out = x
+    else:
+        out = np.array(x, dtype=np.float32, order="C", copy=True)
     if out.size:
         faiss.normalize_L2(out)
     return out
@@ -86,18 +91,18 @@ def _best_by_margin(sim: np.ndarray, idx: np.ndarray, own_mean: np.ndarray,
     return idx[rows, col], scores[rows, col]
 
 
-def mine_one_to_one(src: np.ndarray, tgt: np.ndarray, k: int = 4,
-                    min_score: float = 0.0) -> list[tuple[int, int, float]]:
+def mine_one_to_one(src: np.ndarray, tgt: np.ndarray, k: int = 4, min_score: float = 0.0,
+                    inplace: bool = False) -> list[tuple[int, int, float]]:
     """BUCC mining as the official `mine_bitext(retrieval='max')`: (source row, target row, margin score), best first.
 
     Forward candidates (each source's best target) and backward ones (each target's best source) are pooled and
     sorted by descending score (stable: forward before backward on equal scores); walking down, a candidate is kept
     only when neither its source nor its target was kept before. As in the official output (threshold 0), only kept
-    pairs scoring above `min_score` are returned.
+    pairs scoring above `min_score` are returned. `inplace` lets the rows of src and tgt be normalized in place.
     """
     if len(src) == 0 or len(tgt) == 0:
         return []
-    x, y = unit_rows(src), unit_rows(tgt)
+    x, y = unit_rows(src, inplace), unit_rows(tgt, inplace)
     fwd_sim, fwd_idx = knn(x, y, k, normalized=True)
     bwd_sim, bwd_idx = knn(y, x, k, normalized=True)
     fwd_mean, bwd_mean = fwd_sim.mean(axis=1), bwd_sim.mean(axis=1)
@@ -145,13 +150,14 @@ def bucc_candidates(src_ids: Sequence[str], src_texts: Sequence[str], tgt_ids: S
     """Mined (source id, target id, margin score) candidates of a BUCC corpus, best first, as the official pipeline
     (mine_bitext 'max' on distinct sentences, then read_candidate2score) produces them for bucc_optimize/bucc_extract.
 
-    `embed` maps a list of texts to their vectors; it is called once per side, on the distinct texts only.
+    `embed` maps a list of texts to a fresh array of their vectors (normalized in place here); it is called once per
+    side, on the distinct texts only.
     """
     src_u, _ = distinct(src_texts)
     tgt_u, _ = distinct(tgt_texts)
     if not src_u or not tgt_u:
         return []
-    mined = mine_one_to_one(embed(src_u), embed(tgt_u), k=k)
+    mined = mine_one_to_one(embed(src_u), embed(tgt_u), k=k, inplace=True)  # fresh arrays: normalize in place
     s2id, t2id = _sentence_to_id(src_ids, src_texts), _sentence_to_id(tgt_ids, tgt_texts)
     out = []
     for i, j, s in mined:

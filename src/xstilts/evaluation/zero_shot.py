@@ -78,7 +78,6 @@ def _retrieval_sides(rows: Sequence[BitextExample]) -> tuple[list[str], list[str
 
 
 RETRIEVAL_DIRECTIONS = ("en_to_xx", "xx_to_en")
-POOLINGS = ("mean_all", "mean_content", "cls")
 
 
 def _tatoeba_en_to_xx(S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], gold: set,
@@ -134,13 +133,13 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
     import numpy as np
 
     from xstilts.evaluation import metrics as M
-    from xstilts.evaluation.predict import sentence_vectors
+    from xstilts.evaluation.predict import POOLING_MODES, sentence_vectors
     from xstilts.evaluation.retrieval import bucc_candidates, distinct
 
     if direction not in RETRIEVAL_DIRECTIONS:
         raise UserError(f"unknown retrieval direction '{direction}'; expected one of {', '.join(RETRIEVAL_DIRECTIONS)}")
-    if pooling not in POOLINGS:
-        raise UserError(f"unknown pooling '{pooling}'; expected one of {', '.join(POOLINGS)}")
+    if pooling not in POOLING_MODES:
+        raise UserError(f"unknown pooling '{pooling}'; expected one of {', '.join(POOLING_MODES)}")
     device = next(model.parameters()).device
     layer = default_retrieval_layer(model.encoder.config.num_hidden_layers) if layer is None else layer
     collate = Collator(pad_id=tokenizer.pad_token_id or 0)
