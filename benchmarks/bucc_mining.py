@@ -123,9 +123,8 @@ def main() -> None:
     for n in args.sizes:
         x, y, gold = planted(n, args.dim)
         _, t_base, m_base = measure(lambda: plain_faiss(x, y, args.k))
-        xs, ys = x.copy(), y.copy()  # mine_one_to_one normalizes these in place, as bucc_candidates lets it
-        pairs, t_ours, m_ours = measure(lambda: mine_one_to_one(xs, ys, k=args.k, inplace=True))
-        del xs, ys
+        # mine_one_to_one normalizes its inputs in place, as bucc_candidates lets it (the copies are made outside)
+        pairs, t_ours, m_ours = measure(lambda a=x.copy(), b=y.copy(): mine_one_to_one(a, b, k=args.k, inplace=True))
         recall = len({(i, j) for i, j, _ in pairs} & gold) / len(gold)
         mib = 1024 * 1024
         row = (f"| {n:,} | {t_base:.2f} | {t_ours:.2f} | {t_ours / t_base:.2f} | {m_base / mib:.0f} | "

@@ -115,8 +115,9 @@ def decode_spans(outputs: list[dict[str, np.ndarray]], feats: list[dict[str, Any
     """SQuAD post-processing (HF run_squad, XTREME) over all windows of each example; answers are character spans
     of the original context.
 
-    Per window, the n_best start and end logits are paired; a pair counts only when both lie in the context, end >= start,
-    the span is at most max_answer_length tokens, and the start token has its maximum context in this window. With
+    Per window, the n_best start and end logits are paired; a pair counts only when both lie in the context,
+    end >= start, the span is at most max_answer_length tokens, and the start token has its maximum context in this
+    window. With
     allow_null (SQuAD v2-style tasks) the empty answer wins when the null score (first-token start + end logits, the
     MIN over the example's windows) beats the best span.
     """
