@@ -33,6 +33,9 @@ from xstilts.evaluation.retrieval import mine_one_to_one
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## BUCC mining at full scale (benchmarks/bucc_mining.py)"
 PAGE = os.sysconf("SC_PAGE_SIZE")
+NOTE = ("Peak RSS is the increase over the RSS when the method starts (the input vectors, 2 x N x dim float32, are "
+        "allocated before). On a shared machine the seconds are inflated and noisy; the ratios compare two runs "
+        "under the same load.")
 
 
 def rss() -> int:
@@ -138,7 +141,7 @@ def main() -> None:
 def write_section(info: str, args: argparse.Namespace, lines: list[str]) -> None:
     body = (f"{SECTION}\n\nMachine: {info}.\nCommand: `python benchmarks/bucc_mining.py --sizes "
             f"{' '.join(map(str, args.sizes))} --dim {args.dim} --write-results`; one run per size, both methods in "
-            "one process, the baseline first.\n\n" + "\n".join(lines) + "\n")
+            "one process, the baseline first.\n" + NOTE + "\n\n" + "\n".join(lines) + "\n")
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else "# Benchmark results\n"
     if SECTION in text:
         head, rest = text.split(SECTION, 1)
