@@ -397,3 +397,17 @@ def test_knn_moves_the_index_to_the_gpus_when_faiss_has_any(monkeypatch):
     assert len(moved) == 1 and idx.shape == (30, 4)
     monkeypatch.setattr(faiss, "get_num_gpus", lambda: 0)
     assert np.array_equal(knn(x, y, 4)[1], idx) and len(moved) == 1
+
+
+def test_a_plan_job_passes_its_retrieval_protocol_through(tiny_models, tmp_path):
+    """evaluate_job runs the job's direction and pooling (spec `retrieval:`), and the rows record them."""
+    from xstilts.data.examples import BitextExample
+    from xstilts.evaluation.zero_shot import evaluate_job
+
+    pairs = [BitextExample(f"de-{i}", f"en-{i}", f"{e} x", e) for i, e in enumerate(["red cat", "a dog", "big sun"])]
+    job = {"target": "tatoeba", "languages": ["de"], "splits": {"de": ["test"]}, "hparams": {}, "data_dir": None,
+           "trust_remote_code": False, "retrieval": {"layer": 1, "direction": "xx_to_en", "pooling": "cls"}}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("xstilts.evaluation.zero_shot.load_examples", lambda *a, **k: list(pairs))
+        rows = evaluate_job(str(tiny_models["xlmr"]), job, tmp_path, progress=False)
+    assert rows and all(r["retrieval_direction"] == "xx_to_en" and r["pooling"] == "cls" for r in rows)
