@@ -25,6 +25,7 @@ class TrainTask:
     feats: list[dict[str, Any]]
     evaluate: Callable[[], dict[str, float]] | None = None
     collate: Collator | None = None  # a task-specific collator (e.g. MLM masking); None = the loop's default
+    info: dict[str, Any] = field(default_factory=dict)  # facts for phase.json (e.g. MLM: pretrained or random head)
 
 
 @dataclass
