@@ -135,13 +135,17 @@ class _EmbeddingIntoGrad(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor):
         (ids,) = ctx.saved_tensors
         weight = ctx.weight
-        if weight.grad is None:  # first micro-batch after zero_grad(set_to_none=True): reuse the mapped buffer
-            weight.grad = ctx.holder["buffer"].zero_()
-        flat, rows = ids.reshape(-1), grad.reshape(-1, grad.shape[-1])
+        flat, rows = ids.reshape(-1), grad.reshape(-1, grad.shape[-1]).to(weight.dtype)
         if ctx.padding_idx is not None:  # as nn.Embedding: the padding row gets no gradient
             keep = flat != ctx.padding_idx
             flat, rows = flat[keep], rows[keep]
-        weight.grad.index_put_((flat,), rows.to(weight.grad.dtype), accumulate=True)
+        if weight.grad is None:  # first micro-batch after zero_grad(set_to_none=True): reuse the mapped buffer
+            weight.grad = ctx.holder["buffer"].zero_()
+            weight.grad.index_put_((flat,), rows, accumulate=True)
+        else:  # accumulation: sum this micro-batch's rows first, then add, as autograd's `grad += new` does
+            used, where = torch.unique(flat, return_inverse=True)
+            summed = rows.new_zeros((len(used), rows.shape[-1])).index_put_((where,), rows, accumulate=True)
+            weight.grad.index_put_((used,), summed, accumulate=True)
         return None, None, None, None
 
 
