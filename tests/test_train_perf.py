@@ -111,3 +111,45 @@ def test_nan_loss_stops_with_step_and_task(tiny_models, toy_tasks):
     assert err.value.step == 1 and err.value.task == "toy_reg"
     assert "step 1" in str(err.value) and "toy_reg" in str(err.value)
     assert isinstance(err.value, RuntimeError)
+
+
+def test_token_budget_batches_cover_everything_once():
+    from xstilts.evaluation.predict import _batches
+
+    feats = [{"input_ids": [1] * n, "attention_mask": [1] * n, "meta": {"example": i}}
+             for i, n in enumerate([5, 50, 3, 17, 17, 2, 64, 9, 30, 1])]
+    choices = [{"input_ids": [[1] * n] * c, "attention_mask": [[1] * n] * c, "meta": {"example": i}}
+               for i, (n, c) in enumerate([(6, 2), (8, 4), (3, 4), (20, 3)])]
+    for group in (feats, choices):
+        seen = []
+        for idx, batch in _batches(group, Collator(pad_id=0), max_tokens=64):
+            seen += idx
+            ids = batch["input_ids"]
+            sequences = ids.shape[0] * (ids.shape[1] if ids.dim() == 3 else 1)
+            assert sequences * ids.shape[-1] <= 64 or len(idx) == 1
+        assert sorted(seen) == list(range(len(group)))
+
+
+@pytest.mark.parametrize("task_name", ["toy_pair", "toy_tag", "toy_span"])
+def test_token_budget_predictions_in_input_order(task_name, tiny_models, toy_tasks):
+    from xstilts.evaluation.predict import run_head
+    from xstilts.evaluation.task_eval import predict_examples
+
+    task = get_task(task_name)
+    enc, tok = load_encoder(str(tiny_models["xlmr"]))
+    model = MultiTaskModel(enc, {task_name: HeadSpec(task_name, task.family, task.labels)})
+    settings = {**phase_defaults("intermediate"), "max_seq_length": 48, "doc_stride": 16}
+    examples = load_examples(task, "test", "en")[:30]
+    feats = featurize(task.family, examples, tok, task.labels, settings, train=False)
+    collate = Collator(pad_id=tok.pad_token_id)
+    one_by_one = run_head(model, task_name, feats, collate, torch.device("cpu"), batch_size=1)
+    budget = run_head(model, task_name, feats, collate, torch.device("cpu"), max_tokens=200)
+    for a, b in zip(one_by_one, budget):  # a feature's own positions agree; padding only lengthens per-token rows
+        for k in a:
+            x, y = a[k], b[k]
+            if task.family != "classification":
+                y = y[: x.shape[0]]
+            torch.testing.assert_close(torch.from_numpy(y), torch.from_numpy(x), rtol=1e-4, atol=1e-4)
+    p1 = predict_examples(model, tok, task, examples, {**settings, "eval_max_tokens": 100}, "cpu")
+    p2 = predict_examples(model, tok, task, examples, {**settings, "eval_max_tokens": 100_000}, "cpu", feats=feats)
+    assert p1 == p2 and len(p1) == len(examples)

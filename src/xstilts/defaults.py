@@ -31,6 +31,8 @@ INTERMEDIATE_DEFAULTS: dict[str, Any] = {
     # long phases), and micro-batches collated (and pinned on CUDA) this many steps ahead in a background thread (0 = off).
     "compile": False,
     "prefetch_batches": 2,
+    # Inference batches hold up to this many padded tokens (length-sorted, so short sentences go many to a batch).
+    "eval_max_tokens": 16384,
 }
 
 TARGET_DEFAULTS: dict[str, Any] = dict(INTERMEDIATE_DEFAULTS)
