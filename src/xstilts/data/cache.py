@@ -10,6 +10,7 @@ concurrent writers of the same key are harmless. Location: $XSTILTS_HOME/feature
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect
 import json
@@ -63,13 +64,15 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return fp
 
 
+def _plain(o: Any) -> Any:
+    return asdict(o) if is_dataclass(o) else str(o)
+
+
 def examples_fingerprint(examples: Sequence[Any]) -> str:
-    h = hashlib.sha256()
-    for ex in examples:
-        h.update(json.dumps(asdict(ex) if is_dataclass(ex) else ex, sort_keys=True, ensure_ascii=False,
-                            default=str).encode())
-        h.update(b"\n")
-    return h.hexdigest()
+    """Hash of the examples' content (every field, in order), through one JSON encoding of the whole list."""
+    rows = [ex.__dict__ if is_dataclass(ex) and hasattr(ex, "__dict__") else ex for ex in examples]
+    text = json.dumps(rows, sort_keys=True, ensure_ascii=False, default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def cache_key(family: str, examples: Sequence[Any], tokenizer: Any, labels: list[str] | None,
@@ -112,8 +115,11 @@ def _encode_column(name: str, values: list[Any], arrays: dict[str, np.ndarray]) 
     sample = next((x for row in values for x in row if x is not None), None)
     if sample is None or _is_num(sample):
         flat = [x for row in values for x in row]
-        arrays[name] = _num_array(flat) if flat else np.zeros(0, dtype=np.int64)
         arrays[name + ".off"] = _lengths(values)
+        if flat and all(type(x) is int for x in flat) and min(flat) == max(flat):  # e.g. attention_mask: all 1
+            arrays[name] = np.asarray([flat[0]], dtype=np.int64)
+            return "const"
+        arrays[name] = _num_array(flat) if flat else np.zeros(0, dtype=np.int64)
         return "list"
     if isinstance(sample, tuple) and len(sample) == 2:  # offsets per token: (start, end) or None for non-context
         flat = [x for row in values for x in row]
@@ -143,8 +149,14 @@ def _decode_column(kind: str, name: str, z: Any) -> list[Any]:
         return z[name].tolist()
     if kind == "list":
         return _split(z[name].tolist(), z[name + ".off"])
+    if kind == "const":
+        value, o = int(z[name][0]), z[name + ".off"]
+        return [[value] * n for n in np.diff(o).tolist()]
     if kind == "pairs":
-        pairs = [None if none else (a, b) for (a, b), none in zip(z[name].tolist(), z[name + ".none"].tolist())]
+        ab = z[name]
+        pairs: list[Any] = list(zip(ab[:, 0].tolist(), ab[:, 1].tolist()))
+        for i in np.flatnonzero(z[name + ".none"]).tolist():
+            pairs[i] = None
         return _split(pairs, z[name + ".off"])
     if kind == "list2":
         return _split(_split(z[name].tolist(), z[name + ".inner"]), z[name + ".off"])
@@ -212,11 +224,16 @@ def featurize_cached(family: str, examples: Sequence[Any], tokenizer: Any, label
     key = cache_key(family, examples, tokenizer, labels, settings, train)
     path = root / key[:2] / f"{key}.npz"
     if path.is_file():
+        enabled = gc.isenabled()
+        gc.disable()  # millions of small lists: the cyclic collector would rescan them over and over (none are cycles)
         try:
             with np.load(path, allow_pickle=False) as z:
                 return decode_features(z)
         except (OSError, ValueError, KeyError):  # a damaged entry (e.g. disk full): featurize again and overwrite
             pass
+        finally:
+            if enabled:
+                gc.enable()
     feats = featurize(family, examples, tokenizer, labels, settings, train)
     try:
         arrays = encode_features(feats)
