@@ -14,7 +14,7 @@ MFU: achieved FLOP/s = 6 x non-embedding parameters x non-padding training token
 approximation; an embedding lookup costs no matmul FLOPs, padding tokens are not counted), against the matmul peak
 measured here with a large float32 torch.matmul (and the bf16 peak of the GPU when there is one).
 
-    python benchmarks/train_throughput.py [--quick] [--models e5,minilm]
+    python benchmarks/train_throughput.py [--quick | --examples N] [--models e5,minilm]
 """
 
 from __future__ import annotations
@@ -144,12 +144,13 @@ def run_trainer(model_dir: str, train_ex: list, dev_ex: list, group_by_length: b
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="400 training examples (a smoke run)")
+    ap.add_argument("--examples", type=int, default=None, help="training examples (default 2000; --quick 400)")
     ap.add_argument("--models", default="e5,minilm")
     args = ap.parse_args()
     import tempfile
 
     task = get_task(TASK)
-    train_ex = load_examples(task, "train", "en")[: 400 if args.quick else 2000]
+    train_ex = load_examples(task, "train", "en")[: args.examples or (400 if args.quick else 2000)]
     dev_ex = load_examples(task, "dev", "en")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     peak = matmul_peak(device)

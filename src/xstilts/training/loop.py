@@ -331,8 +331,9 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
                                     step=step)
         bar.set_postfix(loss=f"{host[-1]:.3f}", ex_s=f"{result.examples / max(time.time() - t0, 1e-9):.1f}")
 
-    def evaluate(step: int) -> bool:
-        """Dev evaluation; returns True when early stopping should end training."""
+    def evaluate(step: int, final: bool = False) -> bool:
+        """Dev evaluation; returns True when early stopping should end training. `final`: no training follows, so a
+        new best needs no snapshot (the model already holds those weights; saves two copies of every weight)."""
         nonlocal best_state, bad_evals
         flush()  # a diverged model is never evaluated
         t_eval = time.time()
@@ -346,7 +347,8 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
             accelerator.log({f"dev/{t}/{k}": v for t, m in scored.items() for k, v in m.items()}, step=step)
         if result.best_score is None or score > result.best_score:
             result.best_score, result.best_step, result.dev_metrics = score, step, scored
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            best_state = None if final else {k: v.detach().to("cpu", copy=True)
+                                             for k, v in accelerator.unwrap_model(model).state_dict().items()}
             bad_evals = 0
         else:
             bad_evals += 1
@@ -390,13 +392,13 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
         flush()
         bar.close()
         if not stopped and (not result.history or result.history[-1]["step"] != result.optimizer_steps):
-            evaluate(result.optimizer_steps)
+            evaluate(result.optimizer_steps, final=True)
     finally:
         if isinstance(batches, Prefetcher):
             batches.close()
         if undo_embedding is not None:
             undo_embedding()
-    if best_state is not None:
+    if best_state is not None:  # an earlier evaluation was the best: back to its weights
         accelerator.unwrap_model(model).load_state_dict(best_state)
     result.seconds = time.time() - t0
     result.task_proportions = {
