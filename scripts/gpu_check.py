@@ -70,7 +70,7 @@ def main() -> None:
     register_task_dir(root / "tasks")
     for kind in ("bert", "xlmr"):
         model = make_model_dir(kind, root)
-        settings = {"max_steps": 60, "batch_size": 16, "grad_accumulation": 2, "max_seq_length": 64,
+        settings = {"max_steps": 15 if CPU else 60, "batch_size": 16, "grad_accumulation": 2, "max_seq_length": 64,
                     "learning_rate": 3e-3, "eval_every_steps": 20, "warmup_ratio": 0.0}
         t0 = time.time()
         inter = run_phase(PhaseConfig("intermediate", ["toy_tag", "toy_span"], str(model), settings=settings),
