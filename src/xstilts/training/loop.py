@@ -65,6 +65,15 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def wait_for_everyone() -> None:
+    """Barrier across the processes of a distributed launch (e.g. after the main process wrote a checkpoint that the
+    others read next); a no-op in a single process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def set_seed(seed: int) -> None:
     import random
 
