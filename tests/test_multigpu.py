@@ -104,9 +104,13 @@ def test_two_processes_train_like_one(tiny_models, tmp_path):
 def _worker(argv: list[str]) -> None:
     start, out = Path(argv[0]), Path(argv[1])
     torch.set_num_threads(1)
+    from xstilts.training.loop import is_main_process, wait_for_everyone
+
     rec = train_from(start, out)
     assert rec["num_processes"] == 2, rec
-    assert rec["is_main"] == (int(os.environ["RANK"]) == 0)
+    assert rec["is_main"] == (int(os.environ["RANK"]) == 0) == is_main_process()
+    wait_for_everyone()  # only the main process wrote; after the barrier every process sees its files
+    assert (out / "weights.safetensors").is_file()
 
 
 if __name__ == "__main__" and "--worker" in sys.argv:
