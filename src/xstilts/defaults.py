@@ -28,9 +28,10 @@ INTERMEDIATE_DEFAULTS: dict[str, Any] = {
     "max_dev_examples": 2000,  # English dev examples used for early stopping
     "mixed_precision": "auto",  # bf16 autocast on GPUs that support it (fp16 otherwise), full precision on CPU
     # Speed only (the math is unchanged): torch.compile the encoder (compile time is paid once per phase; pays off on
-    # long phases), and micro-batches collated (and pinned on CUDA) this many steps ahead in a background thread (0 = off).
+    # long phases), and micro-batches collated (and pinned on CUDA) this many steps ahead in a background thread
+    # (0 = off; None = auto: 2 on GPUs, 0 on CPU where the thread competes with the compute threads).
     "compile": False,
-    "prefetch_batches": 2,
+    "prefetch_batches": None,
     # Inference batches hold up to this many padded tokens (length-sorted, so short sentences go many to a batch).
     "eval_max_tokens": 16384,
 }

@@ -304,7 +304,10 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
                 batch = {key: (v.pin_memory() if isinstance(v, torch.Tensor) else v) for key, v in batch.items()}
             yield k, n, tokens, weight, batch
 
-    depth = int(settings.get("prefetch_batches", 2) or 0)
+    depth = settings.get("prefetch_batches")
+    if depth is None:  # auto: ahead on accelerators; on CPU the same cores would collate and compute (an extra thread
+        depth = 0 if on_cpu else 2  # against OpenMP's 2 threads measured slower there: scripts/gpu_check.py --cpu)
+    depth = int(depth)
     batches: Any = Prefetcher(micro_batches(), depth) if depth > 0 else micro_batches()
 
     result = TrainResult(task_batches={t.name: 0 for t in tasks}, is_main=accelerator.is_main_process,
