@@ -59,7 +59,7 @@ def throughput(prefetch: int, layers: int, hidden: int, steps: int, peak: float)
     params = sum(p.numel() for p in model.parameters() if p is not emb)
     mfu = 6 * params * res.tokens / secs / peak
     return (f"{res.examples / secs:8.1f} ex/s {res.tokens / secs:9.0f} tokens/s  MFU {mfu:6.1%} "
-            f"(6 x {params / 1e6:.0f}M non-embedding params x tokens / measured peak)")
+            f"(6 x {params / 1e6:.1f}M non-embedding params x tokens / measured peak)")
 
 
 def main() -> None:
