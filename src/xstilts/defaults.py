@@ -37,6 +37,13 @@ class Hyperparameters(BaseModel):
     max_dev_examples: int | None = Field(2000, ge=1)  # English dev examples used for early stopping (None = all)
     # bf16 autocast on GPUs that support it (fp16 otherwise), full precision on CPU
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    # Speed only (the math is unchanged): torch.compile the encoder (compile time is paid once per phase; pays off on
+    # long phases), and micro-batches collated (and pinned on CUDA) this many steps ahead in a background thread
+    # (0 = off; None = auto: 2 on GPUs, 0 on CPU where the thread competes with the compute threads).
+    compile: bool = False
+    prefetch_batches: int | None = Field(None, ge=0)
+    # Inference batches hold up to this many padded tokens (length-sorted, so short sentences go many to a batch).
+    eval_max_tokens: int = Field(16384, ge=64)
 
 
 HYPERPARAMETER_KEYS: tuple[str, ...] = tuple(Hyperparameters.model_fields)

@@ -6,23 +6,34 @@ functions in evaluation/metrics.py, so the numbers a run reports are the numbers
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from xstilts.data.featurize import Collator, featurize
+from xstilts.defaults import INTERMEDIATE_DEFAULTS
 from xstilts.evaluation.predict import decode_choices, decode_classification, decode_spans, decode_tags, run_head
 from xstilts.tasks.spec import TaskSpec
 
 
+def eval_max_tokens(settings: dict[str, Any]) -> int:
+    """Padded tokens per inference batch (`eval_max_tokens`; the recipe default when a caller's settings lack it)."""
+    return int(settings.get("eval_max_tokens") or INTERMEDIATE_DEFAULTS["eval_max_tokens"])
+
+
 def predict_examples(model: Any, tokenizer: Any, task: TaskSpec, examples: Sequence[Any], settings: dict[str, Any],
-                     device: Any) -> list[Any]:
-    """Predictions in the family's natural form, one per example."""
+                     device: Any, feats: list[dict[str, Any]] | None = None) -> list[Any]:
+    """Predictions in the family's natural form, one per example (in the examples' order).
+
+    feats: the examples' features when the caller already has them (e.g. a dev set scored many times).
+    Inference runs under torch.inference_mode, in length-sorted batches of up to `eval_max_tokens` padded tokens.
+    """
     if not examples:
         return []
-    feats = featurize(task.family, examples, tokenizer, task.labels, settings, train=False)
+    if feats is None:
+        feats = featurize(task.family, examples, tokenizer, task.labels, settings, train=False)
     collate = Collator(pad_id=tokenizer.pad_token_id or 0)
-    outputs = run_head(model, task.name, feats, collate, device)
+    outputs = run_head(model, task.name, feats, collate, device, max_tokens=eval_max_tokens(settings))
     fam = task.family
     if fam == "classification":
         return decode_classification(outputs, task.labels)
@@ -91,3 +102,15 @@ def evaluate_examples(model: Any, tokenizer: Any, task: TaskSpec, examples: Sequ
                       device: Any, lang: str = "en") -> tuple[list[Any], dict[str, float]]:
     preds = predict_examples(model, tokenizer, task, examples, settings, device)
     return preds, score(task, preds, gold_of(task, examples), lang)
+
+
+def dev_evaluator(model: Any, tokenizer: Any, task: TaskSpec, examples: Sequence[Any], settings: dict[str, Any],
+                  device: Any, lang: str = "en") -> Callable[[], dict[str, float]]:
+    """Early-stopping scorer: featurizes the dev examples once; each call scores the model's current weights on them."""
+    feats = featurize(task.family, examples, tokenizer, task.labels, settings, train=False) if examples else []
+    golds = gold_of(task, examples)
+
+    def evaluate() -> dict[str, float]:
+        return score(task, predict_examples(model, tokenizer, task, examples, settings, device, feats=feats), golds, lang)
+
+    return evaluate

@@ -86,20 +86,32 @@ class TaggingHead(nn.Module):
 
 
 class MaskedLMHead(nn.Module):
-    """BERT-style MLM head (dense + GELU + LayerNorm + decoder tied to the encoder's word embeddings)."""
+    """BERT-style MLM head (dense + activation + LayerNorm + decoder tied to the encoder's word embeddings).
 
-    def __init__(self, hidden: int, word_embeddings: nn.Embedding, eps: float = 1e-12):
+    `eps` and `activation` should be the encoder config's `layer_norm_eps` / `hidden_act` (XLM-R: 1e-5, gelu); see
+    training/mlm.py, which also loads the checkpoint's pretrained LM-head weights into it where the model has them.
+    """
+
+    def __init__(self, hidden: int, word_embeddings: nn.Embedding, eps: float = 1e-12, activation: str = "gelu"):
         super().__init__()
         self.dense = nn.Linear(hidden, hidden)
         self.norm = nn.LayerNorm(hidden, eps=eps)
         self.bias = nn.Parameter(torch.zeros(word_embeddings.num_embeddings))
         self._embeddings = [word_embeddings]  # a list, so the tied weight is not registered (saved) twice
+        self.activation = activation
 
     def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         labels = batch.get("labels")
         if labels is not None:
             hidden = hidden[labels != -100]  # only masked positions: saves the vocab-sized matmul elsewhere
-        x = self.norm(F.gelu(self.dense(hidden)))
+        x = self.dense(hidden)
+        if self.activation == "gelu":
+            x = F.gelu(x)
+        else:
+            from transformers.activations import get_activation
+
+            x = get_activation(self.activation)(x)
+        x = self.norm(x)
         logits = x @ self._embeddings[0].weight.t() + self.bias
         out = {"logits": logits}
         if labels is not None:
