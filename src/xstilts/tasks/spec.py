@@ -25,6 +25,8 @@ class HubSource(BaseModel):
     mapper: str = "fields"
     fields: dict[str, Any] = Field(default_factory=dict)
     label_names: list[str] | None = None
+    # A config holding every language: how a row names its language (see xstilts.data.hub.ROW_LANGUAGE).
+    row_language: Literal["language", "tydiqa_id"] | None = None
 
 
 class TaskSpec(BaseModel):
