@@ -13,8 +13,10 @@ import string
 import sys
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Callable, Hashable, Iterable, Sequence
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------------------------
 # Classification and retrieval accuracy
@@ -289,16 +291,66 @@ def bucc_extract(candidates: Iterable[tuple[str, str, float]], threshold: float)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Task score
+# One table per metric: the `metric:` of a task YAML (validated against xstilts.tasks.spec.METRIC_FAMILIES, same keys)
 
 
-QA_TASKS = ("xquad", "mlqa", "tydiqa")
+@dataclass(frozen=True)
+class Metric:
+    """One metric name: `compute(predictions, golds, lang)` on aligned lists gives {name: value x100} in the official
+    key order, and `headline` picks the task's single number (official `avg_metric`) from those values."""
+
+    compute: Callable[[Sequence[Any], Sequence[Any], str], dict[str, float]]
+    headline: Callable[[dict[str, float]], float]
+
+
+def _accuracy(predictions: Sequence[Any], golds: Sequence[Any], lang: str) -> dict[str, float]:
+    """Exact-match accuracy on labels, choice or sentence indices; per token for tag sequences (e.g. CCG supertags)."""
+    if predictions and isinstance(predictions[0], (list, tuple)):
+        predictions = [t for row in predictions for t in row]
+        golds = [t for row in golds for t in row]
+    return {"accuracy": accuracy([str(p) for p in predictions], [str(g) for g in golds])}
+
+
+def _correlations(predictions: Sequence[Any], golds: Sequence[Any], lang: str) -> dict[str, float]:
+    """Pearson and Spearman correlation x100 (0 when either side is constant or there is a single pair)."""
+    import numpy as np
+    from scipy.stats import pearsonr, spearmanr
+
+    p, g = np.asarray(predictions, float), np.asarray(golds, float)
+    ok = len(p) > 1 and p.std() > 0 and g.std() > 0
+    return {"pearson": 100 * float(pearsonr(p, g)[0]) if ok else 0.0,
+            "spearman": 100 * float(spearmanr(p, g)[0]) if ok else 0.0}
+
+
+def _em_f1(scores: dict[str, float]) -> float:
+    return (scores["exact_match"] + scores["f1"]) / 2
+
+
+METRICS: dict[str, Metric] = {
+    "accuracy": Metric(_accuracy, lambda s: s["accuracy"]),
+    "retrieval_accuracy": Metric(_accuracy, lambda s: s["accuracy"]),
+    "pearson": Metric(_correlations, lambda s: s["pearson"]),
+    "f1": Metric(lambda p, g, lang: tagging_scores(g, p), lambda s: s["f1"]),
+    "squad_em_f1": Metric(lambda p, g, lang: squad_scores(p, g), _em_f1),
+    "mlqa_em_f1": Metric(mlqa_scores, _em_f1),
+    "bucc_f1": Metric(lambda p, g, lang: bucc_scores(p, g), lambda s: s["f1"]),
+}
+
+# The metric of each XTREME task, as its task YAML declares it (a test checks they agree).
+XTREME_TASK_METRIC: dict[str, str] = {
+    "xnli": "accuracy", "pawsx": "accuracy",
+    "udpos": "f1", "panx": "f1",
+    "xquad": "squad_em_f1", "mlqa": "mlqa_em_f1", "tydiqa": "squad_em_f1",
+    "bucc2018": "bucc_f1", "tatoeba": "retrieval_accuracy",
+}
 
 
 def task_score(task: str, scores: dict[str, float]) -> float:
-    """The single number of a task (official `avg_metric`): (EM + F1) / 2 for QA, else F1, else accuracy."""
-    if task in QA_TASKS:
-        return (scores["exact_match"] + scores["f1"]) / 2
+    """The single number of a task (official `avg_metric`): (EM + F1) / 2 for QA, else F1, else accuracy.
+
+    XTREME tasks use their metric's headline; for other task names the rule is read off the score names."""
+    if task in XTREME_TASK_METRIC:
+        return METRICS[XTREME_TASK_METRIC[task]].headline(scores)
     if "f1" in scores:
         return scores["f1"]
     if "accuracy" in scores:

@@ -34,6 +34,9 @@ READERS: dict[str, tuple[str, Callable[[Path], Any], Callable[[Path], Any]]] = {
 }
 
 
+QA_TASKS = tuple(XTREME_GROUP2TASK["qa"])
+
+
 def _qa_inputs(predictions: Mapping[str, str], labels: Any) -> tuple[list[str | None], list[list[str]]]:
     """Predictions aligned to the gold questions (None = unanswered, scored 0 as officially)."""
     if isinstance(labels, Mapping):
@@ -45,34 +48,16 @@ def _qa_inputs(predictions: Mapping[str, str], labels: Any) -> tuple[list[str | 
     return [predictions.get(qid) for qid, _ in gold], [answers for _, answers in gold]
 
 
-def _squad(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return M.squad_scores(*_qa_inputs(predictions, labels))
+def _aligned(task: str, predictions: Any, labels: Any) -> tuple[Any, Any]:
+    """The read files as the aligned (predictions, golds) lists a metric takes: QA predictions follow the gold
+    questions; the other tasks' files are line-aligned (or, for BUCC, sets of pairs) already."""
+    if task in QA_TASKS:
+        return _qa_inputs(predictions, labels)
+    return list(predictions), list(labels)
 
 
-def _mlqa(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return M.mlqa_scores(*_qa_inputs(predictions, labels), lang)
-
-
-def _accuracy(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return {"accuracy": M.accuracy(list(predictions), list(labels))}
-
-
-def _tagging(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return M.tagging_scores(labels, predictions)
-
-
-def _bucc(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return M.bucc_scores(predictions, labels)
-
-
-# Metric per task; each returns {metric: value x100} in the official key order.
-METRICS: dict[str, Callable[[Any, Any, str], dict[str, float]]] = {
-    "xnli": _accuracy, "pawsx": _accuracy, "tatoeba": _accuracy,
-    "udpos": _tagging, "panx": _tagging,
-    "bucc2018": _bucc,
-    "xquad": _squad, "tydiqa": _squad, "mlqa": _mlqa,
-}
-QA_TASKS = tuple(XTREME_GROUP2TASK["qa"])
+# Metric per task: the row of the metric table (metrics.METRICS) that the task's YAML names.
+METRICS: dict[str, M.Metric] = {task: M.METRICS[name] for task, name in M.XTREME_TASK_METRIC.items()}
 
 
 def score_task_lang(task: str, predictions: Any, labels: Any, lang: str) -> dict[str, float]:
@@ -84,7 +69,7 @@ def score_task_lang(task: str, predictions: Any, labels: Any, lang: str) -> dict
     """
     if task not in METRICS:
         raise UserError(f"unknown XTREME task '{task}' (known: {', '.join(METRICS)})")
-    return METRICS[task](predictions, labels, lang)
+    return METRICS[task].compute(*_aligned(task, predictions, labels), lang)
 
 
 def task_file(root: str | Path, task: str, lang: str, split: str = "test") -> Path:
