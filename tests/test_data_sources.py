@@ -64,12 +64,15 @@ def test_available_splits_per_source(tmp_path):
     assert available_splits(get_task("demo_topic"), "fr", tmp_path) == []
     # bundled demo data
     demo = get_task("demo_pos")
-    assert available_splits(demo, "en") == [s for s in demo.splits if (Path(demo.local_dir) / f"{s}.en.jsonl").is_file()]
+    assert available_splits(demo, "en") == [
+        s for s in demo.splits if (Path(demo.local_dir) / f"{s}.en.jsonl").is_file()
+    ]
     assert available_splits(demo, "en")
 
 
-@pytest.mark.parametrize("error", ["ConnectionError", "LocalEntryNotFoundError", "DatasetNotFoundError",
-                                   "OfflineModeIsEnabled"])
+@pytest.mark.parametrize(
+    "error", ["ConnectionError", "LocalEntryNotFoundError", "DatasetNotFoundError", "OfflineModeIsEnabled"]
+)
 def test_offline_hub_failure_is_one_user_error(monkeypatch, error):
     import datasets
 
@@ -81,8 +84,15 @@ def test_offline_hub_failure_is_one_user_error(monkeypatch, error):
         load_examples(get_task("pawsx"), "dev", "de")
     message = str(info.value)
     assert "\n" not in message
-    for part in ("google/xtreme", "PAWS-X.de", "--data-dir pawsx=DIR", "official XTREME download layout",
-                 "HF_DATASETS_CACHE", "HF_DATASETS_OFFLINE=1", error):
+    for part in (
+        "google/xtreme",
+        "PAWS-X.de",
+        "--data-dir pawsx=DIR",
+        "official XTREME download layout",
+        "HF_DATASETS_CACHE",
+        "HF_DATASETS_OFFLINE=1",
+        error,
+    ):
         assert part in message
 
 

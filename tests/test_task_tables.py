@@ -18,8 +18,14 @@ from xstilts.evaluation.task_eval import score
 from xstilts.tasks.registry import get_task, list_tasks, load_task_file
 from xstilts.tasks.spec import FAMILIES, METRIC_FAMILIES
 
-BASE = {"name": "my_task", "role": "intermediate", "family": "classification", "labels": ["a", "b"],
-        "metric": "accuracy", "local_dir": "."}
+BASE = {
+    "name": "my_task",
+    "role": "intermediate",
+    "family": "classification",
+    "labels": ["a", "b"],
+    "metric": "accuracy",
+    "local_dir": ".",
+}
 
 
 def write_task(tmp_path: Path, **fields) -> Path:
@@ -64,8 +70,13 @@ def test_unknown_family_fails_at_load_naming_file_and_valid_values(tmp_path):
 
 def test_unknown_metric_is_exit_2_from_the_cli(tmp_path):
     write_task(tmp_path, metric="acuracy")
-    res = subprocess.run([sys.executable, "-m", "xstilts.cli", "tasks"], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "XSTILTS_TASK_DIRS": str(tmp_path)})
+    res = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "tasks"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "XSTILTS_TASK_DIRS": str(tmp_path)},
+    )
     assert res.returncode == 2, res.stderr
     err = res.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err

@@ -104,9 +104,18 @@ def map_rows(task: TaskSpec, rows: Iterable[dict[str, Any]], lang: str | None = 
     return out
 
 
-# What `datasets` raises when a dataset is neither reachable nor cached (names, so that no import is needed to list them).
-_OFFLINE_ERRORS = ("ConnectionError", "LocalEntryNotFoundError", "DatasetNotFoundError", "OfflineModeIsEnabled",
-                   "HfHubHTTPError", "ConnectTimeout", "ReadTimeout", "MaxRetryError", "NameResolutionError")
+# What `datasets` raises when a dataset is neither reachable nor cached (by class name: no imports needed to list them).
+_OFFLINE_ERRORS = (
+    "ConnectionError",
+    "LocalEntryNotFoundError",
+    "DatasetNotFoundError",
+    "OfflineModeIsEnabled",
+    "HfHubHTTPError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "MaxRetryError",
+    "NameResolutionError",
+)
 
 
 def _offline_error(exc: BaseException) -> bool:
@@ -165,8 +174,9 @@ def load_hub_examples(task: TaskSpec, split: str, lang: str = "en", data_files: 
     if task.source is None:
         raise UserError(f"task '{task.name}' has no hub source")
     if split not in hub_splits(task, lang):
-        raise UserError(f"task '{task.name}' has no '{split}' split for language '{lang}'; "
-                        f"available: {hub_splits(task, lang)}")
+        raise UserError(
+            f"task '{task.name}' has no '{split}' split for language '{lang}'; available: {hub_splits(task, lang)}"
+        )
     keep = _in_language(task, lang)
     rows = load_hub_rows(task, split, lang, data_files)
     mine = [row for row in rows if keep(row) and not is_header_row(row)]
@@ -227,7 +237,7 @@ def tag_names(values: Iterable[Any], task: TaskSpec) -> list[str]:
 
 
 def records(value: Any) -> list[dict[str, Any]]:
-    """A Sequence-of-dicts feature as a list of dicts: `datasets` yields it as a dict of lists, Parquet/List as a list."""
+    """A Sequence-of-dicts feature as a list of dicts (`datasets` yields a dict of lists, Parquet/List a list)."""
     if value is None:
         return []
     if isinstance(value, dict):

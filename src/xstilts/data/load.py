@@ -52,7 +52,8 @@ def resolve_source(task: TaskSpec, split: str, lang: str = "en", data_dir: str |
         if task.name in OFFICIAL_READERS:  # official download layout (scripts/download_data.sh)
             return Source("official", str(d), lambda: OFFICIAL_READERS[task.name](d, split, lang))
         raise UserError(
-            f"no data for task '{task.name}' split '{split}' language '{lang}': expected {local_path(d, split, lang).name}",
+            f"no data for task '{task.name}' split '{split}' language '{lang}': "
+            f"expected {local_path(d, split, lang).name}",
             path=str(d),
         )
     if task.local_dir is not None:
@@ -68,7 +69,7 @@ def resolve_source(task: TaskSpec, split: str, lang: str = "en", data_dir: str |
 
 
 def load_examples(task: TaskSpec, split: str, lang: str = "en", data_dir: str | Path | None = None) -> list[Any]:
-    """Examples of `task` for one split ('train', 'dev', 'test') and language, from the source `resolve_source` picks."""
+    """Examples of `task` for one split ('train', 'dev', 'test') and language, from the source resolve_source picks."""
     return resolve_source(task, split, lang, data_dir).read()
 
 

@@ -8,8 +8,8 @@ a paragraph list to flatten). Two further registries cover tasks a single HubSou
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from xstilts.data.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
@@ -84,7 +84,7 @@ def _aligned_answers(context: str, raw: Any) -> list[Answer] | None:
     recs = records(raw)
     for rec in recs:
         text, start = str(rec["text"]), int(rec["answer_start"])
-        if context[start: start + len(text)] != text:
+        if context[start : start + len(text)] != text:
             found = nearest_occurrence(context, text, start)
             if found is None:
                 continue
@@ -147,7 +147,7 @@ def map_fields(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None
         tokens = list(row[f["tokens"]])
         tags = tag_names(row[f["tags"]], task)
         drop = set(f.get("drop_tags", ()))
-        kept = [(w, t) for w, t in zip(tokens, tags) if t not in drop]
+        kept = [(w, t) for w, t in zip(tokens, tags, strict=False) if t not in drop]
         return TagExample(guid=guid, tokens=[w for w, _ in kept], tags=[t for _, t in kept])
     raise UserError(f"task '{task.name}': the `fields` mapper does not handle family '{family}'")
 
@@ -169,8 +169,9 @@ def map_keyed_choices(row: dict[str, Any], task: TaskSpec, index: int, lang: str
     label = _letter_index(row[f["answer_key"]], [str(r["label"]) for r in recs])
     if label is None:
         return None
-    return ChoiceExample(guid=_guid(row, task, index), context=row[f["question"]],
-                         choices=[r["text"] for r in recs], label=label)
+    return ChoiceExample(
+        guid=_guid(row, task, index), context=row[f["question"]], choices=[r["text"] for r in recs], label=label
+    )
 
 
 @row_mapper("winogrande")
@@ -184,7 +185,7 @@ def map_winogrande(row: dict[str, Any], task: TaskSpec, index: int, lang: str | 
         return None
     sentence = row["sentence"]
     blank = sentence.index("_")
-    rest = sentence[blank + 1:]
+    rest = sentence[blank + 1 :]
     choices = [(row[o] + rest).strip() for o in ("option1", "option2")]
     return ChoiceExample(guid=_guid(row, task, index), context=sentence[:blank].strip(), choices=choices, label=label)
 
@@ -199,8 +200,13 @@ def map_copa(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None =
     label = _choice_index(row["label"])
     if label is None:
         return None
-    return ChoiceExample(guid=_guid(row, task, index), context=row["premise"], question=_COPA_QUESTIONS[row["question"]],
-                         choices=[row["choice1"], row["choice2"]], label=label)
+    return ChoiceExample(
+        guid=_guid(row, task, index),
+        context=row["premise"],
+        question=_COPA_QUESTIONS[row["question"]],
+        choices=[row["choice1"], row["choice2"]],
+        label=label,
+    )
 
 
 @row_mapper("wic")
@@ -209,8 +215,9 @@ def map_wic(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = 
     label = class_label(row["label"], task)
     if label is None:
         return None
-    return SentenceExample(guid=_guid(row, task, index), text_a=f"{row['word']}: {row['sentence1']}",
-                           text_b=row["sentence2"], label=label)
+    return SentenceExample(
+        guid=_guid(row, task, index), text_a=f"{row['word']}: {row['sentence1']}", text_b=row["sentence2"], label=label
+    )
 
 
 @row_mapper("multirc")
@@ -220,8 +227,12 @@ def map_multirc(row: dict[str, Any], task: TaskSpec, index: int, lang: str | Non
     if label is None:
         return None
     idx = row["idx"]
-    return SentenceExample(guid=f"{task.name}-{idx['paragraph']}-{idx['question']}-{idx['answer']}",
-                           text_a=row["paragraph"], text_b=f"{row['question']} {row['answer']}", label=label)
+    return SentenceExample(
+        guid=f"{task.name}-{idx['paragraph']}-{idx['question']}-{idx['answer']}",
+        text_a=row["paragraph"],
+        text_b=f"{row['question']} {row['answer']}",
+        label=label,
+    )
 
 
 @row_mapper("race")
@@ -238,8 +249,9 @@ def map_race(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None =
     if "_" in question:
         options = [question.replace("_", opt, 1) for opt in options]
         question = ""
-    return ChoiceExample(guid=_guid(row, task, index), context=row["article"], question=question,
-                         choices=options, label=label)
+    return ChoiceExample(
+        guid=_guid(row, task, index), context=row["article"], question=question, choices=options, label=label
+    )
 
 
 @row_mapper("hotpotqa")
@@ -254,14 +266,19 @@ def map_hotpotqa(row: dict[str, Any], task: TaskSpec, index: int, lang: str | No
     if not answer or answer.lower() in ("yes", "no"):
         return None
     gold_titles = {r["title"] for r in records(row["supporting_facts"])}
-    paragraphs = [f"{p['title']}: {''.join(p['sentences']).strip()}" for p in records(row["context"])
-                  if p["title"] in gold_titles]
+    paragraphs = [
+        f"{p['title']}: {''.join(p['sentences']).strip()}" for p in records(row["context"]) if p["title"] in gold_titles
+    ]
     context = "\n\n".join(paragraphs)
     start = context.find(answer)
     if start < 0:
         return None
-    return SpanExample(guid=_guid(row, task, index), question=row["question"], context=context,
-                       answers=[Answer(text=answer, answer_start=start)])
+    return SpanExample(
+        guid=_guid(row, task, index),
+        question=row["question"],
+        context=context,
+        answers=[Answer(text=answer, answer_start=start)],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -274,7 +291,7 @@ def read_ccg(directory: str | Path, split: str) -> list[TagExample]:
     path = Path(directory) / f"ccg.{split}"
     if not path.is_file():
         raise UserError(f"CCG file not found; expected ccg.{split} with lines 'words<TAB>supertags'", path=str(path))
-    examples = []
+    examples: list[TagExample] = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\n")
@@ -282,12 +299,16 @@ def read_ccg(directory: str | Path, split: str) -> list[TagExample]:
                 continue
             parts = line.split("\t")
             if len(parts) != 2:
-                raise UserError(f"expected 'words<TAB>supertags', found {len(parts)} tab-separated field(s)",
-                                path=str(path), line=lineno)
+                raise UserError(
+                    f"expected 'words<TAB>supertags', found {len(parts)} tab-separated field(s)",
+                    path=str(path),
+                    line=lineno,
+                )
             tokens, tags = parts[0].split(" "), parts[1].split(" ")
             if len(tokens) != len(tags):
-                raise UserError(f"{len(tokens)} words but {len(tags)} supertags; expected one per word",
-                                path=str(path), line=lineno)
+                raise UserError(
+                    f"{len(tokens)} words but {len(tags)} supertags; expected one per word", path=str(path), line=lineno
+                )
             examples.append(TagExample(guid=f"{split}-{len(examples)}", tokens=tokens, tags=tags))
     return examples
 
@@ -302,8 +323,9 @@ ANLI_PLUS_EVAL = ("anli",)
 
 
 @task_loader("anli_plus")
-def load_anli_plus(task: TaskSpec, split: str, lang: str = "en",
-                   data_files: dict[str, Any] | None = None) -> list[SentenceExample]:
+def load_anli_plus(
+    task: TaskSpec, split: str, lang: str = "en", data_files: dict[str, Any] | None = None
+) -> list[SentenceExample]:
     """Examples of ANLI+: the concatenation of its component tasks' examples for `split`.
 
     data_files (for tests or local copies): {component task name: that task's data_files}.

@@ -4,14 +4,14 @@
 Official layout (under the download root, or pass the task folder itself):
   xnli/      train-en.tsv (MNLI train), {dev,test}-<lang>.tsv          sentence1 TAB sentence2 [TAB label] (csv-quoted)
   pawsx/     train-en.tsv, {dev,test}-<lang>.tsv                       same columns; labels "0"/"1"
-  udpos/     {train,dev,test}-<lang>.tsv                               token TAB tag per line, blank line between sentences
+  udpos/     {train,dev,test}-<lang>.tsv                               token TAB tag; blank line between sentences
   panx/      {train,dev,test}-<lang>.tsv                               same ("xx:" prefixes already removed)
   squad/     {train,dev}-v1.1.json                                     SQuAD v1.1 JSON
   xquad/     xquad.<lang>.json                                         SQuAD JSON
   mlqa/      MLQA_V1/{dev,test}/{dev,test}-context-<lang>-question-<lang>.json
   tydiqa/    tydiqa-goldp-v1.1-train/{tydiqa-goldp-v1.1-train.json, tydiqa.goldp.<lang>.train.json},
              tydiqa-goldp-v1.1-dev/tydiqa.goldp.<lang>.dev.json
-  bucc2018/  <lang>-en.{dev,test}.{<lang>,en}  (id TAB sentence), <lang>-en.dev.gold (src_id TAB en_id; test gold removed)
+  bucc2018/  <lang>-en.{dev,test}.{<lang>,en}  (id TAB sentence), <lang>-en.dev.gold (src_id TAB en_id; no test gold)
   tatoeba/   <lang>-en.<lang>, <lang>-en.en (English side sorted by text, so no gold alignment)
 Test files of xnli/pawsx/udpos/panx carry no labels, and the QA test files (xquad, mlqa test, tydiqa dev) have their
 answers replaced by a placeholder: those readers return unlabelled examples (label/tags None, answers []).
@@ -54,7 +54,9 @@ hub_examples = load_hub_examples
 
 
 @row_mapper("xtreme_pair")
-def map_sentence_pair(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> SentenceExample | None:
+def map_sentence_pair(
+    row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None
+) -> SentenceExample | None:
     """XNLI and PAWS-X rows (XNLI's shared config is narrowed to one language by `source.row_language`)."""
     lang = lang or task.train_language
     if is_header_row(row):
@@ -86,7 +88,7 @@ def _answers(raw: Any, context: str) -> list[Answer]:
         text, start = rec["text"], int(rec["answer_start"])
         if not text:
             continue
-        if context[start: start + len(text)] != text:
+        if context[start : start + len(text)] != text:
             found = nearest_occurrence(context, text, start)
             start = start if found is None else found
         out.append(Answer(text=text, answer_start=start))
@@ -114,8 +116,10 @@ def map_squad(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None 
 def map_bucc(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> BitextExample:
     """bucc18 rows are gold pairs; source_lang/target_lang hold the BUCC sentence ids, not languages."""
     return BitextExample(
-        source_id=row["source_lang"], target_id=row["target_lang"],
-        source=row["source_sentence"].strip(), target=row["target_sentence"].strip(),
+        source_id=row["source_lang"],
+        target_id=row["target_lang"],
+        source=row["source_sentence"].strip(),
+        target=row["target_sentence"].strip(),
     )
 
 
@@ -123,8 +127,10 @@ def map_bucc(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None =
 def map_tatoeba(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> BitextExample:
     """tatoeba rows are aligned pairs (line i of both LASER files) with a trailing newline; the target is English."""
     return BitextExample(
-        source_id=guid(lang or task.train_language, index), target_id=guid("en", index),
-        source=row["source_sentence"].strip(), target=row["target_sentence"].strip(),
+        source_id=guid(lang or task.train_language, index),
+        target_id=guid("en", index),
+        source=row["source_sentence"].strip(),
+        target=row["target_sentence"].strip(),
     )
 
 
@@ -172,8 +178,11 @@ def _read_pairs(path: Path, lang: str) -> list[SentenceExample]:
     with path.open(encoding="utf-8", newline="") as f:
         for i, cols in enumerate(csv.reader(f, delimiter="\t")):
             if len(cols) < 2:
-                raise UserError(f"expected sentence1<TAB>sentence2[<TAB>label], got {len(cols)} column(s)",
-                                path=str(path), line=i + 1)
+                raise UserError(
+                    f"expected sentence1<TAB>sentence2[<TAB>label], got {len(cols)} column(s)",
+                    path=str(path),
+                    line=i + 1,
+                )
             label = cols[2] if len(cols) > 2 else None
             out.append(SentenceExample(guid=guid(lang, i), text_a=cols[0], text_b=cols[1], label=label))
     return out
@@ -189,11 +198,14 @@ def _read_conll(path: Path, lang: str) -> list[TagExample]:
                 sents[-1].append(line.split("\t"))
             elif sents[-1]:
                 sents.append([])
-    out = []
+    out: list[TagExample] = []
     for rows in (s for s in sents if s):
         tagged = all(len(r) > 1 for r in rows)
-        out.append(TagExample(guid=guid(lang, len(out)), tokens=[r[0] for r in rows],
-                              tags=[r[-1] for r in rows] if tagged else None))
+        out.append(
+            TagExample(
+                guid=guid(lang, len(out)), tokens=[r[0] for r in rows], tags=[r[-1] for r in rows] if tagged else None
+            )
+        )
     return out
 
 
@@ -217,8 +229,13 @@ def _read_squad_json(path: Path, title: bool = True, keep: Callable[[str], bool]
             for qa in par["qas"]:
                 if keep is not None and not keep(str(qa["id"])):
                     continue
-                row = {"id": qa["id"], "question": qa["question"], "context": par["context"],
-                       "answers": qa.get("answers", []), "title": article.get("title", "")}
+                row = {
+                    "id": qa["id"],
+                    "question": qa["question"],
+                    "context": par["context"],
+                    "answers": qa.get("answers", []),
+                    "title": article.get("title", ""),
+                }
                 out.append(_span_example(row, title=title))
     return out
 
@@ -233,8 +250,9 @@ def _locate_xquad(d: Path, split: str, lang: str) -> Located:
 read_xquad = OfficialReader(_locate_xquad, lambda paths, split, lang: _read_squad_json(paths[0], title=False))
 
 read_mlqa = OfficialReader(
-    lambda d, split, lang: [(_task_dir(d, "mlqa") / "MLQA_V1" / split / f"{split}-context-{lang}-question-{lang}.json",
-                             "MLQA file")],
+    lambda d, split, lang: [
+        (_task_dir(d, "mlqa") / "MLQA_V1" / split / f"{split}-context-{lang}-question-{lang}.json", "MLQA file")
+    ],
     lambda paths, split, lang: _read_squad_json(paths[0]),
 )
 
@@ -305,8 +323,9 @@ def _parse_bucc(paths: list[Path], split: str, lang: str) -> list[BitextExample]
     out = []
     for i, (s, t) in enumerate(gold):
         if s not in src or t not in tgt:
-            raise UserError(f"gold pair ({s}, {t}) names a sentence id missing from the corpus", path=str(gold_path),
-                            line=i + 1)
+            raise UserError(
+                f"gold pair ({s}, {t}) names a sentence id missing from the corpus", path=str(gold_path), line=i + 1
+            )
         out.append(BitextExample(source_id=s, target_id=t, source=src[s], target=tgt[t]))
     paired_s, paired_t = {s for s, _ in gold}, {t for _, t in gold}
     out += [BitextExample(source_id=s, target_id="", source=x) for s, x in src.items() if s not in paired_s]
@@ -341,8 +360,9 @@ def _parse_tatoeba(paths: list[Path], split: str, lang: str) -> list[BitextExamp
         pairs = list(zip(_lines(paths[0]), _lines(paths[1]), strict=True))
         return [BitextExample(guid(lang, i), guid("en", i), s, t) for i, (s, t) in enumerate(pairs)]
     srcs, tgts = _lines(paths[0]), _lines(paths[1])
-    return ([BitextExample(guid(lang, i), "", source=s) for i, s in enumerate(srcs)]
-            + [BitextExample("", guid("en", j), target=t) for j, t in enumerate(tgts)])
+    return [BitextExample(guid(lang, i), "", source=s) for i, s in enumerate(srcs)] + [
+        BitextExample("", guid("en", j), target=t) for j, t in enumerate(tgts)
+    ]
 
 
 read_tatoeba = OfficialReader(_locate_tatoeba, _parse_tatoeba)
@@ -360,8 +380,10 @@ def tatoeba_official_order(targets: list[str]) -> list[int]:
 
 def _en_only(reader: OfficialReader) -> OfficialReader:
     """The English training tasks (pawsx_en, ...) read the same files as their targets, in English."""
-    return OfficialReader(lambda d, split, lang: reader.locate(d, split, "en"),
-                          lambda paths, split, lang: reader.parse(paths, split, "en"))
+    return OfficialReader(
+        lambda d, split, lang: reader.locate(d, split, "en"),
+        lambda paths, split, lang: reader.parse(paths, split, "en"),
+    )
 
 
 def _locate_mnli(d: Path, split: str, lang: str) -> Located:

@@ -51,12 +51,16 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[An
         if not (p / "config.json").is_file():
             raise UserError("not a model folder: config.json missing", path=str(p))
         if not any(p.glob("*.safetensors")):
-            raise UserError("model folder has no .safetensors weights (pickled checkpoints are never loaded)", path=str(p))
+            raise UserError(
+                "model folder has no .safetensors weights (pickled checkpoints are never loaded)", path=str(p)
+            )
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    encoder = AutoModel.from_pretrained(
-        name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
-    ) if _accepts_pooling_flag(name_or_path, trust_remote_code) else AutoModel.from_pretrained(
-        name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code
+    encoder = (
+        AutoModel.from_pretrained(
+            name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
+        )
+        if _accepts_pooling_flag(name_or_path, trust_remote_code)
+        else AutoModel.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code)
     )
     return encoder, tokenizer
 
@@ -131,8 +135,9 @@ def save_checkpoint(model: MultiTaskModel, tokenizer: Any, out_dir: Path) -> Non
     )
 
 
-def load_checkpoint(ckpt_dir: Path, keep_heads: bool = True,
-                    trust_remote_code: bool = False) -> tuple[MultiTaskModel, Any]:
+def load_checkpoint(
+    ckpt_dir: Path, keep_heads: bool = True, trust_remote_code: bool = False
+) -> tuple[MultiTaskModel, Any]:
     """Load a phase checkpoint written by save_checkpoint (encoder + tokenizer + heads)."""
     ckpt_dir = Path(ckpt_dir)
     encoder, tokenizer = load_encoder(str(ckpt_dir / "encoder"), trust_remote_code=trust_remote_code)
@@ -144,7 +149,7 @@ def load_checkpoint(ckpt_dir: Path, keep_heads: bool = True,
         for name, s in specs.items():
             model.add_head(HeadSpec(**s))
             prefix = f"{name}."
-            model.heads[name].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            model.heads[name].load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     return model, tokenizer
 
 

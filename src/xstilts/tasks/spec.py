@@ -10,7 +10,7 @@ Family = Literal["classification", "regression", "multiple_choice", "span_qa", "
 FAMILIES: tuple[str, ...] = get_args(Family)
 
 # The `metric:` names a task YAML may use, and the families each can score. The implementations are
-# xstilts.evaluation.metrics.METRICS (same keys, checked by a test); both in-run scoring and the official scorer use them.
+# xstilts.evaluation.metrics.METRICS (same keys, checked by a test), which in-run scoring and the official scorer use.
 METRIC_FAMILIES: dict[str, tuple[str, ...]] = {
     "accuracy": ("classification", "multiple_choice", "tagging", "retrieval", "mlm"),  # tagging: per token
     "retrieval_accuracy": ("retrieval",),  # Tatoeba: the retrieved English sentence is the gold one
@@ -49,7 +49,7 @@ class HubSource(BaseModel):
 
 
 class TaskSpec(BaseModel):
-    """One task. Targets are evaluated zero-shot in every language; intermediate tasks are trained in `train_language`."""
+    """One task. Targets are evaluated zero-shot in every language; intermediate tasks train in `train_language`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -93,7 +93,9 @@ class TaskSpec(BaseModel):
     def _consistent(self) -> TaskSpec:
         valid = [m for m, families in METRIC_FAMILIES.items() if self.family in families]
         if self.metric not in valid:
-            raise ValueError(f"metric '{self.metric}' does not apply to family '{self.family}'; valid: {', '.join(valid)}")
+            raise ValueError(
+                f"metric '{self.metric}' does not apply to family '{self.family}'; valid: {', '.join(valid)}"
+            )
         if self.family == "retrieval":
             if self.retrieval is None:
                 self.retrieval = _default_retrieval(self.metric)
@@ -116,7 +118,11 @@ class TaskSpec(BaseModel):
             del data["retrieval"]
         if "retrieval" in data and data["retrieval"] is None:
             del data["retrieval"]
-        if isinstance(data.get("source"), dict) and "row_language" in data["source"] and data["source"]["row_language"] is None:
+        if (
+            isinstance(data.get("source"), dict)
+            and "row_language" in data["source"]
+            and data["source"]["row_language"] is None
+        ):
             del data["source"]["row_language"]
         return data
 
