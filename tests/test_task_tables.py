@@ -35,14 +35,15 @@ def write_task(tmp_path: Path, **fields) -> Path:
 
 
 def test_every_metric_name_has_one_implementation_and_every_task_uses_one():
-    assert set(METRIC_FAMILIES) == set(M.METRICS)
+    assert {name: set(families) for name, families in METRIC_FAMILIES.items()} == {
+        name: set(by_family) for name, by_family in M.METRICS.items()
+    }
     for task in list_tasks():
-        assert task.metric in M.METRICS, task.name
-        assert task.family in METRIC_FAMILIES[task.metric], task.name
+        assert M.metric_for(task.metric, task.family), task.name
     # the official scorer's rows are the table's rows, named by each XTREME task's own YAML
-    for name, metric in M.XTREME_TASK_METRIC.items():
-        assert get_task(name).metric == metric
-        assert SCORER_METRICS[name] is M.METRICS[metric]
+    for name, (metric, family) in M.XTREME_TASK_METRIC.items():
+        assert (get_task(name).metric, get_task(name).family) == (metric, family)
+        assert SCORER_METRICS[name] is M.METRICS[metric][family]
 
 
 def test_unknown_metric_fails_at_load_naming_file_and_valid_values(tmp_path):
@@ -55,8 +56,8 @@ def test_unknown_metric_fails_at_load_naming_file_and_valid_values(tmp_path):
 
 
 def test_metric_of_another_family_fails(tmp_path):
-    with pytest.raises(UserError, match=r"metric 'f1' does not apply to family 'span_qa'; valid: squad_em_f1"):
-        load_task_file(write_task(tmp_path, family="span_qa", metric="f1"))
+    with pytest.raises(UserError, match=r"metric 'pearson' does not apply to family 'span_qa'; valid: f1, squad_em_f1"):
+        load_task_file(write_task(tmp_path, family="span_qa", metric="pearson"))
 
 
 def test_unknown_family_fails_at_load_naming_file_and_valid_values(tmp_path):
@@ -123,3 +124,7 @@ def test_in_run_score_reads_the_table():
     assert {k: v for k, v in score(udpos, [["NOUN", "VERB"]], [["NOUN", "NOUN"]]).items() if k != "score"} == official
     # per-token accuracy for a tagging task scored by accuracy (CCG supertags)
     assert score(get_task("ccg"), [["A", "B"], ["C"]], [["A", "X"], ["C"]])["accuracy"] == pytest.approx(200 / 3)
+    # "f1" on a span_qa task is SQuAD's: token F1 beside exact match, headline their mean
+    squad = score(get_task("squad"), ["Gustave Eiffel"], [["Eiffel"]])
+    assert squad["exact_match"] == 0.0 and 0 < squad["f1"] < 100
+    assert squad["score"] == (squad["exact_match"] + squad["f1"]) / 2

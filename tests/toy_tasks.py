@@ -77,7 +77,7 @@ TOY = {
     "toy_pair": ("classification", pair, ["diff", "same"], "accuracy"),
     "toy_reg": ("regression", regression, None, "pearson"),
     "toy_mc": ("multiple_choice", choice, None, "accuracy"),
-    "toy_span": ("span_qa", span, None, "squad_em_f1"),
+    "toy_span": ("span_qa", span, None, "f1"),
     "toy_tag": ("tagging", tags, ["NUM", "W"], "f1"),
 }
 

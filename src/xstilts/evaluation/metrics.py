@@ -291,7 +291,8 @@ def bucc_extract(candidates: Iterable[tuple[str, str, float]], threshold: float)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# One table per metric: the `metric:` of a task YAML (validated against xstilts.tasks.spec.METRIC_FAMILIES, same keys)
+# One table per metric: the `metric:` of a task YAML, per family (validated by xstilts.tasks.spec.METRIC_FAMILIES,
+# which has the same keys)
 
 
 @dataclass(frozen=True)
@@ -326,22 +327,41 @@ def _em_f1(scores: dict[str, float]) -> float:
     return (scores["exact_match"] + scores["f1"]) / 2
 
 
-METRICS: dict[str, Metric] = {
-    "accuracy": Metric(_accuracy, lambda s: s["accuracy"]),
-    "retrieval_accuracy": Metric(_accuracy, lambda s: s["accuracy"]),
-    "pearson": Metric(_correlations, lambda s: s["pearson"]),
-    "f1": Metric(lambda p, g, lang: tagging_scores(g, p), lambda s: s["f1"]),
-    "squad_em_f1": Metric(lambda p, g, lang: squad_scores(p, g), _em_f1),
-    "mlqa_em_f1": Metric(mlqa_scores, _em_f1),
-    "bucc_f1": Metric(lambda p, g, lang: bucc_scores(p, g), lambda s: s["f1"]),
+_ACCURACY = Metric(_accuracy, lambda s: s["accuracy"])
+_SQUAD = Metric(lambda p, g, lang: squad_scores(p, g), _em_f1)
+
+# metric name -> task family -> how it scores. A name means one thing per family; "f1" is the F1 of the family's unit
+# (entity chunks for tagging, answer tokens for span_qa, with SQuAD's exact match beside it).
+METRICS: dict[str, dict[str, Metric]] = {
+    "accuracy": {family: _ACCURACY for family in ("classification", "multiple_choice", "tagging", "retrieval", "mlm")},
+    "retrieval_accuracy": {"retrieval": _ACCURACY},
+    "pearson": {"regression": Metric(_correlations, lambda s: s["pearson"])},
+    "f1": {"tagging": Metric(lambda p, g, lang: tagging_scores(g, p), lambda s: s["f1"]), "span_qa": _SQUAD},
+    "squad_em_f1": {"span_qa": _SQUAD},
+    "mlqa_em_f1": {"span_qa": Metric(mlqa_scores, _em_f1)},
+    "bucc_f1": {"retrieval": Metric(lambda p, g, lang: bucc_scores(p, g), lambda s: s["f1"])},
 }
 
-# The metric of each XTREME task, as its task YAML declares it (a test checks they agree).
-XTREME_TASK_METRIC: dict[str, str] = {
-    "xnli": "accuracy", "pawsx": "accuracy",
-    "udpos": "f1", "panx": "f1",
-    "xquad": "squad_em_f1", "mlqa": "mlqa_em_f1", "tydiqa": "squad_em_f1",
-    "bucc2018": "bucc_f1", "tatoeba": "retrieval_accuracy",
+
+def metric_for(name: str, family: str) -> Metric:
+    """The table row of a task's `metric:` name and family (task YAMLs are validated against the same keys)."""
+    try:
+        return METRICS[name][family]
+    except KeyError:
+        raise ValueError(f"metric '{name}' is not defined for family '{family}'") from None
+
+
+# The metric (name, family) of each XTREME task, as its task YAML declares it (a test checks they agree).
+XTREME_TASK_METRIC: dict[str, tuple[str, str]] = {
+    "xnli": ("accuracy", "classification"),
+    "pawsx": ("accuracy", "classification"),
+    "udpos": ("f1", "tagging"),
+    "panx": ("f1", "tagging"),
+    "xquad": ("squad_em_f1", "span_qa"),
+    "mlqa": ("mlqa_em_f1", "span_qa"),
+    "tydiqa": ("squad_em_f1", "span_qa"),
+    "bucc2018": ("bucc_f1", "retrieval"),
+    "tatoeba": ("retrieval_accuracy", "retrieval"),
 }
 
 
@@ -350,7 +370,7 @@ def task_score(task: str, scores: dict[str, float]) -> float:
 
     XTREME tasks use their metric's headline; for other task names the rule is read off the score names."""
     if task in XTREME_TASK_METRIC:
-        return METRICS[XTREME_TASK_METRIC[task]].headline(scores)
+        return metric_for(*XTREME_TASK_METRIC[task]).headline(scores)
     if "f1" in scores:
         return scores["f1"]
     if "accuracy" in scores:

@@ -63,7 +63,7 @@ def _aligned(task: str, predictions: Any, labels: Any) -> tuple[Any, Any]:
 
 
 # Metric per task: the row of the metric table (metrics.METRICS) that the task's YAML names.
-METRICS: dict[str, M.Metric] = {task: M.METRICS[name] for task, name in M.XTREME_TASK_METRIC.items()}
+METRICS: dict[str, M.Metric] = {task: M.metric_for(*metric) for task, metric in M.XTREME_TASK_METRIC.items()}
 
 
 def score_task_lang(task: str, predictions: Any, labels: Any, lang: str) -> dict[str, float]:

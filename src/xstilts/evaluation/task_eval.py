@@ -53,10 +53,10 @@ def gold_of(task: TaskSpec, examples: Sequence[Any]) -> list[Any]:
 def score(task: TaskSpec, predictions: Sequence[Any], golds: Sequence[Any], lang: str = "en") -> dict[str, float]:
     """The task's metrics x100 (as the official scorer reports them), plus `score` = the per-language task score.
 
-    The task's `metric:` picks the row of metrics.METRICS, the table the official scorer uses too."""
-    from xstilts.evaluation.metrics import METRICS
+    The task's `metric:` and family pick the row of metrics.METRICS, the table the official scorer uses too."""
+    from xstilts.evaluation.metrics import metric_for
 
-    metric = METRICS[task.metric]
+    metric = metric_for(task.metric, task.family)
     out = dict(metric.compute(list(predictions), list(golds), lang))
     out["score"] = metric.headline(out)
     return out

@@ -15,7 +15,7 @@ METRIC_FAMILIES: dict[str, tuple[str, ...]] = {
     "accuracy": ("classification", "multiple_choice", "tagging", "retrieval", "mlm"),  # tagging: per token
     "retrieval_accuracy": ("retrieval",),  # Tatoeba: the retrieved English sentence is the gold one
     "pearson": ("regression",),  # with spearman beside it
-    "f1": ("tagging",),  # seqeval 0.0.12 entity-chunk F1
+    "f1": ("tagging", "span_qa"),  # tagging: seqeval 0.0.12 chunk F1; span_qa: SQuAD EM and token F1
     "squad_em_f1": ("span_qa",),  # SQuAD v1.1 normalization; score = (EM + F1) / 2
     "mlqa_em_f1": ("span_qa",),  # MLQA's language-aware normalization
     "bucc_f1": ("retrieval",),  # F1 of mined (source, target) pairs
