@@ -12,14 +12,19 @@ generic loader here keeps the requested language's rows before numbering them, s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from xstilts.errors import UserError
 from xstilts.languages import ISO2_TO_ISO3, TYDIQA_LANG2NAME, UDPOS_LANG2NAME, missing_splits
 from xstilts.tasks.spec import TaskSpec
 
-Mapper = Callable[..., Any]  # (row: dict, task: TaskSpec, index: int, lang: str | None = None) -> example | None
-RowMapper = Mapper  # the older name
+
+class Mapper(Protocol):
+    """The one mapper signature: a hub row -> an example, or None to skip the row."""
+
+    def __call__(self, row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> Any: ...
+
+
 ROW_MAPPERS: dict[str, Mapper] = {}
 
 
