@@ -28,7 +28,7 @@ def accuracy(predictions: Sequence[str], labels: Sequence[str]) -> float:
         raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
     if not labels:
         raise ValueError("accuracy of an empty set is undefined")
-    return 100.0 * sum(p == g for p, g in zip(predictions, labels)) / len(labels)
+    return 100.0 * sum(p == g for p, g in zip(predictions, labels, strict=True)) / len(labels)
 
 
 def tatoeba_accuracy(predicted_indices: Sequence[int], gold_indices: Sequence[int]) -> float:
@@ -200,7 +200,7 @@ def _qa_scores(predictions: Sequence[str | None], golds: Sequence[Sequence[str]]
     if not golds:
         raise ValueError("no questions to score")
     em_total = f1_total = 0.0
-    for pred, answers in zip(predictions, golds):
+    for pred, answers in zip(predictions, golds, strict=True):
         if pred is None:
             continue
         norm_pred = normalize(pred)
@@ -333,7 +333,7 @@ _SQUAD = Metric(lambda p, g, lang: squad_scores(p, g), _em_f1)
 # metric name -> task family -> how it scores. A name means one thing per family; "f1" is the F1 of the family's unit
 # (entity chunks for tagging, answer tokens for span_qa, with SQuAD's exact match beside it).
 METRICS: dict[str, dict[str, Metric]] = {
-    "accuracy": {family: _ACCURACY for family in ("classification", "multiple_choice", "tagging", "retrieval", "mlm")},
+    "accuracy": dict.fromkeys(("classification", "multiple_choice", "tagging", "retrieval", "mlm"), _ACCURACY),
     "retrieval_accuracy": {"retrieval": _ACCURACY},
     "pearson": {"regression": Metric(_correlations, lambda s: s["pearson"])},
     "f1": {"tagging": Metric(lambda p, g, lang: tagging_scores(g, p), lambda s: s["f1"]), "span_qa": _SQUAD},
