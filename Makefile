@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.xstilts-installed
 
-.PHONY: demo test setup clean
+.PHONY: demo test lint setup clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# ruff (lint + format check) and mypy, installed into the venv through the `lint` extra.
+$(VENV)/.xstilts-lint: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[lint]"
+	touch $(VENV)/.xstilts-lint
+
+lint: $(VENV)/.xstilts-lint
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf runs .pytest_cache

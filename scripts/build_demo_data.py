@@ -91,14 +91,15 @@ def task_specs() -> dict[str, tuple[Callable[[], dict[tuple[str, str], list[Any]
 
     return {
         "demo_tatoeba": (retrieval.build_tatoeba, {
-            "role": "target", "family": "retrieval", "metric": "retrieval_accuracy", "group": "retrieval",
+            "role": "target", "family": "retrieval", "metric": "retrieval_accuracy", "retrieval": "nearest",
+            "group": "retrieval",
             "description": (
                 f"{NOT_REAL} Tatoeba-style retrieval: find the English original of each human translation of a "
                 "software interface message (gettext catalogs of coreutils, GLib, GTK 2, gdk-pixbuf, iso-codes; "
                 "3+ English words, no format codes). Gold pairs only; dev and test disjoint."),
             "license": GETTEXT_LICENSE}),
         "demo_bucc": (retrieval.build_bucc, {
-            "role": "target", "family": "retrieval", "metric": "bucc_f1", "group": "retrieval",
+            "role": "target", "family": "retrieval", "metric": "bucc_f1", "retrieval": "mining", "group": "retrieval",
             "description": (
                 f"{NOT_REAL} BUCC-style mining on gettext interface messages: per language gold translation pairs "
                 "plus as many source-only and English-only distractor messages (whose translation is absent)."),
@@ -164,6 +165,8 @@ def _spec_yaml(name: str, fields: dict[str, Any], splits: dict[tuple[str, str], 
     spec: dict[str, Any] = {"name": name, "role": fields["role"], "family": fields["family"],
                             "description": fields["description"], "languages": langs, "train_language": "en",
                             "metric": fields["metric"]}
+    if "retrieval" in fields:  # the retrieval protocol, declared next to the metric it goes with
+        spec["retrieval"] = fields["retrieval"]
     labels = fields.get("labels")
     if fields["family"] == "tagging":
         tags = sorted({t for rows in splits.values() for ex in rows for t in ex.tags})

@@ -6,43 +6,20 @@ through datasets' json builder (load_hub_rows with data_files), so these tests e
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 
+from tests.helpers import HUB_FIXTURE_DIR as FIXTURE_DIR
+from tests.helpers import HUB_FIXTURES as FIXTURES
+from tests.helpers import INTERMEDIATE_LIBRARY as LIBRARY
+from tests.helpers import hub_files, load
 from xstilts.data.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
-from xstilts.data.hub import get_mapper, load_hub_rows, map_rows
+from xstilts.data.hub import get_mapper, map_rows
 from xstilts.data.mappers import LOCAL_READERS, TASK_LOADERS
 from xstilts.errors import UserError
-from xstilts.tasks import registry
 from xstilts.tasks.registry import get_task, list_tasks
 
-FIXTURES = Path(__file__).parent / "fixtures" / "hub"
-# The library defined in tasks/defs/intermediate/ (other intermediate tasks, e.g. XTREME's English trains, live elsewhere).
-LIBRARY = {p.stem for p in (Path(registry.__file__).parent / "defs" / "intermediate").glob("*.yaml")}
 PAPER_NINE = {"anli_plus", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "sst2"}
 FAMILY_METRIC = {"classification": "accuracy", "multiple_choice": "accuracy", "regression": "pearson", "span_qa": "f1"}
-
-
-# Tasks reading another task's hub dataset share its fixture directory.
-FIXTURE_DIR = {"conll2003_chunk": "conll2003", "conll2003_pos": "conll2003"}
-
-
-def hub_files(task_name: str, split: str) -> dict[str, str]:
-    """data_files for load_hub_rows: each hub split name of our `split` -> its fixture file."""
-    task = get_task(task_name)
-    assert task.source is not None
-    names = task.source.splits.get(split, split)
-    directory = FIXTURES / FIXTURE_DIR.get(task_name, task_name)
-    return {n: str(directory / f"{n}.jsonl") for n in (names if isinstance(names, list) else [names])}
-
-
-def load(task_name: str, split: str) -> tuple[int, list[Any]]:
-    """(number of hub rows, mapped examples) of one fixture split."""
-    task = get_task(task_name)
-    rows = load_hub_rows(task, split, data_files=hub_files(task_name, split))
-    return len(rows), map_rows(task, rows)
 
 
 CTX_EIFFEL = "The Eiffel Tower was completed in 1889. It was designed by the engineering company of Gustave Eiffel."

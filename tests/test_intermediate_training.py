@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from tests.test_intermediate_tasks import FIXTURES, LIBRARY, hub_files, load
+from tests.helpers import HUB_FIXTURES as FIXTURES
+from tests.helpers import INTERMEDIATE_LIBRARY as LIBRARY
+from tests.helpers import hub_files, load
 from xstilts.data.featurize import Collator, featurize
 from xstilts.data.mappers import LOCAL_READERS, TASK_LOADERS
 from xstilts.defaults import phase_defaults

@@ -24,13 +24,12 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import xtreme_hub as hub_examples_of  # (task, split, lang) from the hub fixtures
 from xstilts.evaluation import scorer
 from xstilts.evaluation import submission as S
 from xstilts.evaluation.zero_shot import evaluate_target
 from xstilts.languages import XTREME_GROUP2TASK, XTREME_TASK2LANGS
 from xstilts.tasks.registry import get_task
-
-from tests.test_xtreme_loaders import hub as hub_examples_of  # (task, split, lang) from the hub fixtures
 
 FIX = Path(__file__).parent / "fixtures" / "xtreme"
 OFFICIAL = FIX / "official"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import XTREME_FIXTURES as FIX
+from tests.helpers import XTREME_OFFICIAL as OFFICIAL
+from tests.helpers import xtreme_hub as hub
+from tests.helpers import xtreme_official as official
 from xstilts.data.examples import Answer, BitextExample, SentenceExample, SpanExample, TagExample
 from xstilts.data.hub import ROW_MAPPERS, format_pattern, get_mapper, map_rows
 from xstilts.data.load import load_examples
@@ -27,28 +30,9 @@ from xstilts.errors import UserError
 from xstilts.languages import UDPOS_LANG2NAME, XTREME_GROUP2TASK, XTREME_TASK2LANGS
 from xstilts.tasks.registry import get_task
 
-FIX = Path(__file__).parent / "fixtures" / "xtreme"
-OFFICIAL = FIX / "official"
 TARGETS = list(XTREME_TASK2LANGS)
 TRAIN_FROM = {"xnli": "mnli", "pawsx": "pawsx_en", "udpos": "udpos_en", "panx": "panx_en", "xquad": "squad",
               "mlqa": "squad", "tydiqa": "tydiqa_en", "bucc2018": None, "tatoeba": None}
-
-
-def hub_file(name: str, split: str, lang: str) -> tuple[str, Path]:
-    task = get_task(name)
-    assert task.source is not None
-    hub_split = format_pattern(task.source.splits[split], lang)
-    return hub_split, FIX / "hub" / format_pattern(task.source.config or "", lang) / f"{hub_split}.jsonl"
-
-
-def hub(name: str, split: str, lang: str) -> list:
-    hub_split, path = hub_file(name, split, lang)
-    assert path.is_file(), f"no fixture for hub config/split {path.parent.name}/{hub_split}"
-    return hub_examples(get_task(name), split, lang, data_files={hub_split: str(path)})
-
-
-def official(name: str, split: str, lang: str) -> list:
-    return OFFICIAL_READERS[name](OFFICIAL, split, lang)
 
 
 def unlabelled(ex):

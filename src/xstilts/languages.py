@@ -1,10 +1,13 @@
 """Every language list of the project, in one place.
 
-XTREME lists are those of the official scorer (google-research/xtreme evaluate.py, see docs/xtreme.md).
+XTREME lists are those of the official scorer (google-research/xtreme evaluate.py); the name and code maps are those
+of the google/xtreme hub configs and the official download layout. The tables are kept compact (one row per line
+would make them hundreds of lines), hence the `fmt: off` markers.
 """
 
 from __future__ import annotations
 
+# fmt: off
 XTREME_TASK2LANGS: dict[str, list[str]] = {
     "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
     "pawsx": "de en es fr ja ko zh".split(),
@@ -40,6 +43,23 @@ TATOEBA_ISO3_TO_ISO2: dict[str, str] = {
     "tha": "th", "tur": "tr", "urd": "ur", "vie": "vi",
 }
 
+# The inverse: scorer (ISO 639-1) code -> the hub's ISO 639-3 config code.
+ISO2_TO_ISO3: dict[str, str] = {iso2: iso3 for iso3, iso2 in TATOEBA_ISO3_TO_ISO2.items()}
+
+# TyDi QA ids start with the language's English name (e.g. "arabic-2387335860751143628-1").
+TYDIQA_LANG2NAME: dict[str, str] = {
+    "ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
+    "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu",
+}
+
+# UD languages that have no treebank with these splits (google/xtreme udpos configs and the UD download alike).
+UDPOS_MISSING_SPLITS: dict[str, tuple[str, ...]] = {
+    "kk": ("dev",), "tl": ("train", "dev"), "th": ("train", "dev"), "yo": ("train", "dev"),
+}
+
+# Dataset (task name without the `_en` suffix of its English training copy) -> language -> splits it lacks there.
+MISSING_SPLITS: dict[str, dict[str, tuple[str, ...]]] = {"udpos": UDPOS_MISSING_SPLITS}
+
 # google/xtreme udpos configs are named by English language name.
 UDPOS_LANG2NAME: dict[str, str] = {
     "af": "Afrikaans", "ar": "Arabic", "eu": "Basque", "bg": "Bulgarian", "nl": "Dutch", "en": "English",
@@ -72,9 +92,19 @@ LANGUAGE_INFO: dict[str, tuple[str, str]] = {
 }
 
 
+# fmt: on
+
+
+def missing_splits(task_name: str, lang: str) -> tuple[str, ...]:
+    """Splits that `task_name`'s data does not have in `lang` although the task declares them (UD-POS kk has no dev)."""
+    return MISSING_SPLITS.get(task_name.removesuffix("_en"), {}).get(lang, ())
+
+
 def language_family(lang: str) -> str:
+    """The language's family for grouping in reports ("unknown" when not in LANGUAGE_INFO)."""
     return LANGUAGE_INFO.get(lang, ("unknown", "unknown"))[0]
 
 
 def language_script(lang: str) -> str:
+    """The language's writing system for grouping in reports ("unknown" when not in LANGUAGE_INFO)."""
     return LANGUAGE_INFO.get(lang, ("unknown", "unknown"))[1]

@@ -8,11 +8,20 @@ a paragraph list to flatten). Two further registries cover tasks a single HubSou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from xstilts.data.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
-from xstilts.data.hub import load_hub_examples, row_mapper
+from xstilts.data.hub import (
+    class_label,
+    guid,
+    load_hub_examples,
+    nearest_occurrence,
+    records,
+    row_mapper,
+    tag_names,
+)
 from xstilts.errors import UserError
 from xstilts.tasks.spec import TaskSpec
 
@@ -43,33 +52,9 @@ task_loader = _registrar(TASK_LOADERS)
 
 
 def _guid(row: dict[str, Any], task: TaskSpec, index: int) -> str:
-    """`<task>-<hub id>` when the task names an id field, else `<task>-<row index>`."""
+    """`<task>-<hub id>` when the task names an id field (fields.guid), else `<task>-<row index>`."""
     assert task.source is not None
-    key = task.source.fields.get("guid")
-    return f"{task.name}-{row[key] if key else index}"
-
-
-def _label_names(task: TaskSpec) -> list[str]:
-    """Names of the hub's ClassLabel indices: source.label_names if the hub's order differs from task.labels."""
-    assert task.source is not None
-    names = task.source.label_names or task.labels
-    if not names:
-        raise UserError(f"task '{task.name}' has integer labels but no `labels` (or source.label_names) to name them")
-    return names
-
-
-def _class_name(value: Any, task: TaskSpec) -> str | None:
-    """A classification label as the class name; None for a missing label (-1, None, '')."""
-    if value is None or value == "" or (isinstance(value, int) and value < 0):
-        return None
-    if isinstance(value, bool):  # some converted datasets store False/True directly
-        value = str(value)
-    if isinstance(value, int):
-        return _label_names(task)[value]
-    name = str(value)
-    if task.labels and name not in task.labels:
-        raise UserError(f"task '{task.name}': label {name!r} is not one of {task.labels}")
-    return name
+    return guid(task.name, index, row, task.source.fields.get("guid"))
 
 
 def _score(value: Any) -> float | None:
@@ -88,16 +73,6 @@ def _choice_index(value: Any, base: int = 0) -> int | None:
     return None if index < 0 else index
 
 
-def _records(value: Any) -> list[dict[str, Any]]:
-    """A Sequence-of-dicts feature as a list of dicts: `datasets` yields it as a dict of lists, Parquet/List as a list."""
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        keys = list(value)
-        return [dict(zip(keys, items)) for items in zip(*(value[k] for k in keys))]
-    return list(value)
-
-
 def _aligned_answers(context: str, raw: Any) -> list[Answer] | None:
     """Answers whose text sits at its offset in context; misplaced ones are moved to the nearest occurrence.
 
@@ -106,30 +81,18 @@ def _aligned_answers(context: str, raw: Any) -> list[Answer] | None:
     rather than silently turned into unanswerable questions).
     """
     answers = []
-    records = _records(raw)
-    for rec in records:
+    recs = records(raw)
+    for rec in recs:
         text, start = str(rec["text"]), int(rec["answer_start"])
-        if context[start: start + len(text)] != text:
-            found = _nearest(context, text, start)
+        if context[start : start + len(text)] != text:
+            found = nearest_occurrence(context, text, start)
             if found is None:
                 continue
             start = found
         answers.append(Answer(text=text, answer_start=start))
-    if records and not answers:
+    if recs and not answers:
         return None
     return answers
-
-
-def _nearest(context: str, text: str, start: int) -> int | None:
-    """The offset of the occurrence of `text` in `context` closest to `start`, or None."""
-    if not text:
-        return None
-    best, pos = None, context.find(text)
-    while pos != -1:
-        if best is None or abs(pos - start) < abs(best - start):
-            best = pos
-        pos = context.find(text, pos + 1)
-    return best
 
 
 def _letter_index(key: str, labels: list[str]) -> int | None:
@@ -143,7 +106,7 @@ def _letter_index(key: str, labels: list[str]) -> int | None:
 
 
 @row_mapper("fields")
-def map_fields(row: dict[str, Any], task: TaskSpec, index: int) -> Any:
+def map_fields(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> Any:
     """Map one row by `source.fields`, according to the task's family.
 
     fields, per family (values are hub field names):
@@ -160,7 +123,7 @@ def map_fields(row: dict[str, Any], task: TaskSpec, index: int) -> Any:
     family = task.family
     if family in ("classification", "regression"):
         raw = row[f["label"]]
-        label = _score(raw) if family == "regression" else _class_name(raw, task)
+        label = _score(raw) if family == "regression" else class_label(raw, task)
         if label is None:
             return None
         text_b = row[f["text_b"]] if "text_b" in f else None
@@ -182,10 +145,9 @@ def map_fields(row: dict[str, Any], task: TaskSpec, index: int) -> Any:
         return SpanExample(guid=guid, question=row[f["question"]], context=context, answers=answers, title=title)
     if family == "tagging":
         tokens = list(row[f["tokens"]])
-        names = _label_names(task)
-        tags = [names[t] if isinstance(t, int) else str(t) for t in row[f["tags"]]]
+        tags = tag_names(row[f["tags"]], task)
         drop = set(f.get("drop_tags", ()))
-        kept = [(w, t) for w, t in zip(tokens, tags) if t not in drop]
+        kept = [(w, t) for w, t in zip(tokens, tags, strict=False) if t not in drop]
         return TagExample(guid=guid, tokens=[w for w, _ in kept], tags=[t for _, t in kept])
     raise UserError(f"task '{task.name}': the `fields` mapper does not handle family '{family}'")
 
@@ -195,7 +157,7 @@ def map_fields(row: dict[str, Any], task: TaskSpec, index: int) -> Any:
 
 
 @row_mapper("keyed_choices")
-def map_keyed_choices(row: dict[str, Any], task: TaskSpec, index: int) -> ChoiceExample | None:
+def map_keyed_choices(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> ChoiceExample | None:
     """CommonsenseQA / ARC / OpenBookQA: choices {label, text} and an answerKey naming one label.
 
     The question is the context (no separate question), so each choice is scored as (question, choice).
@@ -203,16 +165,17 @@ def map_keyed_choices(row: dict[str, Any], task: TaskSpec, index: int) -> Choice
     """
     assert task.source is not None
     f = task.source.fields
-    records = _records(row[f["choices"]])
-    label = _letter_index(row[f["answer_key"]], [str(r["label"]) for r in records])
+    recs = records(row[f["choices"]])
+    label = _letter_index(row[f["answer_key"]], [str(r["label"]) for r in recs])
     if label is None:
         return None
-    return ChoiceExample(guid=_guid(row, task, index), context=row[f["question"]],
-                         choices=[r["text"] for r in records], label=label)
+    return ChoiceExample(
+        guid=_guid(row, task, index), context=row[f["question"]], choices=[r["text"] for r in recs], label=label
+    )
 
 
 @row_mapper("winogrande")
-def map_winogrande(row: dict[str, Any], task: TaskSpec, index: int) -> ChoiceExample | None:
+def map_winogrande(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> ChoiceExample | None:
     """WinoGrande: the text before the blank `_` is the context; each choice is the option followed by the rest.
 
     E.g. 'Ann gave _ a book.' with options Bob/Cal -> context 'Ann gave', choices ['Bob a book.', 'Cal a book.'].
@@ -222,7 +185,7 @@ def map_winogrande(row: dict[str, Any], task: TaskSpec, index: int) -> ChoiceExa
         return None
     sentence = row["sentence"]
     blank = sentence.index("_")
-    rest = sentence[blank + 1:]
+    rest = sentence[blank + 1 :]
     choices = [(row[o] + rest).strip() for o in ("option1", "option2")]
     return ChoiceExample(guid=_guid(row, task, index), context=sentence[:blank].strip(), choices=choices, label=label)
 
@@ -232,38 +195,48 @@ _COPA_QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happe
 
 
 @row_mapper("copa")
-def map_copa(row: dict[str, Any], task: TaskSpec, index: int) -> ChoiceExample | None:
+def map_copa(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> ChoiceExample | None:
     """COPA: premise as context, 'cause'/'effect' turned into a question, choice1/choice2."""
     label = _choice_index(row["label"])
     if label is None:
         return None
-    return ChoiceExample(guid=_guid(row, task, index), context=row["premise"], question=_COPA_QUESTIONS[row["question"]],
-                         choices=[row["choice1"], row["choice2"]], label=label)
+    return ChoiceExample(
+        guid=_guid(row, task, index),
+        context=row["premise"],
+        question=_COPA_QUESTIONS[row["question"]],
+        choices=[row["choice1"], row["choice2"]],
+        label=label,
+    )
 
 
 @row_mapper("wic")
-def map_wic(row: dict[str, Any], task: TaskSpec, index: int) -> SentenceExample | None:
+def map_wic(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> SentenceExample | None:
     """WiC as sentence-pair classification: the target word leads the first segment ('word: sentence1')."""
-    label = _class_name(row["label"], task)
+    label = class_label(row["label"], task)
     if label is None:
         return None
-    return SentenceExample(guid=_guid(row, task, index), text_a=f"{row['word']}: {row['sentence1']}",
-                           text_b=row["sentence2"], label=label)
+    return SentenceExample(
+        guid=_guid(row, task, index), text_a=f"{row['word']}: {row['sentence1']}", text_b=row["sentence2"], label=label
+    )
 
 
 @row_mapper("multirc")
-def map_multirc(row: dict[str, Any], task: TaskSpec, index: int) -> SentenceExample | None:
+def map_multirc(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> SentenceExample | None:
     """MultiRC as pair classification: (paragraph, 'question answer'); guid from the nested idx ids."""
-    label = _class_name(row["label"], task)
+    label = class_label(row["label"], task)
     if label is None:
         return None
     idx = row["idx"]
-    return SentenceExample(guid=f"{task.name}-{idx['paragraph']}-{idx['question']}-{idx['answer']}",
-                           text_a=row["paragraph"], text_b=f"{row['question']} {row['answer']}", label=label)
+    return SentenceExample(
+        guid=f"{task.name}-{idx['paragraph']}-{idx['question']}-{idx['answer']}",
+        text_a=row["paragraph"],
+        text_b=f"{row['question']} {row['answer']}",
+        label=label,
+    )
 
 
 @row_mapper("race")
-def map_race(row: dict[str, Any], task: TaskSpec, index: int) -> ChoiceExample | None:
+def map_race(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> ChoiceExample | None:
     """RACE: article as context, four options, answer letter A-D.
 
     Cloze questions (containing '_') get each option written into the blank and an empty question, so every choice
@@ -276,12 +249,13 @@ def map_race(row: dict[str, Any], task: TaskSpec, index: int) -> ChoiceExample |
     if "_" in question:
         options = [question.replace("_", opt, 1) for opt in options]
         question = ""
-    return ChoiceExample(guid=_guid(row, task, index), context=row["article"], question=question,
-                         choices=options, label=label)
+    return ChoiceExample(
+        guid=_guid(row, task, index), context=row["article"], question=question, choices=options, label=label
+    )
 
 
 @row_mapper("hotpotqa")
-def map_hotpotqa(row: dict[str, Any], task: TaskSpec, index: int) -> SpanExample | None:
+def map_hotpotqa(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> SpanExample | None:
     """HotpotQA as extractive QA over its gold paragraphs.
 
     Context: the paragraphs named in supporting_facts, in their order in `context`, each as 'Title: sentences'
@@ -291,15 +265,20 @@ def map_hotpotqa(row: dict[str, Any], task: TaskSpec, index: int) -> SpanExample
     answer = (row.get("answer") or "").strip()
     if not answer or answer.lower() in ("yes", "no"):
         return None
-    gold_titles = {r["title"] for r in _records(row["supporting_facts"])}
-    paragraphs = [f"{p['title']}: {''.join(p['sentences']).strip()}" for p in _records(row["context"])
-                  if p["title"] in gold_titles]
+    gold_titles = {r["title"] for r in records(row["supporting_facts"])}
+    paragraphs = [
+        f"{p['title']}: {''.join(p['sentences']).strip()}" for p in records(row["context"]) if p["title"] in gold_titles
+    ]
     context = "\n\n".join(paragraphs)
     start = context.find(answer)
     if start < 0:
         return None
-    return SpanExample(guid=_guid(row, task, index), question=row["question"], context=context,
-                       answers=[Answer(text=answer, answer_start=start)])
+    return SpanExample(
+        guid=_guid(row, task, index),
+        question=row["question"],
+        context=context,
+        answers=[Answer(text=answer, answer_start=start)],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -312,7 +291,7 @@ def read_ccg(directory: str | Path, split: str) -> list[TagExample]:
     path = Path(directory) / f"ccg.{split}"
     if not path.is_file():
         raise UserError(f"CCG file not found; expected ccg.{split} with lines 'words<TAB>supertags'", path=str(path))
-    examples = []
+    examples: list[TagExample] = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\n")
@@ -320,12 +299,16 @@ def read_ccg(directory: str | Path, split: str) -> list[TagExample]:
                 continue
             parts = line.split("\t")
             if len(parts) != 2:
-                raise UserError(f"expected 'words<TAB>supertags', found {len(parts)} tab-separated field(s)",
-                                path=str(path), line=lineno)
+                raise UserError(
+                    f"expected 'words<TAB>supertags', found {len(parts)} tab-separated field(s)",
+                    path=str(path),
+                    line=lineno,
+                )
             tokens, tags = parts[0].split(" "), parts[1].split(" ")
             if len(tokens) != len(tags):
-                raise UserError(f"{len(tokens)} words but {len(tags)} supertags; expected one per word",
-                                path=str(path), line=lineno)
+                raise UserError(
+                    f"{len(tokens)} words but {len(tags)} supertags; expected one per word", path=str(path), line=lineno
+                )
             examples.append(TagExample(guid=f"{split}-{len(examples)}", tokens=tokens, tags=tags))
     return examples
 
@@ -340,8 +323,9 @@ ANLI_PLUS_EVAL = ("anli",)
 
 
 @task_loader("anli_plus")
-def load_anli_plus(task: TaskSpec, split: str, lang: str = "en",
-                   data_files: dict[str, Any] | None = None) -> list[SentenceExample]:
+def load_anli_plus(
+    task: TaskSpec, split: str, lang: str = "en", data_files: dict[str, Any] | None = None
+) -> list[SentenceExample]:
     """Examples of ANLI+: the concatenation of its component tasks' examples for `split`.
 
     data_files (for tests or local copies): {component task name: that task's data_files}.

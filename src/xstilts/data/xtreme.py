@@ -1,17 +1,17 @@
-"""XTREME targets: google/xtreme row mappers, a hub loader with per-language filtering, and readers for the
-directory layout that google-research/xtreme `scripts/download_data.sh` (+ `utils_preprocess.py`) produces.
+"""XTREME targets: google/xtreme row mappers, and readers for the directory layout that google-research/xtreme
+`scripts/download_data.sh` (+ `utils_preprocess.py`) produces.
 
 Official layout (under the download root, or pass the task folder itself):
   xnli/      train-en.tsv (MNLI train), {dev,test}-<lang>.tsv          sentence1 TAB sentence2 [TAB label] (csv-quoted)
   pawsx/     train-en.tsv, {dev,test}-<lang>.tsv                       same columns; labels "0"/"1"
-  udpos/     {train,dev,test}-<lang>.tsv                               token TAB tag per line, blank line between sentences
+  udpos/     {train,dev,test}-<lang>.tsv                               token TAB tag; blank line between sentences
   panx/      {train,dev,test}-<lang>.tsv                               same ("xx:" prefixes already removed)
   squad/     {train,dev}-v1.1.json                                     SQuAD v1.1 JSON
   xquad/     xquad.<lang>.json                                         SQuAD JSON
   mlqa/      MLQA_V1/{dev,test}/{dev,test}-context-<lang>-question-<lang>.json
   tydiqa/    tydiqa-goldp-v1.1-train/{tydiqa-goldp-v1.1-train.json, tydiqa.goldp.<lang>.train.json},
              tydiqa-goldp-v1.1-dev/tydiqa.goldp.<lang>.dev.json
-  bucc2018/  <lang>-en.{dev,test}.{<lang>,en}  (id TAB sentence), <lang>-en.dev.gold (src_id TAB en_id; test gold removed)
+  bucc2018/  <lang>-en.{dev,test}.{<lang>,en}  (id TAB sentence), <lang>-en.dev.gold (src_id TAB en_id; no test gold)
   tatoeba/   <lang>-en.<lang>, <lang>-en.en (English side sorted by text, so no gold alignment)
 Test files of xnli/pawsx/udpos/panx carry no labels, and the QA test files (xquad, mlqa test, tydiqa dev) have their
 answers replaced by a placeholder: those readers return unlabelled examples (label/tags None, answers []).
@@ -21,99 +21,78 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from xstilts.data.examples import Answer, BitextExample, SentenceExample, SpanExample, TagExample
-from xstilts.data.hub import get_mapper, load_hub_rows, row_mapper
+from xstilts.data.hub import (
+    class_label,
+    guid,
+    hub_splits,
+    is_header_row,
+    load_hub_examples,
+    nearest_occurrence,
+    records,
+    row_mapper,
+    tag_names,
+    tydiqa_name,
+)
 from xstilts.errors import UserError
+from xstilts.languages import ISO2_TO_ISO3
 from xstilts.tasks.spec import TaskSpec
 
-# TyDi QA ids start with the language's English name (e.g. "arabic-2387335860751143628-1").
-# TODO(move): belongs with the other name maps in xstilts.languages.
-TYDIQA_LANG2NAME: dict[str, str] = {
-    "ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
-    "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu",
-}
-
-# UD languages that have no treebank with these splits (google/xtreme udpos configs and the UD download alike).
-UDPOS_MISSING_SPLITS: dict[str, tuple[str, ...]] = {
-    "kk": ("dev",), "tl": ("train", "dev"), "th": ("train", "dev"), "yo": ("train", "dev"),
-}
-
-
-def available_splits(task: TaskSpec, lang: str) -> list[str]:
-    """The task's splits that exist for `lang` (UD-POS lacks dev for kk, tl, th, yo)."""
-    base = task.name.removesuffix("_en")
-    missing = UDPOS_MISSING_SPLITS.get(lang, ()) if base == "udpos" else ()
-    return [s for s in task.splits if s not in missing]
+# Kept under their XTREME names: the generic hub loader does the per-language work (split check, row filtering).
+available_splits = hub_splits
+hub_examples = load_hub_examples
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Hub row mappers. Signature (row, task, index, lang=None): `index` is the example's position among the rows kept
-# for (split, lang); lang None means the task's train_language (the generic hub path passes no language).
-
-
-def _guid(lang: str, index: int) -> str:
-    return f"{lang}-{index}"
-
-
-def _label_name(value: Any, labels: list[str] | None) -> str:
-    """ClassLabel ints become their names (-1, the hub's 'no label', becomes ""); strings (XNLI/PAWS-X keep raw
-    TSV strings) stay as they are."""
-    if isinstance(value, int) and not isinstance(value, bool) and labels is not None:
-        return labels[value] if value >= 0 else ""
-    return str(value)
+# Hub row mappers (signature: hub.Mapper). `index` is the example's position among the rows of its language;
+# lang None means the task's train_language.
 
 
 @row_mapper("xtreme_pair")
-def map_sentence_pair(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> SentenceExample | None:
-    """XNLI (one config, all languages: other languages' rows are skipped) and PAWS-X rows."""
+def map_sentence_pair(
+    row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None
+) -> SentenceExample | None:
+    """XNLI and PAWS-X rows (XNLI's shared config is narrowed to one language by `source.row_language`)."""
     lang = lang or task.train_language
-    if "language" in row and row["language"] != lang:
-        return None
-    raw = row["gold_label"] if "gold_label" in row else row["label"]
-    if raw == "label" and row["sentence1"] == "sentence1":
+    if is_header_row(row):
         return None  # the raw TSV header, which a csv.reader-based builder yields as a row
-    label: str | None = _label_name(raw, task.labels)
-    if label in ("", "-1"):
-        label = None
-    elif task.labels is not None and label not in task.labels:
-        raise UserError(f"task '{task.name}': unexpected label {raw!r} in row {index}; expected one of {task.labels}")
-    return SentenceExample(guid=_guid(lang, index), text_a=row["sentence1"], text_b=row["sentence2"], label=label)
+    raw = row["gold_label"] if "gold_label" in row else row["label"]
+    label = class_label(raw, task, index)
+    return SentenceExample(guid=guid(lang, index), text_a=row["sentence1"], text_b=row["sentence2"], label=label)
 
 
 @row_mapper("xtreme_tags")
 def map_tags(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> TagExample:
     """udpos (pos_tags) and PAN-X (ner_tags) rows; the tag field is named in the task's source.fields['tags']."""
     assert task.source is not None
-    tag_field = task.source.fields.get("tags", "tags")
-    tags = row.get(tag_field)
+    tags = row.get(task.source.fields.get("tags", "tags"))
     return TagExample(
-        guid=_guid(lang or task.train_language, index),
+        guid=guid(lang or task.train_language, index),
         tokens=list(row["tokens"]),
-        tags=None if tags is None else [_label_name(t, task.labels) for t in tags],
+        tags=None if tags is None else tag_names(tags, task),
     )
 
 
-def _realign(context: str, text: str, start: int) -> int:
-    """The hub strips contexts without moving answer_start: snap the offset to the nearest true occurrence."""
-    if context[start: start + len(text)] == text or not text:
-        return start
-    hits, pos = [], context.find(text)
-    while pos != -1:
-        hits.append(pos)
-        pos = context.find(text, pos + 1)
-    return min(hits, key=lambda p: abs(p - start)) if hits else start
-
-
 def _answers(raw: Any, context: str) -> list[Answer]:
-    """Answers as a dict of lists (datasets Sequence) or a list of dicts; empty-text placeholders are dropped."""
-    if isinstance(raw, dict):
-        pairs = list(zip(raw.get("text", []), raw.get("answer_start", [])))
-    else:
-        pairs = [(a["text"], a["answer_start"]) for a in raw or []]
-    return [Answer(text=t, answer_start=_realign(context, t, int(s))) for t, s in pairs if t]
+    """Answers as a dict of lists (datasets Sequence) or a list of dicts; empty-text placeholders are dropped.
+
+    The hub strips contexts without moving answer_start: each offset snaps to the nearest true occurrence.
+    """
+    out = []
+    for rec in records(raw):
+        text, start = rec["text"], int(rec["answer_start"])
+        if not text:
+            continue
+        if context[start : start + len(text)] != text:
+            found = nearest_occurrence(context, text, start)
+            start = start if found is None else found
+        out.append(Answer(text=text, answer_start=start))
+    return out
 
 
 def _span_example(row: dict[str, Any], title: bool = True) -> SpanExample:
@@ -129,21 +108,7 @@ def _span_example(row: dict[str, Any], title: bool = True) -> SpanExample:
 
 @row_mapper("xtreme_squad")
 def map_squad(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> SpanExample:
-    """XQuAD / MLQA / SQuAD rows (guid = the question id)."""
-    return _span_example(row)
-
-
-def _tydiqa_name(lang: str) -> str:
-    if lang not in TYDIQA_LANG2NAME:
-        raise UserError(f"TyDiQA-GoldP has no language '{lang}'; it has {sorted(TYDIQA_LANG2NAME)}")
-    return TYDIQA_LANG2NAME[lang]
-
-
-@row_mapper("xtreme_tydiqa")
-def map_tydiqa(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> SpanExample | None:
-    """TyDiQA-GoldP: one config for all languages, so keep rows whose id starts with the language's name."""
-    if str(row["id"]).split("-", 1)[0] != _tydiqa_name(lang or task.train_language):
-        return None
+    """XQuAD / MLQA / SQuAD / TyDiQA-GoldP rows (guid = the question id)."""
     return _span_example(row)
 
 
@@ -151,8 +116,10 @@ def map_tydiqa(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None
 def map_bucc(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> BitextExample:
     """bucc18 rows are gold pairs; source_lang/target_lang hold the BUCC sentence ids, not languages."""
     return BitextExample(
-        source_id=row["source_lang"], target_id=row["target_lang"],
-        source=row["source_sentence"].strip(), target=row["target_sentence"].strip(),
+        source_id=row["source_lang"],
+        target_id=row["target_lang"],
+        source=row["source_sentence"].strip(),
+        target=row["target_sentence"].strip(),
     )
 
 
@@ -160,35 +127,38 @@ def map_bucc(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None =
 def map_tatoeba(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> BitextExample:
     """tatoeba rows are aligned pairs (line i of both LASER files) with a trailing newline; the target is English."""
     return BitextExample(
-        source_id=_guid(lang or task.train_language, index), target_id=_guid("en", index),
-        source=row["source_sentence"].strip(), target=row["target_sentence"].strip(),
+        source_id=guid(lang or task.train_language, index),
+        target_id=guid("en", index),
+        source=row["source_sentence"].strip(),
+        target=row["target_sentence"].strip(),
     )
 
 
-def hub_examples(task: TaskSpec, split: str, lang: str, data_files: Any = None) -> list[Any]:
-    """Examples of one XTREME split and language from google/xtreme (or local files in its schema via data_files).
-
-    Rows of other languages (XNLI, TyDiQA share one config) are dropped before numbering, so guids count per language.
-    """
-    if task.source is None:
-        raise UserError(f"task '{task.name}' has no hub source")
-    if split not in available_splits(task, lang):
-        raise UserError(f"task '{task.name}' has no '{split}' split for language '{lang}'; "
-                        f"available: {available_splits(task, lang)}")
-    mapper = get_mapper(task.source.mapper)
-    out: list[Any] = []
-    rows = load_hub_rows(task, split, lang, data_files)
-    for row in rows:
-        ex = mapper(row, task, len(out), lang=lang)
-        if ex is not None:
-            out.append(ex)
-    if rows and not out:  # e.g. a language XNLI does not have: say so rather than evaluate on nothing
-        raise UserError(f"task '{task.name}' {split}: none of {len(rows)} hub rows is in language '{lang}'")
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Readers for the official download layout.
+# Readers for the official download layout: `locate` names the files a (split, language) needs, `parse` reads them,
+# so "which splits are there?" (`OfficialReader.has`) is answered from the same paths the reader opens.
+
+Located = list[tuple[Path, str]]  # (file, what it is, for the "not found" message)
+
+
+@dataclass(frozen=True)
+class OfficialReader:
+    """One task's reader for the official layout (`directory` is the download root or the task folder itself)."""
+
+    locate: Callable[[Path, str, str], Located]  # raises UserError when the layout has no such split or language
+    parse: Callable[[list[Path], str, str], list[Any]]
+
+    def __call__(self, directory: str | Path, split: str, lang: str) -> list[Any]:
+        paths = [_need(path, what) for path, what in self.locate(Path(directory), split, lang)]
+        return self.parse(paths, split, lang)
+
+    def has(self, directory: str | Path, split: str, lang: str) -> bool:
+        """Whether the files of (split, lang) are there (without reading them)."""
+        try:
+            return all(path.is_file() for path, _ in self.locate(Path(directory), split, lang))
+        except UserError:
+            return False
+
 
 def _task_dir(directory: Path, name: str) -> Path:
     """Accept the download root (holding `name/`) or the task folder itself."""
@@ -208,10 +178,13 @@ def _read_pairs(path: Path, lang: str) -> list[SentenceExample]:
     with path.open(encoding="utf-8", newline="") as f:
         for i, cols in enumerate(csv.reader(f, delimiter="\t")):
             if len(cols) < 2:
-                raise UserError(f"expected sentence1<TAB>sentence2[<TAB>label], got {len(cols)} column(s)",
-                                path=str(path), line=i + 1)
+                raise UserError(
+                    f"expected sentence1<TAB>sentence2[<TAB>label], got {len(cols)} column(s)",
+                    path=str(path),
+                    line=i + 1,
+                )
             label = cols[2] if len(cols) > 2 else None
-            out.append(SentenceExample(guid=_guid(lang, i), text_a=cols[0], text_b=cols[1], label=label))
+            out.append(SentenceExample(guid=guid(lang, i), text_a=cols[0], text_b=cols[1], label=label))
     return out
 
 
@@ -225,20 +198,23 @@ def _read_conll(path: Path, lang: str) -> list[TagExample]:
                 sents[-1].append(line.split("\t"))
             elif sents[-1]:
                 sents.append([])
-    out = []
+    out: list[TagExample] = []
     for rows in (s for s in sents if s):
         tagged = all(len(r) > 1 for r in rows)
-        out.append(TagExample(guid=_guid(lang, len(out)), tokens=[r[0] for r in rows],
-                              tags=[r[-1] for r in rows] if tagged else None))
+        out.append(
+            TagExample(
+                guid=guid(lang, len(out)), tokens=[r[0] for r in rows], tags=[r[-1] for r in rows] if tagged else None
+            )
+        )
     return out
 
 
-def _tsv_reader(folder: str, parse: Callable[[Path, str], list[Any]]) -> Callable[[Path, str, str], list[Any]]:
+def _tsv(folder: str, parse: Callable[[Path, str], list[Any]]) -> OfficialReader:
     """Reader of `<folder>/<split>-<lang>.tsv` (xnli, pawsx, udpos, panx)."""
-    def read(directory: Path, split: str, lang: str) -> list[Any]:
-        return parse(_need(_task_dir(directory, folder) / f"{split}-{lang}.tsv", f"{folder} {split} file"), lang)
-
-    return read
+    return OfficialReader(
+        locate=lambda d, split, lang: [(_task_dir(d, folder) / f"{split}-{lang}.tsv", f"{folder} {split} file")],
+        parse=lambda paths, split, lang: parse(paths[0], lang),
+    )
 
 
 def _read_squad_json(path: Path, title: bool = True, keep: Callable[[str], bool] | None = None) -> list[SpanExample]:
@@ -253,45 +229,69 @@ def _read_squad_json(path: Path, title: bool = True, keep: Callable[[str], bool]
             for qa in par["qas"]:
                 if keep is not None and not keep(str(qa["id"])):
                     continue
-                row = {"id": qa["id"], "question": qa["question"], "context": par["context"],
-                       "answers": qa.get("answers", []), "title": article.get("title", "")}
+                row = {
+                    "id": qa["id"],
+                    "question": qa["question"],
+                    "context": par["context"],
+                    "answers": qa.get("answers", []),
+                    "title": article.get("title", ""),
+                }
                 out.append(_span_example(row, title=title))
     return out
 
 
-def read_xquad(directory: Path, split: str, lang: str) -> list[SpanExample]:
+def _locate_xquad(d: Path, split: str, lang: str) -> Located:
     if split != "test":
         raise UserError(f"XQuAD has only a test split, not '{split}'")
-    # The hub's XQuAD configs carry no title; keep parity with them.
-    return _read_squad_json(_need(_task_dir(directory, "xquad") / f"xquad.{lang}.json", "XQuAD file"), title=False)
+    return [(_task_dir(d, "xquad") / f"xquad.{lang}.json", "XQuAD file")]
 
 
-def read_mlqa(directory: Path, split: str, lang: str) -> list[SpanExample]:
-    d = _task_dir(directory, "mlqa") / "MLQA_V1" / split
-    return _read_squad_json(_need(d / f"{split}-context-{lang}-question-{lang}.json", "MLQA file"))
+# The hub's XQuAD configs carry no title; keep parity with them.
+read_xquad = OfficialReader(_locate_xquad, lambda paths, split, lang: _read_squad_json(paths[0], title=False))
+
+read_mlqa = OfficialReader(
+    lambda d, split, lang: [
+        (_task_dir(d, "mlqa") / "MLQA_V1" / split / f"{split}-context-{lang}-question-{lang}.json", "MLQA file")
+    ],
+    lambda paths, split, lang: _read_squad_json(paths[0]),
+)
+
+_TYDIQA_FULL_TRAIN = "tydiqa-goldp-v1.1-train.json"
 
 
-def read_tydiqa(directory: Path, split: str, lang: str) -> list[SpanExample]:
+def _locate_tydiqa(d: Path, split: str, lang: str) -> Located:
     """train: the full GoldP train file filtered by id prefix (per-language files truncate ids to the last
     '-' segment, so they are only the fallback); test: the renamed GoldP dev file of the language."""
-    d = _task_dir(directory, "tydiqa")
+    d = _task_dir(d, "tydiqa")
     if split == "test":
-        return _read_squad_json(_need(d / "tydiqa-goldp-v1.1-dev" / f"tydiqa.goldp.{lang}.dev.json", "TyDiQA file"))
+        return [(d / "tydiqa-goldp-v1.1-dev" / f"tydiqa.goldp.{lang}.dev.json", "TyDiQA file")]
     if split != "train":
         raise UserError(f"TyDiQA-GoldP has train and test (GoldP dev) splits, not '{split}'")
+    tydiqa_name(lang)  # an unknown language is an error whichever file is there
     train_dir = d / "tydiqa-goldp-v1.1-train"
-    full = next((p for p in (train_dir / "tydiqa-goldp-v1.1-train.json", d / "tydiqa-goldp-v1.1-train.json")
-                 if p.is_file()), None)
+    full = next((p for p in (train_dir / _TYDIQA_FULL_TRAIN, d / _TYDIQA_FULL_TRAIN) if p.is_file()), None)
     if full is not None:
-        name = _tydiqa_name(lang)
-        return _read_squad_json(full, keep=lambda qid: qid.split("-", 1)[0] == name)
-    return _read_squad_json(_need(train_dir / f"tydiqa.goldp.{lang}.train.json", "TyDiQA train file"))
+        return [(full, "TyDiQA train file")]
+    return [(train_dir / f"tydiqa.goldp.{lang}.train.json", "TyDiQA train file")]
 
 
-def read_squad(directory: Path, split: str, lang: str) -> list[SpanExample]:
+def _parse_tydiqa(paths: list[Path], split: str, lang: str) -> list[SpanExample]:
+    if paths[0].name == _TYDIQA_FULL_TRAIN:
+        name = tydiqa_name(lang)
+        return _read_squad_json(paths[0], keep=lambda qid: qid.split("-", 1)[0] == name)
+    return _read_squad_json(paths[0])
+
+
+read_tydiqa = OfficialReader(_locate_tydiqa, _parse_tydiqa)
+
+
+def _locate_squad(d: Path, split: str, lang: str) -> Located:
     if split not in ("train", "dev") or lang != "en":
         raise UserError(f"SQuAD v1.1 has English train and dev only, not {split}/{lang}")
-    return _read_squad_json(_need(_task_dir(directory, "squad") / f"{split}-v1.1.json", "SQuAD file"))
+    return [(_task_dir(d, "squad") / f"{split}-v1.1.json", "SQuAD file")]
+
+
+read_squad = OfficialReader(_locate_squad, lambda paths, split, lang: _read_squad_json(paths[0]))
 
 
 def _read_id_sentences(path: Path) -> list[tuple[str, str]]:
@@ -307,20 +307,25 @@ def _read_id_sentences(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def read_bucc(directory: Path, split: str, lang: str) -> list[BitextExample]:
+def _locate_bucc(d: Path, split: str, lang: str) -> Located:
+    d = _task_dir(d, "bucc2018")
+    prefix = f"{lang}-en.{split}"
+    return [(d / f"{prefix}.{lang}", "BUCC source file"), (d / f"{prefix}.en", "BUCC English file")]
+
+
+def _parse_bucc(paths: list[Path], split: str, lang: str) -> list[BitextExample]:
     """Gold pairs first (gold file order), then sentences in no gold pair as one-sided distractors.
     The test split has no gold file in the official layout: every sentence is then one-sided."""
-    d = _task_dir(directory, "bucc2018")
-    prefix = f"{lang}-en.{split}"
-    src = dict(_read_id_sentences(_need(d / f"{prefix}.{lang}", "BUCC source file")))
-    tgt = dict(_read_id_sentences(_need(d / f"{prefix}.en", "BUCC English file")))
-    gold_path = d / f"{prefix}.gold"
-    gold = [(s, t) for s, t in _read_id_sentences(gold_path)] if gold_path.is_file() else []
+    src = dict(_read_id_sentences(paths[0]))
+    tgt = dict(_read_id_sentences(paths[1]))
+    gold_path = paths[0].with_name(f"{lang}-en.{split}.gold")
+    gold = list(_read_id_sentences(gold_path)) if gold_path.is_file() else []
     out = []
     for i, (s, t) in enumerate(gold):
         if s not in src or t not in tgt:
-            raise UserError(f"gold pair ({s}, {t}) names a sentence id missing from the corpus", path=str(gold_path),
-                            line=i + 1)
+            raise UserError(
+                f"gold pair ({s}, {t}) names a sentence id missing from the corpus", path=str(gold_path), line=i + 1
+            )
         out.append(BitextExample(source_id=s, target_id=t, source=src[s], target=tgt[t]))
     paired_s, paired_t = {s for s, _ in gold}, {t for _, t in gold}
     out += [BitextExample(source_id=s, target_id="", source=x) for s, x in src.items() if s not in paired_s]
@@ -328,28 +333,39 @@ def read_bucc(directory: Path, split: str, lang: str) -> list[BitextExample]:
     return out
 
 
+read_bucc = OfficialReader(_locate_bucc, _parse_bucc)
+
+
 def _lines(path: Path) -> list[str]:
     with path.open(encoding="utf-8") as f:
         return [line.strip() for line in f]
 
 
-def read_tatoeba(directory: Path, split: str, lang: str) -> list[BitextExample]:
-    """Aligned LASER files (tatoeba.<iso3>-eng.{<iso3>,eng}) give gold pairs, as on the hub; the official
-    processed files (<lang>-en.<lang>, <lang>-en.en sorted) give one-sided rows: sources, then English targets."""
-    from xstilts.languages import TATOEBA_ISO3_TO_ISO2
-
+def _locate_tatoeba(d: Path, split: str, lang: str) -> Located:
+    """Aligned LASER files (tatoeba.<iso3>-eng.{<iso3>,eng}) when both are there, else the official processed files."""
     if split != "test":
         raise UserError(f"Tatoeba has only a test split, not '{split}'")
-    d = _task_dir(directory, "tatoeba")
-    iso3 = {v: k for k, v in TATOEBA_ISO3_TO_ISO2.items()}.get(lang, lang)
-    laser_src, laser_tgt = d / f"tatoeba.{iso3}-eng.{iso3}", d / f"tatoeba.{iso3}-eng.eng"
-    if laser_src.is_file() and laser_tgt.is_file():
-        pairs = list(zip(_lines(laser_src), _lines(laser_tgt), strict=True))
-        return [BitextExample(_guid(lang, i), _guid("en", i), s, t) for i, (s, t) in enumerate(pairs)]
-    srcs = _lines(_need(d / f"{lang}-en.{lang}", "Tatoeba source file"))
-    tgts = _lines(_need(d / f"{lang}-en.en", "Tatoeba English file"))
-    return ([BitextExample(_guid(lang, i), "", source=s) for i, s in enumerate(srcs)]
-            + [BitextExample("", _guid("en", j), target=t) for j, t in enumerate(tgts)])
+    d = _task_dir(d, "tatoeba")
+    iso3 = ISO2_TO_ISO3.get(lang, lang)
+    laser = [(d / f"tatoeba.{iso3}-eng.{iso3}", "Tatoeba source file"), (d / f"tatoeba.{iso3}-eng.eng", "Tatoeba file")]
+    if all(path.is_file() for path, _ in laser):
+        return laser
+    return [(d / f"{lang}-en.{lang}", "Tatoeba source file"), (d / f"{lang}-en.en", "Tatoeba English file")]
+
+
+def _parse_tatoeba(paths: list[Path], split: str, lang: str) -> list[BitextExample]:
+    """LASER files give gold pairs, as on the hub; the official processed files (<lang>-en.<lang>, <lang>-en.en
+    sorted) give one-sided rows: sources, then English targets."""
+    if paths[0].name.startswith("tatoeba."):
+        pairs = list(zip(_lines(paths[0]), _lines(paths[1]), strict=True))
+        return [BitextExample(guid(lang, i), guid("en", i), s, t) for i, (s, t) in enumerate(pairs)]
+    srcs, tgts = _lines(paths[0]), _lines(paths[1])
+    return [BitextExample(guid(lang, i), "", source=s) for i, s in enumerate(srcs)] + [
+        BitextExample("", guid("en", j), target=t) for j, t in enumerate(tgts)
+    ]
+
+
+read_tatoeba = OfficialReader(_locate_tatoeba, _parse_tatoeba)
 
 
 def tatoeba_official_order(targets: list[str]) -> list[int]:
@@ -362,32 +378,35 @@ def tatoeba_official_order(targets: list[str]) -> list[int]:
     return pos
 
 
-def _en_only(reader: Callable[[Path, str, str], list[Any]]) -> Callable[[Path, str, str], list[Any]]:
+def _en_only(reader: OfficialReader) -> OfficialReader:
     """The English training tasks (pawsx_en, ...) read the same files as their targets, in English."""
-    return lambda directory, split, lang: reader(directory, split, "en")
+    return OfficialReader(
+        lambda d, split, lang: reader.locate(d, split, "en"),
+        lambda paths, split, lang: reader.parse(paths, split, "en"),
+    )
 
 
-def _read_mnli(directory: Path, split: str, lang: str) -> list[Any]:
+def _locate_mnli(d: Path, split: str, lang: str) -> Located:
     # The official download keeps MNLI train (from XNLI-MT) as xnli/train-en.tsv; there is no MNLI dev there.
     if split != "train":
         raise UserError(f"the official XTREME download holds only MNLI train (xnli/train-en.tsv), not '{split}'")
-    return _tsv_reader("xnli", _read_pairs)(directory, "train", "en")
+    return _tsv("xnli", _read_pairs).locate(d, "train", "en")
 
 
-OFFICIAL_READERS: dict[str, Callable[[Path, str, str], list[Any]]] = {
-    "xnli": _tsv_reader("xnli", _read_pairs),
-    "pawsx": _tsv_reader("pawsx", _read_pairs),
-    "udpos": _tsv_reader("udpos", _read_conll),
-    "panx": _tsv_reader("panx", _read_conll),
+OFFICIAL_READERS: dict[str, OfficialReader] = {
+    "xnli": _tsv("xnli", _read_pairs),
+    "pawsx": _tsv("pawsx", _read_pairs),
+    "udpos": _tsv("udpos", _read_conll),
+    "panx": _tsv("panx", _read_conll),
     "xquad": read_xquad,
     "mlqa": read_mlqa,
     "tydiqa": read_tydiqa,
     "bucc2018": read_bucc,
     "tatoeba": read_tatoeba,
-    "mnli": _read_mnli,
+    "mnli": OfficialReader(_locate_mnli, lambda paths, split, lang: _read_pairs(paths[0], "en")),
     "squad": read_squad,
-    "pawsx_en": _en_only(_tsv_reader("pawsx", _read_pairs)),
-    "udpos_en": _en_only(_tsv_reader("udpos", _read_conll)),
-    "panx_en": _en_only(_tsv_reader("panx", _read_conll)),
+    "pawsx_en": _en_only(_tsv("pawsx", _read_pairs)),
+    "udpos_en": _en_only(_tsv("udpos", _read_conll)),
+    "panx_en": _en_only(_tsv("panx", _read_conll)),
     "tydiqa_en": _en_only(read_tydiqa),
 }

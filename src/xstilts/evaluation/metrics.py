@@ -13,8 +13,10 @@ import string
 import sys
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Callable, Hashable, Iterable, Sequence
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------------------------
 # Classification and retrieval accuracy
@@ -26,7 +28,7 @@ def accuracy(predictions: Sequence[str], labels: Sequence[str]) -> float:
         raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
     if not labels:
         raise ValueError("accuracy of an empty set is undefined")
-    return 100.0 * sum(p == g for p, g in zip(predictions, labels)) / len(labels)
+    return 100.0 * sum(p == g for p, g in zip(predictions, labels, strict=True)) / len(labels)
 
 
 def tatoeba_accuracy(predicted_indices: Sequence[int], gold_indices: Sequence[int]) -> float:
@@ -198,7 +200,7 @@ def _qa_scores(predictions: Sequence[str | None], golds: Sequence[Sequence[str]]
     if not golds:
         raise ValueError("no questions to score")
     em_total = f1_total = 0.0
-    for pred, answers in zip(predictions, golds):
+    for pred, answers in zip(predictions, golds, strict=True):
         if pred is None:
             continue
         norm_pred = normalize(pred)
@@ -290,16 +292,86 @@ def bucc_extract(candidates: Iterable[tuple[str, str, float]], threshold: float)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Task score
+# One table per metric: the `metric:` of a task YAML, per family (validated by xstilts.tasks.spec.METRIC_FAMILIES,
+# which has the same keys)
 
 
-QA_TASKS = ("xquad", "mlqa", "tydiqa")
+@dataclass(frozen=True)
+class Metric:
+    """One metric name: `compute(predictions, golds, lang)` on aligned lists gives {name: value x100} in the official
+    key order, and `headline` picks the task's single number (official `avg_metric`) from those values."""
+
+    compute: Callable[[Sequence[Any], Sequence[Any], str], dict[str, float]]
+    headline: Callable[[dict[str, float]], float]
+
+
+def _accuracy(predictions: Sequence[Any], golds: Sequence[Any], lang: str) -> dict[str, float]:
+    """Exact-match accuracy on labels, choice or sentence indices; per token for tag sequences (e.g. CCG supertags)."""
+    if predictions and isinstance(predictions[0], (list, tuple)):
+        predictions = [t for row in predictions for t in row]
+        golds = [t for row in golds for t in row]
+    return {"accuracy": accuracy([str(p) for p in predictions], [str(g) for g in golds])}
+
+
+def _correlations(predictions: Sequence[Any], golds: Sequence[Any], lang: str) -> dict[str, float]:
+    """Pearson and Spearman correlation x100 (0 when either side is constant or there is a single pair)."""
+    import numpy as np
+    from scipy.stats import pearsonr, spearmanr
+
+    p, g = np.asarray(predictions, float), np.asarray(golds, float)
+    ok = len(p) > 1 and p.std() > 0 and g.std() > 0
+    return {"pearson": 100 * float(pearsonr(p, g)[0]) if ok else 0.0,
+            "spearman": 100 * float(spearmanr(p, g)[0]) if ok else 0.0}
+
+
+def _em_f1(scores: dict[str, float]) -> float:
+    return (scores["exact_match"] + scores["f1"]) / 2
+
+
+_ACCURACY = Metric(_accuracy, lambda s: s["accuracy"])
+_SQUAD = Metric(lambda p, g, lang: squad_scores(p, g), _em_f1)
+
+# metric name -> task family -> how it scores. A name means one thing per family; "f1" is the F1 of the family's unit
+# (entity chunks for tagging, answer tokens for span_qa, with SQuAD's exact match beside it).
+METRICS: dict[str, dict[str, Metric]] = {
+    "accuracy": dict.fromkeys(("classification", "multiple_choice", "tagging", "retrieval", "mlm"), _ACCURACY),
+    "retrieval_accuracy": {"retrieval": _ACCURACY},
+    "pearson": {"regression": Metric(_correlations, lambda s: s["pearson"])},
+    "f1": {"tagging": Metric(lambda p, g, lang: tagging_scores(g, p), lambda s: s["f1"]), "span_qa": _SQUAD},
+    "squad_em_f1": {"span_qa": _SQUAD},
+    "mlqa_em_f1": {"span_qa": Metric(mlqa_scores, _em_f1)},
+    "bucc_f1": {"retrieval": Metric(lambda p, g, lang: bucc_scores(p, g), lambda s: s["f1"])},
+}
+
+
+def metric_for(name: str, family: str) -> Metric:
+    """The table row of a task's `metric:` name and family (task YAMLs are validated against the same keys)."""
+    try:
+        return METRICS[name][family]
+    except KeyError:
+        raise ValueError(f"metric '{name}' is not defined for family '{family}'") from None
+
+
+# The metric (name, family) of each XTREME task, as its task YAML declares it (a test checks they agree).
+XTREME_TASK_METRIC: dict[str, tuple[str, str]] = {
+    "xnli": ("accuracy", "classification"),
+    "pawsx": ("accuracy", "classification"),
+    "udpos": ("f1", "tagging"),
+    "panx": ("f1", "tagging"),
+    "xquad": ("squad_em_f1", "span_qa"),
+    "mlqa": ("mlqa_em_f1", "span_qa"),
+    "tydiqa": ("squad_em_f1", "span_qa"),
+    "bucc2018": ("bucc_f1", "retrieval"),
+    "tatoeba": ("retrieval_accuracy", "retrieval"),
+}
 
 
 def task_score(task: str, scores: dict[str, float]) -> float:
-    """The single number of a task (official `avg_metric`): (EM + F1) / 2 for QA, else F1, else accuracy."""
-    if task in QA_TASKS:
-        return (scores["exact_match"] + scores["f1"]) / 2
+    """The single number of a task (official `avg_metric`): (EM + F1) / 2 for QA, else F1, else accuracy.
+
+    XTREME tasks use their metric's headline; for other task names the rule is read off the score names."""
+    if task in XTREME_TASK_METRIC:
+        return metric_for(*XTREME_TASK_METRIC[task]).headline(scores)
     if "f1" in scores:
         return scores["f1"]
     if "accuracy" in scores:

@@ -28,10 +28,19 @@ _LABEL_READER = (S.TSV_SUFFIX, S.read_labels, S.read_labels)
 _TAG_READER = (S.TSV_SUFFIX, S.read_tagging, S.read_tagging)
 _QA_READER = (S.QA_SUFFIX, S.read_qa_predictions, S.read_qa_labels)
 READERS: dict[str, tuple[str, Callable[[Path], Any], Callable[[Path], Any]]] = {
-    "xnli": _LABEL_READER, "pawsx": _LABEL_READER, "tatoeba": _LABEL_READER, "bucc2018": _LABEL_READER,
-    "udpos": _TAG_READER, "panx": _TAG_READER,
-    "xquad": _QA_READER, "mlqa": _QA_READER, "tydiqa": _QA_READER,
+    "xnli": _LABEL_READER,
+    "pawsx": _LABEL_READER,
+    "tatoeba": _LABEL_READER,
+    "bucc2018": _LABEL_READER,
+    "udpos": _TAG_READER,
+    "panx": _TAG_READER,
+    "xquad": _QA_READER,
+    "mlqa": _QA_READER,
+    "tydiqa": _QA_READER,
 }
+
+
+QA_TASKS = tuple(XTREME_GROUP2TASK["qa"])
 
 
 def _qa_inputs(predictions: Mapping[str, str], labels: Any) -> tuple[list[str | None], list[list[str]]]:
@@ -45,34 +54,16 @@ def _qa_inputs(predictions: Mapping[str, str], labels: Any) -> tuple[list[str | 
     return [predictions.get(qid) for qid, _ in gold], [answers for _, answers in gold]
 
 
-def _squad(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return M.squad_scores(*_qa_inputs(predictions, labels))
+def _aligned(task: str, predictions: Any, labels: Any) -> tuple[Any, Any]:
+    """The read files as the aligned (predictions, golds) lists a metric takes: QA predictions follow the gold
+    questions; the other tasks' files are line-aligned (or, for BUCC, sets of pairs) already."""
+    if task in QA_TASKS:
+        return _qa_inputs(predictions, labels)
+    return list(predictions), list(labels)
 
 
-def _mlqa(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return M.mlqa_scores(*_qa_inputs(predictions, labels), lang)
-
-
-def _accuracy(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return {"accuracy": M.accuracy(list(predictions), list(labels))}
-
-
-def _tagging(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return M.tagging_scores(labels, predictions)
-
-
-def _bucc(predictions: Any, labels: Any, lang: str) -> dict[str, float]:
-    return M.bucc_scores(predictions, labels)
-
-
-# Metric per task; each returns {metric: value x100} in the official key order.
-METRICS: dict[str, Callable[[Any, Any, str], dict[str, float]]] = {
-    "xnli": _accuracy, "pawsx": _accuracy, "tatoeba": _accuracy,
-    "udpos": _tagging, "panx": _tagging,
-    "bucc2018": _bucc,
-    "xquad": _squad, "tydiqa": _squad, "mlqa": _mlqa,
-}
-QA_TASKS = tuple(XTREME_GROUP2TASK["qa"])
+# Metric per task: the row of the metric table (metrics.METRICS) that the task's YAML names.
+METRICS: dict[str, M.Metric] = {task: M.metric_for(*metric) for task, metric in M.XTREME_TASK_METRIC.items()}
 
 
 def score_task_lang(task: str, predictions: Any, labels: Any, lang: str) -> dict[str, float]:
@@ -84,7 +75,7 @@ def score_task_lang(task: str, predictions: Any, labels: Any, lang: str) -> dict
     """
     if task not in METRICS:
         raise UserError(f"unknown XTREME task '{task}' (known: {', '.join(METRICS)})")
-    return METRICS[task](predictions, labels, lang)
+    return METRICS[task].compute(*_aligned(task, predictions, labels), lang)
 
 
 def task_file(root: str | Path, task: str, lang: str, split: str = "test") -> Path:
@@ -98,17 +89,24 @@ def _check_aligned(task: str, preds: Any, labels: Any, pred_file: Path, label_fi
         return  # sets and id-keyed dicts: no alignment to check (as officially)
     if len(preds) != len(labels):
         unit = "sentences" if task in ("udpos", "panx") else "lines"
-        raise UserError(f"{len(preds)} {unit} but {len(labels)} in {label_file}", path=str(pred_file),
-                        line=min(len(preds), len(labels)) + 1 if task not in ("udpos", "panx") else None)
+        raise UserError(
+            f"{len(preds)} {unit} but {len(labels)} in {label_file}",
+            path=str(pred_file),
+            line=min(len(preds), len(labels)) + 1 if task not in ("udpos", "panx") else None,
+        )
     if task in ("udpos", "panx"):
-        for i, (p, g) in enumerate(zip(preds, labels)):
+        for i, (p, g) in enumerate(zip(preds, labels, strict=True)):
             if len(p) != len(g):
-                raise UserError(f"sentence {i + 1} has {len(p)} tags but {len(g)} in {label_file}",
-                                path=str(pred_file), line=S.tagging_line_of_sentence(preds, i))
+                raise UserError(
+                    f"sentence {i + 1} has {len(p)} tags but {len(g)} in {label_file}",
+                    path=str(pred_file),
+                    line=S.tagging_line_of_sentence(preds, i),
+                )
 
 
-def score_task(pred_dir: str | Path, label_dir: str | Path, task: str, langs: Sequence[str],
-               split: str = "test") -> dict[str, Any]:
+def score_task(
+    pred_dir: str | Path, label_dir: str | Path, task: str, langs: Sequence[str], split: str = "test"
+) -> dict[str, Any]:
     """Per-language metrics of one task, their averages over languages and the task score `avg_metric`."""
     _, read_pred, read_gold = READERS[task]
     per_metric: dict[str, dict[str, float]] = {}
@@ -134,8 +132,13 @@ def score_task(pred_dir: str | Path, label_dir: str | Path, task: str, langs: Se
     return result
 
 
-def score_predictions(pred_dir: str | Path, label_dir: str | Path, benchmark: str = "xtreme",
-                      split: str = "test", languages: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+def score_predictions(
+    pred_dir: str | Path,
+    label_dir: str | Path,
+    benchmark: str = "xtreme",
+    split: str = "test",
+    languages: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
     """Score every benchmark task folder found in pred_dir against label_dir, in the official output layout.
 
     `languages` restricts a task to a subset of its official languages (a run on some languages only); its averages are
@@ -156,7 +159,7 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path, benchmark: st
         if not (label_dir / task).is_dir():
             raise UserError(f"no labels for task '{task}'", path=str(label_dir / task))
         langs = list((languages or {}).get(task, task2langs[task]))
-        unknown = [l for l in langs if l not in task2langs[task]]
+        unknown = [lang for lang in langs if lang not in task2langs[task]]
         if unknown:
             raise UserError(f"task '{task}' has no language '{unknown[0]}' in {benchmark}")
         partial = partial or set(langs) != set(task2langs[task])
@@ -173,8 +176,14 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path, benchmark: st
     return overall
 
 
-def run_score_cli(predictions: str, labels: str, output: str, benchmark: str = "xtreme",
-                  split: str = "test", languages: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+def run_score_cli(
+    predictions: str,
+    labels: str,
+    output: str,
+    benchmark: str = "xtreme",
+    split: str = "test",
+    languages: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
     """Score a submission folder and write the result JSON to `output`; returns the result."""
     result = score_predictions(predictions, labels, benchmark=benchmark, split=split, languages=languages)
     out = Path(output)

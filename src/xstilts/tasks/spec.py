@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FAMILIES = ("classification", "regression", "multiple_choice", "span_qa", "tagging", "retrieval", "mlm")
 Family = Literal["classification", "regression", "multiple_choice", "span_qa", "tagging", "retrieval", "mlm"]
+FAMILIES: tuple[str, ...] = get_args(Family)
+
+# The `metric:` names a task YAML may use, and the families each can score. The implementations are
+# xstilts.evaluation.metrics.METRICS (same keys, checked by a test), which in-run scoring and the official scorer use.
+METRIC_FAMILIES: dict[str, tuple[str, ...]] = {
+    "accuracy": ("classification", "multiple_choice", "tagging", "retrieval", "mlm"),  # tagging: per token
+    "retrieval_accuracy": ("retrieval",),  # Tatoeba: the retrieved English sentence is the gold one
+    "pearson": ("regression",),  # with spearman beside it
+    "f1": ("tagging", "span_qa"),  # tagging: seqeval 0.0.12 chunk F1; span_qa: SQuAD EM and token F1
+    "squad_em_f1": ("span_qa",),  # SQuAD v1.1 normalization; score = (EM + F1) / 2
+    "mlqa_em_f1": ("span_qa",),  # MLQA's language-aware normalization
+    "bucc_f1": ("retrieval",),  # F1 of mined (source, target) pairs
+}
+Retrieval = Literal["mining", "nearest"]
+# A retrieval task's protocol when its YAML does not declare one: mining metrics mine, the others take the nearest.
+_MINING_METRICS = ("bucc_f1",)
+
+
+def _default_retrieval(metric: str) -> Retrieval:
+    return "mining" if metric in _MINING_METRICS else "nearest"
 
 
 class HubSource(BaseModel):
@@ -25,10 +44,12 @@ class HubSource(BaseModel):
     mapper: str = "fields"
     fields: dict[str, Any] = Field(default_factory=dict)
     label_names: list[str] | None = None
+    # A config holding every language: how a row names its language (see xstilts.data.hub.ROW_LANGUAGE).
+    row_language: Literal["language", "tydiqa_id"] | None = None
 
 
 class TaskSpec(BaseModel):
-    """One task. Targets are evaluated zero-shot in every language; intermediate tasks are trained in `train_language`."""
+    """One task. Targets are evaluated zero-shot in every language; intermediate tasks train in `train_language`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,7 +59,14 @@ class TaskSpec(BaseModel):
     description: str = ""
     languages: list[str] = Field(default_factory=lambda: ["en"])
     train_language: str = "en"
+    # A key of METRIC_FAMILIES valid for the family; a typo fails when the YAML loads.
     metric: str = "accuracy"
+    # Retrieval targets only: BUCC-style mining among distractors, or Tatoeba-style nearest neighbour.
+    # Default: "mining" for a mining metric (bucc_f1), else "nearest".
+    retrieval: Retrieval | None = None
+    # Name of the prediction head: tasks with the same head (MNLI, XNLI, ANLI, SNLI: `nli`) share one, so a target can
+    # start from the head its training task left. Default: the task's own name.
+    head: str = ""
     labels: list[str] | None = None
     # Target whose English training data comes from another task (XNLI <- MNLI); None = its own train split.
     train_from: str | None = None
@@ -54,14 +82,59 @@ class TaskSpec(BaseModel):
     pooling: str = "mean"
     group: str | None = None
 
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in METRIC_FAMILIES:
+            raise ValueError(f"unknown metric '{metric}'; valid: {', '.join(METRIC_FAMILIES)}")
+        return metric
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        valid = [m for m, families in METRIC_FAMILIES.items() if self.family in families]
+        if self.metric not in valid:
+            raise ValueError(
+                f"metric '{self.metric}' does not apply to family '{self.family}'; valid: {', '.join(valid)}"
+            )
+        if self.family == "retrieval":
+            if self.retrieval is None:
+                self.retrieval = _default_retrieval(self.metric)
+            elif (self.retrieval == "mining") != (self.metric in _MINING_METRICS):
+                raise ValueError(f"retrieval '{self.retrieval}' does not fit metric '{self.metric}'")
+        elif self.retrieval is not None:
+            raise ValueError(f"'retrieval' applies to the retrieval family only, not '{self.family}'")
+        if not self.head:
+            self.head = self.name
+        return self
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The fields as a dict, leaving out the declarations that only restate their defaults (`head` equal to the
+        name, `retrieval` equal to what the metric implies, `source.row_language` None): experiment plans hash this
+        dump, so a task written before those fields existed keeps its hash. TaskSpec(**dump) gives the same task."""
+        data = super().model_dump(**kwargs)
+        if data.get("head") == self.name:
+            del data["head"]
+        if self.family == "retrieval" and data.get("retrieval") == _default_retrieval(self.metric):
+            del data["retrieval"]
+        if "retrieval" in data and data["retrieval"] is None:
+            del data["retrieval"]
+        if (
+            isinstance(data.get("source"), dict)
+            and "row_language" in data["source"]
+            and data["source"]["row_language"] is None
+        ):
+            del data["source"]["row_language"]
+        return data
+
     @property
     def has_training_data(self) -> bool:
         return self.family != "retrieval" and (self.train_from is not None or "train" in self.splits)
 
     @property
     def is_mining(self) -> bool:
-        """BUCC-style retrieval (mine pairs among distractors, scored by pair F1) rather than Tatoeba-style (accuracy)."""
-        return self.family == "retrieval" and self.metric.endswith("f1")
+        """BUCC-style retrieval (mine pairs among distractors, scored by pair F1) rather than Tatoeba-style (accuracy):
+        the declared `retrieval` protocol."""
+        return self.retrieval == "mining"
 
     def summary(self) -> dict[str, Any]:
         src: dict[str, Any] = {}
@@ -79,6 +152,7 @@ class TaskSpec(BaseModel):
             "train_language": self.train_language,
             "source": src,
             "metric": self.metric,
+            "head": self.head,
             "size": self.size,
             "train_from": self.train_from,
             "description": self.description,
