@@ -10,9 +10,11 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from xstilts.experiments.plan import Node, build_plan, is_done, node_dir
-from xstilts.experiments.results import append_results
+from xstilts.experiments.integrity import verify_run, write_record
+from xstilts.experiments.lock import RunLock
+from xstilts.experiments.plan import Node, build_plan, node_dir
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+from xstilts.results import RESULTS_FILE, append_results, sync_results
 
 
 def log_event(out: Path, node: Node, event: str, **extra: Any) -> None:
@@ -115,16 +117,34 @@ def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[
                            settings=spec.phase_settings("target", node.target), data_dir=spec.data_dirs.get(task.name),
                            layer=m.retrieval_layer, progress=progress, trust_remote_code=m.trust_remote_code)
     full = [{"model": node.model, "intermediate": node.intermediate, "target": node.target, "seed": node.seed,
-             "node": node.key, "group": task.group or "", **r} for r in rows]
-    (tmp / "done.json").write_text(json.dumps({"node": node.id, "hash": node.hash, "rows": full}, indent=2))
+             "node": node.key, "group": task.group or "", "trust_remote_code": m.trust_remote_code, **r} for r in rows]
+    write_record(tmp, EVAL_RECORD, {"node": node.id, "hash": node.hash, "rows": full})  # sealed with checksums, last
     if d.exists():
         shutil.rmtree(d)
     os.replace(tmp, d)
     return full
 
 
-def finished_rows(out: Path, node: Node) -> list[dict[str, Any]]:
-    return json.loads((node_dir(out, node) / "done.json").read_text())["rows"]
+EVAL_RECORD = "done.json"
+
+
+def record_name(node: Node) -> str:
+    """The completion record of a node: written last, sealed with the checksums of everything the node wrote."""
+    from xstilts.training.phase import DONE_FILE
+
+    return EVAL_RECORD if node.kind == "evaluation" else DONE_FILE
+
+
+def _report(out: Path) -> Callable[[str], None]:
+    """A repaired or distrusted output: one line on stderr, and in the event log."""
+    import sys
+
+    def report(line: str) -> None:
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+        with (out / "events.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": time.time(), "node": "(run)", "event": "repaired", "message": line}) + "\n")
+
+    return report
 
 
 Submit = Callable[[Node, dict[str, Any], str, dict[str, str]], Any]
@@ -139,20 +159,33 @@ def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable
     nodes only write their own directory (atomically). A failing node skips its dependents only.
     """
     out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out) as lock:
+        if lock.note:
+            _report(out)(lock.note)
+        return _schedule_locked(spec, out, submit, wait_any, result)
+
+
+def _schedule_locked(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable[[list[Any]], list[Any]],
+                     result: Callable[[Any], list[dict[str, Any]]]) -> dict[str, Any]:
     nodes = build_plan(spec)
+    report = _report(out)
+    # Every finished node is checked (checksums) before it is trusted; bad ones are moved aside and recomputed.
+    records = verify_run(out, nodes, record_name, report)
     model_paths = {m.name: resolve_model(m, spec, out) for m in spec.models}
-    results = out / "results.csv"
-    append_results(results, [], keep_nodes={n.key for n in nodes if n.kind == "evaluation"})
+    results = out / RESULTS_FILE
+    rows_of: dict[str, list[dict[str, Any]]] = {n.id: records[n.id]["rows"] for n in nodes
+                                                if n.kind == "evaluation" and n.id in records}
+
+    def sync() -> None:  # results.csv == the finished evaluation nodes' records, in plan order
+        note = sync_results(results, [(n.key, rows_of[n.id]) for n in nodes if n.id in rows_of])
+        if note:
+            report(note)
+
+    sync()
     spec_dict = spec.model_dump()
-    finished: set[str] = set()
+    finished: set[str] = set(records)
     failed: dict[str, str] = {}
     ran: list[str] = []
-    for n in nodes:
-        if is_done(out, n):
-            finished.add(n.id)
-            if n.kind == "evaluation":  # a crash may have come between its done.json and the append
-                append_results(results, finished_rows(out, n))
     pending: dict[Any, Node] = {}
     submitted: set[str] = set(finished)
     while True:
@@ -173,18 +206,29 @@ def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable
             try:
                 rows = result(handle)
             except Exception as e:  # noqa: BLE001 - one failing node must not stop the others
-                log = out / "logs" / f"{n.dirname()}.log"
-                log.parent.mkdir(parents=True, exist_ok=True)
-                log.write_text("".join(traceback.format_exception(e)), encoding="utf-8")
-                failed[n.id] = f"{type(e).__name__}: {e} (log: {log})"
-                log_event(out, n, "failed", log=str(log))
+                log = _write_log(out, n, e)
+                failed[n.id] = f"{type(e).__name__}: {e} " + (f"(log: {log})" if log else "(no log: disk full?)")
+                log_event(out, n, "failed", log=log or "")
                 continue
             if rows:
                 append_results(results, rows)
+                rows_of[n.id] = rows
             finished.add(n.id)
             ran.append(n.id)
             log_event(out, n, "done")
+    sync()
     return {"ran": ran, "failed": failed, "nodes": len(nodes)}
+
+
+def _write_log(out: Path, node: Node, e: BaseException) -> str | None:
+    """The node's traceback in logs/ (None when it cannot be written, e.g. on a full disk: the failure still counts)."""
+    log = out / "logs" / f"{node.dirname()}.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(traceback.format_exception(e)), encoding="utf-8")
+    except OSError:
+        return None
+    return str(log)
 
 
 class _Ran:
