@@ -22,14 +22,14 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _parse_sets(items: list[str]) -> dict[str, object]:
+def _parse_sets(items: list[str], flag: str = "--set") -> dict[str, object]:
     """--set key=value (values parsed as YAML scalars: 1e-5, 3, true, null)."""
     import yaml
 
     out = {}
     for item in items:
         if "=" not in item:
-            raise UserError(f"--set expects key=value, got '{item}'")
+            raise UserError(f"{flag} expects key=value, got '{item}'")
         k, v = item.split("=", 1)
         out[k.strip()] = yaml.safe_load(v)
     return out
@@ -230,7 +230,9 @@ def run(
         os.environ["XSTILTS_LOG_WITH"] = log_with
     if executor not in ("local", "ray", "slurm"):
         raise UserError(f"--executor must be 'local', 'ray' or 'slurm', got '{executor}'")
-    with RunLock(out, wait=wait):  # one run per directory; the executors take the same lock again (re-entrant)
+    with RunLock(out, wait=wait) as lock:  # one run per directory; the executors take it again (re-entrant)
+        if lock.note:
+            err.print(f"warning: {lock.note}", highlight=False, soft_wrap=True)
         summary = _run_with(executor, spec, out, jobs, ray_address, quiet, slurm)
     _print_summary(summary, out)
 
@@ -251,9 +253,9 @@ def _run_with(executor: str, spec, out: Path, jobs: Optional[int], ray_address: 
         from xstilts.experiments.ray_executor import run_ray
 
         return run_ray(spec, out, address=ray_address, progress=not quiet)
-    from xstilts.experiments.slurm_executor import parse_parameters, run_slurm
+    from xstilts.experiments.slurm_executor import run_slurm
 
-    return run_slurm(spec, out, parse_parameters(slurm), cluster=os.environ.get("XSTILTS_SUBMITIT_CLUSTER"))
+    return run_slurm(spec, out, _parse_sets(slurm, "--slurm"), cluster=os.environ.get("XSTILTS_SUBMITIT_CLUSTER"))
 
 
 def _print_summary(summary: dict, out: Path) -> None:

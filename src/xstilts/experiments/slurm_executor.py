@@ -28,19 +28,6 @@ def _run_job(env: dict[str, str], *args: Any) -> list[dict[str, Any]]:
     return execute_in_worker(*args)
 
 
-def parse_parameters(items: list[str]) -> dict[str, Any]:
-    """--slurm KEY=VALUE options for submitit (slurm_partition=gpu, timeout_min=720, gpus_per_node=1, ...)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise UserError(f"--slurm expects key=value (e.g. slurm_partition=gpu), got '{item}'")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
-
-
 def run_slurm(spec: ExperimentSpec, out: Path, parameters: dict[str, Any] | None = None, cluster: str | None = None,
               poll_seconds: float = 2.0) -> dict[str, Any]:
     """Run every unfinished node as a Slurm job (or a local process with cluster='local')."""

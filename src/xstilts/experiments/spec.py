@@ -6,9 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xstilts.errors import UserError
+
+
+def safe_name(value: str) -> str:
+    """A name that becomes part of a path under the run directory: no separators, no '..', not hidden."""
+    if not value or "/" in value or "\\" in value or value.startswith(".") or "\0" in value:
+        raise ValueError(f"'{value}' cannot name files in the run directory; expected a name without '/', '\\' "
+                         "or a leading '.'")
+    return value
 
 
 class ModelSpec(BaseModel):
@@ -21,6 +29,8 @@ class ModelSpec(BaseModel):
     layers: int | None = None  # keep only the first k layers (fast offline runs)
     intermediate: list[str] | None = None  # only these intermediate settings for this model (None = all): budgets
     trust_remote_code: bool = False  # run the hub model's own code (off unless asked)
+
+    _name = field_validator("name")(safe_name)
 
 
 class IntermediateSetting(BaseModel):
@@ -37,6 +47,8 @@ class IntermediateSetting(BaseModel):
     data_dirs: dict[str, str] = Field(default_factory=dict)
     languages: dict[str, str] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+    _name = field_validator("name")(safe_name)
 
     @model_validator(mode="after")
     def _expand_preset(self) -> "IntermediateSetting":
@@ -67,6 +79,8 @@ class ExperimentSpec(BaseModel):
     hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=dict)  # intermediate / target / <task name>
     data_dirs: dict[str, str] = Field(default_factory=dict)
     keep_heads: bool = False
+
+    _name = field_validator("name")(safe_name)
 
     @model_validator(mode="after")
     def _check(self) -> "ExperimentSpec":
