@@ -103,6 +103,11 @@ def train(
     if start is not None and not (start / "phase.json").is_file():
         raise UserError("not a finished phase checkpoint (phase.json missing)", path=str(start))
     settings = _parse_sets(set_)
+    from xstilts.defaults import check_hyperparameters
+
+    problem = check_hyperparameters(settings)
+    if problem:
+        raise UserError(f"--set: {problem}")
     if max_train_examples is not None:
         settings["max_train_examples"] = max_train_examples
     if start is None and model is None:

@@ -69,3 +69,35 @@ def phase_defaults(phase: str, task: str | None = None) -> dict[str, Any]:
 INTERMEDIATE_PRESETS: dict[str, list[str]] = {
     "paper_nine": ["anli_plus", "mnli", "qqp", "squad_v2", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "sst2"],
 }
+
+
+# Hyperparameters that count things: never negative; those that must be at least 1 to make sense.
+_AT_LEAST_ONE = {"batch_size", "grad_accumulation", "max_seq_length", "eval_every_steps", "early_stopping_patience",
+                 "max_steps", "doc_stride", "max_answer_length"}
+_OPTIONAL_COUNTS = {"max_train_examples", "max_steps", "max_eval_examples", "max_dev_examples"}  # None = no limit
+_PRECISIONS = ("auto", "no", "fp16", "bf16")
+
+
+def check_hyperparameters(values: dict[str, Any]) -> str | None:
+    """The first problem with user-given hyperparameters (unknown name, wrong type, negative size), or None."""
+    for key, value in values.items():
+        if key not in INTERMEDIATE_DEFAULTS:
+            close = [k for k in INTERMEDIATE_DEFAULTS if k[:4] == str(key)[:4]]
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            return f"unknown hyperparameter '{key}'{hint}; known: {', '.join(sorted(INTERMEDIATE_DEFAULTS))}"
+        default = INTERMEDIATE_DEFAULTS[key]
+        if value is None and (default is None or key in _OPTIONAL_COUNTS):
+            continue
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                return f"'{key}' must be true or false, got {value!r}"
+        elif isinstance(default, (int, float)) or key in _OPTIONAL_COUNTS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"'{key}' must be a number, got {value!r}"
+            if value < 0 or (key in _AT_LEAST_ONE and value < 1):
+                return f"'{key}' must be {'at least 1' if key in _AT_LEAST_ONE else 'non-negative'}, got {value!r}"
+            if (isinstance(default, int) or key in _OPTIONAL_COUNTS) and value != int(value):
+                return f"'{key}' must be a whole number, got {value!r}"
+        elif key == "mixed_precision" and value not in _PRECISIONS:
+            return f"'{key}' must be one of {', '.join(_PRECISIONS)}, got {value!r}"
+    return None

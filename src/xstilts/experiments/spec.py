@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xstilts.errors import UserError
+
+
+def _check_hparams(values: dict[str, Any]) -> dict[str, Any]:
+    from xstilts.defaults import check_hyperparameters
+
+    problem = check_hyperparameters(values)
+    if problem:
+        raise ValueError(problem)
+    return values
 
 
 def safe_name(value: str) -> str:
@@ -49,6 +59,7 @@ class IntermediateSetting(BaseModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
     _name = field_validator("name")(safe_name)
+    _hparams = field_validator("hyperparameters")(lambda v: _check_hparams(v))
 
     @model_validator(mode="after")
     def _expand_preset(self) -> "IntermediateSetting":
@@ -81,6 +92,7 @@ class ExperimentSpec(BaseModel):
     keep_heads: bool = False
 
     _name = field_validator("name")(safe_name)
+    _hparams = field_validator("hyperparameters")(lambda v: {k: _check_hparams(x) for k, x in v.items()})
 
     @model_validator(mode="after")
     def _check(self) -> "ExperimentSpec":
@@ -102,6 +114,16 @@ class ExperimentSpec(BaseModel):
         for key in self.hyperparameters:
             if key not in ("intermediate", "target"):
                 get_task(key)
+        known = {lang for t in self.targets for lang in get_task(t).languages}
+        wanted = self.languages.items() if isinstance(self.languages, dict) else [(None, self.languages or [])]
+        for target, langs in wanted:
+            have = set(get_task(target).languages) if target else known
+            if target is not None and target not in self.targets:
+                raise ValueError(f"languages: '{target}' is not one of the targets {self.targets}")
+            unknown = [lang for lang in langs if lang not in have]
+            if unknown:
+                raise ValueError(f"unknown language '{unknown[0]}' for {target or 'any target'}; known: "
+                                 f"{' '.join(sorted(have))}")
         return self
 
     def settings_for(self, model: ModelSpec) -> list[IntermediateSetting]:
@@ -129,8 +151,10 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     p = Path(path)
     if not p.is_file():
         raise UserError("experiment spec not found", path=str(p))
+    from xstilts.data.local import read_text
+
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_text(p))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
@@ -142,7 +166,8 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(x) for x in first["loc"]) or "spec"
-        line = _line_of(p, first["loc"])
+        named = re.findall(r"'([A-Za-z_][\w.-]*)'", first["msg"])  # the key a message names is the better line
+        line = (_line_of(p, (named[0],)) if named else None) or _line_of(p, first["loc"])
         raise UserError(f"'{loc}': {first['msg']}", path=str(p), line=line) from None
     except UserError as e:
         raise UserError(str(e), path=str(p)) from None
