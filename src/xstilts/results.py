@@ -23,8 +23,9 @@ from xstilts.errors import UserError
 
 RESULTS_FILE = "results.csv"
 REQUIRED_COLUMNS = ("model", "intermediate", "target", "language", "split", "seed", "metric", "value", "node")
-# layer: the retrieval layer; group: the XTREME task group; trust_remote_code: "true" when the model ran its own code.
-OPTIONAL_COLUMNS = ("layer", "group", "trust_remote_code")
+# layer: the retrieval layer; group: the XTREME task group; options: the evaluation protocol where it matters (retrieval
+# direction, pooling, gold_only); trust_remote_code: "true" when the model ran its own code.
+OPTIONAL_COLUMNS = ("layer", "group", "options", "trust_remote_code")
 COLUMNS = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]
 HEADER = ",".join(COLUMNS) + "\n"
 
@@ -44,6 +45,7 @@ class ResultRow:
     node: str
     layer: str = ""
     group: str = ""
+    options: str = ""  # the evaluation protocol where it matters, e.g. "gold_only" BUCC mining
     trust_remote_code: str = ""
 
     @property

@@ -7,8 +7,9 @@ from pathlib import Path
 from xstilts.errors import UserError
 from xstilts.results import RESULTS_FILE, ResultRow, read_results
 
-__all__ = ["HEADLINE_METRIC", "RESULTS_FILE", "ResultRow", "choose_split", "load_runs", "read_results"]
+__all__ = ["GRID_FILE", "HEADLINE_METRIC", "RESULTS_FILE", "ResultRow", "choose_split", "load_runs", "read_results"]
 
+GRID_FILE = "grid.json"  # what a run's grid asked for (targets per model, languages per target), beside results.csv
 HEADLINE_METRIC = "score"
 # Splits in order of preference: the held-out test split when every run has it, else the dev split.
 SPLIT_PREFERENCE = ("test", "dev")

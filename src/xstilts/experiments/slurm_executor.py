@@ -29,7 +29,8 @@ def _run_job(env: dict[str, str], *args: Any) -> list[dict[str, Any]]:
 
 
 def run_slurm(spec: ExperimentSpec, out: Path, parameters: dict[str, Any] | None = None, cluster: str | None = None,
-              poll_seconds: float = 2.0) -> dict[str, Any]:
+              poll_seconds: float = 2.0, log_with: str | None = None,
+              only: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Run every unfinished node as a Slurm job (or a local process with cluster='local')."""
     try:
         import submitit
@@ -44,8 +45,8 @@ def run_slurm(spec: ExperimentSpec, out: Path, parameters: dict[str, Any] | None
         raise UserError(f"--slurm: {e}") from None
     env = worker_env()
 
-    def submit(*args: Any) -> Any:  # the worker's arguments, as the scheduler gives them
-        return executor.submit(_run_job, env, *args)
+    def submit(node: Any, out_dir: str) -> Any:
+        return executor.submit(_run_job, env, node, out_dir, log_with)
 
     def wait_any(jobs: list[Any]) -> list[Any]:
         while True:
@@ -60,4 +61,4 @@ def run_slurm(spec: ExperimentSpec, out: Path, parameters: dict[str, Any] | None
         except Exception as e:  # noqa: BLE001 - submitit wraps the node's error with the job's stderr
             raise RuntimeError(f"job {job.job_id}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}") from e
 
-    return schedule(spec, out, submit, wait_any, result)
+    return schedule(spec, out, submit, wait_any, result, only=only)
