@@ -27,7 +27,8 @@ from xstilts.experiments.spec import ExperimentSpec
 from xstilts.results import COLUMNS, append_results
 from xstilts.tasks import list_tasks
 
-TARGETS = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
+# bucc2018 is left out: from the hub it needs an explicit opt-in (gold-only mining); it would add nothing here.
+TARGETS = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba"]
 
 
 def grid_spec(model_dir: Path, settings: int, seeds: int) -> ExperimentSpec:
@@ -121,7 +122,7 @@ def measure(work: Path, settings: int, seeds: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--settings", type=int, default=30, help="intermediate settings, the baseline included")
+    ap.add_argument("--settings", type=int, default=32, help="intermediate settings, the baseline included")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="xstilts-scale-"))
     measure(work, 2, 1)  # warm-up: imports and first-call costs are not the grid's
