@@ -22,14 +22,14 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _parse_sets(items: list[str]) -> dict[str, object]:
+def _parse_sets(items: list[str], flag: str = "--set") -> dict[str, object]:
     """--set key=value (values parsed as YAML scalars: 1e-5, 3, true, null)."""
     import yaml
 
     out = {}
     for item in items:
         if "=" not in item:
-            raise UserError(f"--set expects key=value, got '{item}'")
+            raise UserError(f"{flag} expects key=value, got '{item}'")
         k, v = item.split("=", 1)
         out[k.strip()] = yaml.safe_load(v)
     return out
@@ -243,39 +243,53 @@ def plan(
 def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
     out: Path = typer.Option(..., help="Run directory (resumable: finished nodes are never recomputed)."),
-    executor: str = typer.Option("local", help="'local' (this machine; one worker per GPU when there are several) or "
-                                 "'ray'."),
+    executor: str = typer.Option("local", help="'local' (this machine; one worker per GPU when there are several), "
+                                 "'ray', or 'slurm' (one cluster job per node, via submitit)."),
     jobs: Optional[int] = typer.Option(None, help="Local executor: parallel worker processes (default: one per local GPU "
                                        "when there are several, else run in this process)."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
     quiet: bool = typer.Option(False, help="No progress bars."),
     log_with: Optional[str] = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
     only: list[str] = typer.Option([], help=ONLY_HELP),
+    slurm: list[str] = typer.Option([], "--slurm", help="Slurm executor: a submitit parameter KEY=VALUE (repeat), e.g. "
+                                    "slurm_partition=gpu, timeout_min=720, gpus_per_node=1."),
+    wait: bool = typer.Option(False, "--wait", help="If another run holds DIR, wait for it instead of refusing."),
 ) -> None:
     """Run every unfinished node of a spec; resume after any crash with the same command."""
+    from xstilts.experiments.lock import RunLock
     from xstilts.experiments.spec import load_spec
 
     spec = load_spec(spec_path)
     filters = parse_only(spec, only)
+    if executor not in ("local", "ray", "slurm"):
+        raise UserError(f"--executor must be 'local', 'ray' or 'slurm', got '{executor}'")
+    with RunLock(out, wait=wait) as lock:  # one run per directory; the executors take it again (re-entrant)
+        if lock.note:
+            err.print(f"warning: {lock.note}", highlight=False, soft_wrap=True)
+        summary = _run_with(executor, spec, out, jobs, ray_address, quiet, log_with, filters, slurm)
+    _print_summary(summary, out)
+
+
+def _run_with(executor: str, spec, out: Path, jobs: Optional[int], ray_address: Optional[str], quiet: bool,
+              log_with: Optional[str], filters, slurm: list[str]) -> dict:
     if executor == "local":
         import torch
 
         if (jobs or 0) > 1 or (jobs is None and torch.cuda.device_count() > 1):
             from xstilts.experiments.parallel import run_pool
 
-            summary = run_pool(spec, out, jobs, log_with=log_with, only=filters)
-        else:
-            from xstilts.experiments.run import run_local
+            return run_pool(spec, out, jobs, log_with=log_with, only=filters)
+        from xstilts.experiments.run import run_local
 
-            summary = run_local(spec, out, progress=not quiet, log_with=log_with, only=filters)
-    elif executor == "ray":
+        return run_local(spec, out, progress=not quiet, log_with=log_with, only=filters)
+    if executor == "ray":
         from xstilts.experiments.ray_executor import run_ray
 
-        summary = run_ray(spec, out, address=ray_address, progress=not quiet, log_with=log_with,
-                          only=filters)
-    else:
-        raise UserError(f"--executor must be 'local' or 'ray', got '{executor}'")
-    _print_summary(summary, out)
+        return run_ray(spec, out, address=ray_address, progress=not quiet, log_with=log_with, only=filters)
+    from xstilts.experiments.slurm_executor import run_slurm
+
+    return run_slurm(spec, out, _parse_sets(slurm, "--slurm"), cluster=os.environ.get("XSTILTS_SUBMITIT_CLUSTER"),
+                     log_with=log_with, only=filters)
 
 
 @app.command()
@@ -333,18 +347,18 @@ def results(
     metric: str = typer.Option("score", help="Which metric to pivot (score = the task score per language)."),
 ) -> None:
     """The results table pivoted: one row per (model, intermediate, target, seed), one column per language."""
-    from xstilts.experiments.results import read_results
+    from xstilts.results import read_results
 
-    rows = [r for r in read_results(out / "results.csv") if r["metric"] == metric]
+    rows = [r for r in read_results(out / "results.csv") if r.metric == metric]
     if not rows:
         raise UserError(f"no '{metric}' rows", path=str(out / "results.csv"))
-    for target in dict.fromkeys(r["target"] for r in rows):
-        sel = [r for r in rows if r["target"] == target]
-        langs = list(dict.fromkeys(r["language"] for r in sel))
+    for target in dict.fromkeys(r.target for r in rows):
+        sel = [r for r in rows if r.target == target]
+        langs = list(dict.fromkeys(r.language for r in sel))
         table = Table("model", "intermediate", "split", "seed", *langs, "avg", title=f"{target}: {metric}")
-        keys = dict.fromkeys((r["model"], r["intermediate"], r["split"], r["seed"]) for r in sel)
+        keys = dict.fromkeys((r.model, r.intermediate, r.split, r.seed) for r in sel)
         for key in keys:
-            vals = {r["language"]: float(r["value"]) for r in sel if (r["model"], r["intermediate"], r["split"], r["seed"]) == key}
+            vals = {r.language: r.value for r in sel if (r.model, r.intermediate, r.split, r.seed) == key}
             avg = sum(vals.values()) / len(vals)
             table.add_row(*key, *[f"{vals[l]:.1f}" if l in vals else "" for l in langs], f"{avg:.1f}")
         console.print(table)
@@ -409,6 +423,16 @@ def main() -> None:
         app()
     except UserError as e:
         err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as e:
+        import errno
+
+        # A full disk, a quota, a read-only or forbidden directory: the user's environment, not a bug.
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        err.print(f"[red]error:[/] {where}{e.strerror}; expected a writable directory with free space",
+                  highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

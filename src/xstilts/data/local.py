@@ -50,8 +50,9 @@ def _check_types(cls: type, obj: dict[str, Any], path: Path, lineno: int) -> Non
         raise UserError(f"missing field(s) {sorted(missing)}; expected {sorted(names)}", path=str(path), line=lineno)
 
 
-def parse_example(family: str, obj: Any, path: Path, lineno: int):
-    """Turn one JSON object into the family's example, with errors naming file and line."""
+def parse_example(family: str, obj: Any, path: Path, lineno: int, labels: list[str] | None = None):
+    """Turn one JSON object into the family's example, with errors naming file and line. `labels`: the task's label
+    set (classification labels or tags), checked when given."""
     cls = FAMILY_EXAMPLE[family]
     if not isinstance(obj, dict):
         raise UserError(f"expected a JSON object for a {cls.__name__}", path=str(path), line=lineno)
@@ -64,11 +65,11 @@ def parse_example(family: str, obj: Any, path: Path, lineno: int):
             ex = cls(**obj)
     except (TypeError, KeyError, ValueError) as e:
         raise UserError(f"malformed {cls.__name__}: {e}", path=str(path), line=lineno) from None
-    _validate(ex, family, path, lineno)
+    _validate(ex, family, path, lineno, labels)
     return ex
 
 
-def _validate(ex: Any, family: str, path: Path, lineno: int) -> None:
+def _validate(ex: Any, family: str, path: Path, lineno: int, labels: list[str] | None = None) -> None:
     def bad(msg: str) -> UserError:
         return UserError(msg, path=str(path), line=lineno)
 
@@ -77,6 +78,9 @@ def _validate(ex: Any, family: str, path: Path, lineno: int) -> None:
             raise bad("'tokens' must be a list of strings")
         if ex.tags is not None and len(ex.tags) != len(ex.tokens):
             raise bad(f"{len(ex.tokens)} tokens but {len(ex.tags)} tags; expected one tag per token")
+        unknown = sorted({str(t) for t in ex.tags or []} - set(labels)) if labels else []
+        if unknown:
+            raise bad(f"tag {unknown[0]!r} is not in the task's tag set; expected one of {labels}")
     elif isinstance(ex, ChoiceExample):
         if not isinstance(ex.choices, list) or len(ex.choices) < 2:
             raise bad("'choices' must be a list of at least 2 strings")
@@ -91,25 +95,48 @@ def _validate(ex: Any, family: str, path: Path, lineno: int) -> None:
             raise bad("'text_a' must be a string")
         if family == "regression" and ex.label is not None and not isinstance(ex.label, (int, float)):
             raise bad("'label' must be a number for a regression task")
+        if family == "classification" and labels and ex.label is not None and str(ex.label) not in labels:
+            raise bad(f"label {ex.label!r} is not in the task's label set; expected one of {labels}")
 
 
-def read_jsonl(path: str | Path, family: str) -> Iterator[Any]:
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file; invalid UTF-8 is an error naming the file and the line."""
+    p = Path(path)
+    data = p.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        raise UserError(f"invalid UTF-8 (byte 0x{data[e.start]:02x} at column {e.start - line_start + 1}); "
+                        "expected UTF-8 text", path=str(p), line=data.count(b"\n", 0, e.start) + 1) from None
+    return text
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file (split on \\n only: U+2028 and friends are valid inside JSON strings)."""
+    return read_text(path).split("\n")
+
+
+def read_jsonl(path: str | Path, family: str, labels: list[str] | None = None) -> Iterator[Any]:
     p = Path(path)
     if not p.is_file():
         raise UserError("data file not found", path=str(p))
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"invalid JSON ({e.msg}); expected one JSON object per line", path=str(p), line=lineno) from None
-            yield parse_example(family, obj, p, lineno)
+    empty = True
+    for lineno, line in enumerate(read_text_lines(p), start=1):
+        if not line.strip():
+            continue
+        empty = False
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"invalid JSON ({e.msg}); expected one JSON object per line", path=str(p), line=lineno) from None
+        yield parse_example(family, obj, p, lineno, labels)
+    if empty:
+        raise UserError("empty file (no examples); expected one JSON object per line", path=str(p))
 
 
-def read_local(directory: str | Path, split: str, lang: str, family: str) -> list[Any]:
-    return list(read_jsonl(local_path(directory, split, lang), family))
+def read_local(directory: str | Path, split: str, lang: str, family: str, labels: list[str] | None = None) -> list[Any]:
+    return list(read_jsonl(local_path(directory, split, lang), family, labels))
 
 
 def write_jsonl(path: str | Path, examples: list[Any]) -> None:

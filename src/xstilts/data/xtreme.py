@@ -20,6 +20,7 @@ answers replaced by a placeholder: those readers return unlabelled examples (lab
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from xstilts.data.hub import (
     tag_names,
     tydiqa_name,
 )
+from xstilts.data.local import read_text, read_text_lines
 from xstilts.errors import UserError
 from xstilts.languages import ISO2_TO_ISO3
 from xstilts.tasks.spec import TaskSpec
@@ -175,29 +177,31 @@ def _need(path: Path, what: str) -> Path:
 def _read_pairs(path: Path, lang: str) -> list[SentenceExample]:
     """utils_preprocess writes these with csv.writer (tab, minimal quoting), so csv.reader inverts it exactly."""
     out = []
-    with path.open(encoding="utf-8", newline="") as f:
-        for i, cols in enumerate(csv.reader(f, delimiter="\t")):
-            if len(cols) < 2:
-                raise UserError(
-                    f"expected sentence1<TAB>sentence2[<TAB>label], got {len(cols)} column(s)",
-                    path=str(path),
-                    line=i + 1,
-                )
-            label = cols[2] if len(cols) > 2 else None
-            out.append(SentenceExample(guid=guid(lang, i), text_a=cols[0], text_b=cols[1], label=label))
+    for i, cols in enumerate(csv.reader(io.StringIO(read_text(path), newline=""), delimiter="\t")):
+        if len(cols) < 2:
+            raise UserError(f"expected sentence1<TAB>sentence2[<TAB>label], got {len(cols)} column(s)",
+                            path=str(path), line=i + 1)
+        label = cols[2] if len(cols) > 2 else None
+        out.append(SentenceExample(guid=guid(lang, i), text_a=cols[0], text_b=cols[1], label=label))
     return out
 
 
 def _read_conll(path: Path, lang: str) -> list[TagExample]:
-    """token[TAB tag] lines, sentences separated by blank lines; test files have no tag column."""
+    """token[TAB tag] lines, sentences separated by blank lines; test files have no tag column. Every row of a file has
+    the same number of columns (an error names the line otherwise)."""
     sents: list[list[list[str]]] = [[]]
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if line.strip():
-                sents[-1].append(line.split("\t"))
-            elif sents[-1]:
-                sents.append([])
+    width = None
+    for lineno, line in enumerate(read_text_lines(path), start=1):
+        if line.strip():
+            cols = line.rstrip("\r").split("\t")
+            width = width or (len(cols), lineno)
+            if len(cols) != width[0]:
+                raise UserError(f"expected token<TAB>tag (or a token alone in unlabelled files) with "
+                                f"{width[0]} column(s) like line {width[1]}, got {len(cols)}", path=str(path),
+                                line=lineno)
+            sents[-1].append(cols)
+        elif sents[-1]:
+            sents.append([])
     out: list[TagExample] = []
     for rows in (s for s in sents if s):
         tagged = all(len(r) > 1 for r in rows)

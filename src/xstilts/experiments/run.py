@@ -10,9 +10,11 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from xstilts.experiments.plan import EVAL_RECORD, Node, build_plan, is_done, node_dir, select_nodes
-from xstilts.experiments.results import append_results
+from xstilts.experiments.integrity import verify_run, write_record
+from xstilts.experiments.lock import RunLock
+from xstilts.experiments.plan import EVAL_RECORD, Node, build_plan, node_dir, select_nodes
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+from xstilts.results import RESULTS_FILE, append_results, sync_results
 
 
 def log_event(out: Path, node: Node, event: str, **extra: Any) -> None:
@@ -99,9 +101,9 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
     shutil.rmtree(tmp, ignore_errors=True)
     rows = evaluate_job(start, job, tmp, progress=progress)
     full = [{"model": node.model, "intermediate": node.intermediate, "target": node.target, "seed": node.seed,
-             "node": node.key, "group": job["group"], **r} for r in rows]
-    (tmp / EVAL_RECORD).write_text(json.dumps({"node": node.id, "hash": node.hash, "job": node.job, "rows": full},
-                                              indent=2), encoding="utf-8")
+             "node": node.key, "group": job["group"], "trust_remote_code": job["trust_remote_code"], **r} for r in rows]
+    # The completion record, written last and sealed with the checksums of every file above.
+    write_record(tmp, EVAL_RECORD, {"node": node.id, "hash": node.hash, "job": node.job, "rows": full})
     if d.exists():
         shutil.rmtree(d)
     os.replace(tmp, d)
@@ -118,8 +120,23 @@ def write_grid(spec: ExperimentSpec, out: Path) -> None:
     os.replace(tmp, out / "grid.json")
 
 
-def finished_rows(out: Path, node: Node) -> list[dict[str, Any]]:
-    return json.loads((node_dir(out, node) / EVAL_RECORD).read_text())["rows"]
+def record_name(node: Node) -> str:
+    """The completion record of a node: written last, sealed with the checksums of everything the node wrote."""
+    from xstilts.training.phase import PHASE_RECORD
+
+    return EVAL_RECORD if node.kind == "evaluation" else PHASE_RECORD
+
+
+def _report(out: Path) -> Callable[[str], None]:
+    """A repaired or distrusted output: one line on stderr, and in the event log."""
+    import sys
+
+    def report(line: str) -> None:
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+        with (out / "events.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": time.time(), "node": "(run)", "event": "repaired", "message": line}) + "\n")
+
+    return report
 
 
 Submit = Callable[[Node, str], Any]
@@ -134,22 +151,35 @@ def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable
     nodes only write their own directory (atomically). A failing node skips its dependents only.
     """
     out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out) as lock:
+        if lock.note:
+            _report(out)(lock.note)
+        return _schedule_locked(spec, out, submit, wait_any, result, only)
+
+
+def _schedule_locked(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable[[list[Any]], list[Any]],
+                     result: Callable[[Any], list[dict[str, Any]]], only: dict[str, list[str]] | None) -> dict[str, Any]:
     full = build_plan(spec)
     nodes = select_nodes(full, only)  # --only: a slice of the grid, with the full grid's hashes
+    report = _report(out)
+    # Every finished node of the grid is checked (checksums) before it is trusted; bad ones are moved aside, recomputed.
+    records = verify_run(out, full, record_name, report)
     write_grid(spec, out)
     for m in spec.models:  # derived model folders (pruned, truncated) are built once, before any node runs
         resolve_model(m, spec, out)
-    results = out / "results.csv"
-    append_results(results, [], keep_nodes={n.key for n in full if n.kind == "evaluation"})
-    finished: set[str] = set()
+    results = out / RESULTS_FILE
+    rows_of: dict[str, list[dict[str, Any]]] = {n.id: records[n.id]["rows"] for n in full
+                                                if n.kind == "evaluation" and n.id in records}
+
+    def sync() -> None:  # results.csv == the grid's finished evaluation nodes' records, in plan order
+        note = sync_results(results, [(n.key, rows_of[n.id]) for n in full if n.id in rows_of])
+        if note:
+            report(note)
+
+    sync()
+    finished: set[str] = set(records)
     failed: dict[str, str] = {}
     ran: list[str] = []
-    for n in nodes:
-        if is_done(out, n):
-            finished.add(n.id)
-            if n.kind == "evaluation":  # a crash may have come between its done.json and the append
-                append_results(results, finished_rows(out, n))
     pending: dict[Any, Node] = {}
     submitted: set[str] = set(finished)
     while True:
@@ -170,18 +200,29 @@ def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable
             try:
                 rows = result(handle)
             except Exception as e:  # noqa: BLE001 - one failing node must not stop the others
-                log = out / "logs" / f"{n.dirname()}.log"
-                log.parent.mkdir(parents=True, exist_ok=True)
-                log.write_text("".join(traceback.format_exception(e)), encoding="utf-8")
-                failed[n.id] = f"{type(e).__name__}: {e} (log: {log})"
-                log_event(out, n, "failed", log=str(log))
+                log = _write_log(out, n, e)
+                failed[n.id] = f"{type(e).__name__}: {e} " + (f"(log: {log})" if log else "(no log: disk full?)")
+                log_event(out, n, "failed", log=log or "")
                 continue
             if rows:
                 append_results(results, rows)
+                rows_of[n.id] = rows
             finished.add(n.id)
             ran.append(n.id)
             log_event(out, n, "done")
+    sync()
     return {"ran": ran, "failed": failed, "nodes": len(nodes)}
+
+
+def _write_log(out: Path, node: Node, e: BaseException) -> str | None:
+    """The node's traceback in logs/ (None when it cannot be written, e.g. on a full disk: the failure still counts)."""
+    log = out / "logs" / f"{node.dirname()}.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(traceback.format_exception(e)), encoding="utf-8")
+    except OSError:
+        return None
+    return str(log)
 
 
 class _Ran:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xstilts.errors import UserError
+
+
+def safe_name(value: str) -> str:
+    """A name that becomes part of a path under the run directory: no separators, no '..', not hidden."""
+    if not value or "/" in value or "\\" in value or value.startswith(".") or "\0" in value:
+        raise ValueError(f"'{value}' cannot name files in the run directory; expected a name without '/', '\\' "
+                         "or a leading '.'")
+    return value
 
 
 class ModelSpec(BaseModel):
@@ -21,6 +30,8 @@ class ModelSpec(BaseModel):
     layers: int | None = None  # keep only the first k layers (fast offline runs)
     intermediate: list[str] | None = None  # only these intermediate settings for this model (None = all): budgets
     trust_remote_code: bool = False  # run the hub model's own code (off unless asked)
+
+    _name = field_validator("name")(safe_name)
 
 
 class IntermediateSetting(BaseModel):
@@ -37,6 +48,8 @@ class IntermediateSetting(BaseModel):
     data_dirs: dict[str, str] = Field(default_factory=dict)
     languages: dict[str, str] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+    _name = field_validator("name")(safe_name)
 
     @model_validator(mode="after")
     def _expand_preset(self) -> "IntermediateSetting":
@@ -81,6 +94,8 @@ class ExperimentSpec(BaseModel):
     keep_heads: bool = False
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
 
+    _name = field_validator("name")(safe_name)
+
     @model_validator(mode="after")
     def _check(self) -> "ExperimentSpec":
         from xstilts.tasks import get_task
@@ -106,6 +121,16 @@ class ExperimentSpec(BaseModel):
             check_hyperparameters(block, f"hyperparameters.{key}")
         for s in self.intermediate:
             check_hyperparameters(s.hyperparameters, f"intermediate setting '{s.name}' hyperparameters")
+        known = {lang for t in self.targets for lang in get_task(t).languages}
+        wanted = self.languages.items() if isinstance(self.languages, dict) else [(None, self.languages or [])]
+        for target, langs in wanted:
+            have = set(get_task(target).languages) if target else known
+            if target is not None and target not in self.targets:
+                raise ValueError(f"languages: '{target}' is not one of the targets {self.targets}")
+            unknown = [lang for lang in langs if lang not in have]
+            if unknown:
+                raise ValueError(f"unknown language '{unknown[0]}' for {target or 'any target'}; known: "
+                                 f"{' '.join(sorted(have))}")
         return self
 
     def settings_for(self, model: ModelSpec) -> list[IntermediateSetting]:
@@ -137,8 +162,10 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     p = Path(path)
     if not p.is_file():
         raise UserError("experiment spec not found", path=str(p))
+    from xstilts.data.local import read_text
+
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_text(p))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
@@ -150,10 +177,12 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(x) for x in first["loc"]) or "spec"
-        line = _line_of(p, first["loc"])
+        named = re.findall(r"'([A-Za-z_][\w.-]*)'", first["msg"])  # the key a message names is the better line
+        line = (_line_of(p, (named[0],)) if named else None) or _line_of(p, first["loc"])
         raise UserError(f"'{loc}': {first['msg']}", path=str(p), line=line) from None
     except UserError as e:
-        raise UserError(str(e), path=str(p)) from None
+        named = re.findall(r"'([A-Za-z_][\w.-]*)'", str(e))
+        raise UserError(str(e), path=str(p), line=_line_of(p, (named[0],)) if named else None) from None
 
 
 def _line_of(path: Path, loc: tuple) -> int | None:

@@ -18,6 +18,7 @@ from xstilts.data.featurize import Collator, featurize
 from xstilts.data.load import load_examples
 from xstilts.defaults import EVALUATION_ONLY_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
+from xstilts.experiments.integrity import write_record
 from xstilts.modeling.model import HeadSpec, MultiTaskModel, is_checkpoint, load_checkpoint, load_encoder, save_checkpoint
 from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
@@ -267,7 +268,7 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True) -> P
         "seconds": time.time() - t0,
     }
     (tmp / "metrics.json").write_text(json.dumps(record["train"]["dev_metrics"], indent=2), encoding="utf-8")
-    (tmp / DONE_FILE).write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    write_record(tmp, PHASE_RECORD, record)  # last, sealed with the checksums of every file written above
     if out.exists():  # a stale, incomplete directory from an older layout: replace it
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
