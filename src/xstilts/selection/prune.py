@@ -124,3 +124,38 @@ def kept_intermediate(decisions: list[Decision]) -> dict[str, set[str]]:
     for d in decisions:
         out.setdefault(d.model, set()).update(d.kept)
     return out
+
+
+class PlanFilter:
+    """What build_plan asks: does (model, setting) still need its intermediate phase, does (model, setting, target)
+    still need its target phase and evaluation. Without a `selection:` block everything is kept."""
+
+    def __init__(self, decisions: list[Decision] | None):
+        self.decisions = decisions
+        self._kept = {(d.model, d.target): set(d.kept) for d in decisions or []}
+        self._any = kept_intermediate(decisions or [])
+
+    def keeps_setting(self, model: str, setting: str) -> bool:
+        return self.decisions is None or setting in self._any.get(model, set())
+
+    def keeps(self, model: str, setting: str, target: str) -> bool:
+        return self.decisions is None or setting in self._kept.get((model, target), set())
+
+    def pruned(self) -> list[dict[str, str]]:
+        """Every pruned (model, target, setting) with its reason, for the plan summary."""
+        return [{"model": d.model, "target": d.target, "setting": s, "reason": why}
+                for d in self.decisions or [] for s, why in d.pruned.items()]
+
+
+def plan_filter(spec: Any, base: Path | None = None) -> PlanFilter:
+    """The PlanFilter of an experiment spec (its `selection:` block and the rankings it names)."""
+    from xstilts.selection.evaluate import load_rankings
+
+    selection = getattr(spec, "selection", None)
+    if selection is None:
+        return PlanFilter(None)
+    settings = {s.name: list(s.tasks) for s in spec.intermediate}
+    model_settings = {m.name: [s.name for s in spec.settings_for(m)] for m in spec.models}
+    rankings = load_rankings(ranking_paths(selection, base))
+    return PlanFilter(decide(selection, [m.name for m in spec.models], list(spec.targets), settings, rankings,
+                             model_settings))
