@@ -132,3 +132,19 @@ def test_cli_select_eval(tmp_path):
     assert {s["method"] for s in data["summary"]} == {"logme", "random"}
     assert (run / "selection" / "selection.png").read_bytes()[:4] == b"\x89PNG"
     assert (run / "selection" / "selection-cost.png").is_file()
+
+
+def test_report_has_selection_section_only_with_rankings(tmp_path):
+    from xstilts.analysis.report import build_report
+
+    run = tmp_path / "run"
+    write_grid(run)
+    build_report([run], tmp_path / "plain")
+    assert "Selection" not in (tmp_path / "plain" / "report.md").read_text()
+    (run / "selection").mkdir()
+    write_ranking(run / "selection" / "m1-toy_target.json", "logme", ["b", "a", "d", "c"])
+    build_report([run], tmp_path / "with")
+    md = (tmp_path / "with" / "report.md").read_text()
+    assert "## Selection" in md
+    assert "b, a, d" in md and "a, c, b" in md  # selected top-3 against the true top-3
+    assert "66.67" in md  # Regret@1
