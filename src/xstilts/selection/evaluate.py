@@ -89,7 +89,8 @@ def true_scores(run_dir: Path, split: str | None = None) -> tuple[dict[tuple[str
     return dict(out), split
 
 
-_NODE_DIR = re.compile(r"^(inter|targe|evalu)-(.+)-s(\d+)-[0-9a-f]{12}$")
+# Node directories: "<kind>-<model>-<setting>[-<target>]-s<seed>-<hash12>", kind written in full or cut to 5 letters.
+_NODE_DIR = re.compile(r"^(intermediate|target|evaluation|inter|targe|evalu)-(.+)-s(\d+)-[0-9a-f]{12}$")
 
 
 def grid_records(run_dir: Path) -> dict[str, Any]:
@@ -102,8 +103,9 @@ def grid_records(run_dir: Path) -> dict[str, Any]:
         if not m:
             continue
         rec = json.loads(p.read_text(encoding="utf-8"))
-        phases.append({"kind": m.group(1), "name": m.group(2), "seed": m.group(3), "seconds": float(rec["seconds"]),
-                       "tasks": list(rec["config"]["tasks"])})
+        job = rec.get("job") or rec.get("config") or {}  # the phase's resolved job (older records: its config)
+        phases.append({"kind": m.group(1)[:5], "name": m.group(2), "seed": m.group(3),
+                       "seconds": float(rec["seconds"]), "tasks": list(job.get("tasks") or [])})
     evals: dict[str, float] = {}
     events = run_dir / "events.jsonl"
     if events.is_file():
