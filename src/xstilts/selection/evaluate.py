@@ -105,7 +105,7 @@ def grid_records(run_dir: Path) -> dict[str, Any]:
         rec = json.loads(p.read_text(encoding="utf-8"))
         job = rec.get("job") or rec.get("config") or {}  # the phase's resolved job (older records: its config)
         phases.append({"kind": m.group(1)[:5], "name": m.group(2), "seed": m.group(3),
-                       "seconds": float(rec["seconds"]), "tasks": list(job.get("tasks") or [])})
+                       "seconds": float(rec["seconds"]), "tasks": list(job.get("task_order") or job.get("tasks") or [])})
     evals: dict[str, float] = {}
     events = run_dir / "events.jsonl"
     if events.is_file():
