@@ -30,7 +30,7 @@ import re
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -413,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "man_pages": "/usr/share/man/man1 of the installed Debian packages"}
     manifest["tasks"] = dict(sorted(manifest["tasks"].items()))
     manifest["total_bytes"] = sum(p.stat().st_size for p in DATA_DIR.rglob("*.jsonl"))
-    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    manifest_path.write_text(text, encoding="utf-8")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The selection study's candidate tasks: registered, loadable, of 4+ families, and disjoint from target training data."""
+"""The selection study's candidate tasks: registered, loadable, of 4+ families, disjoint from target training data."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`xstilts select` (rank candidate intermediate tasks for a target) and `xstilts select-eval` (score rankings against an
-exhaustive grid). Registered into the main app by cli.py."""
+"""`xstilts select` (rank candidate intermediate tasks for a target) and `xstilts select-eval` (score rankings against
+an exhaustive grid). Registered into the main app by cli.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def _split(value: str | None) -> list[str]:
     return [x for x in (value or "").replace(",", " ").split() if x]
 
 
-def resolve_selection_model(model: str, spec_path: Path | None, work_dir: Path) -> tuple[str, list[str], dict[str, Any]]:
+def resolve_selection_model(model: str, spec_path: Path | None,
+                            work_dir: Path) -> tuple[str, list[str], dict[str, Any]]:
     """(folder, names the grid may call this model, training settings from the spec).
 
     `model` is a spec model name (with --spec: the model is prepared exactly as the run prepares it: pruned vocabulary,

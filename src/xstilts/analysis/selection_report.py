@@ -86,9 +86,9 @@ def section_selection(doc: Any, data: Any) -> None:
     if not rows:
         return
     doc.add(Heading(2, "Selection"))
-    doc.add(Paragraph("Intermediate-task selection scored against this grid (Poth et al. 2021): Regret@k = 100 (M - O_k) "
-                      "/ M, NDCG@k with the stated gain; 'random' is the exact expectation over orders. Cost = the "
-                      "ranking's seconds / the grid's seconds for the same candidates (their intermediate and target "
+    doc.add(Paragraph("Intermediate-task selection scored against this grid (Poth et al. 2021): Regret@k = 100 (M - "
+                      "O_k) / M, NDCG@k with the stated gain; 'random' is the exact expectation over orders. Cost = "
+                      "the ranking's seconds / the grid's seconds for the same candidates (their intermediate and target "
                       "phases and evaluations, every seed)."))
     summary = summarize(rows)
     for g in GAINS:

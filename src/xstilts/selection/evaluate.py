@@ -105,7 +105,8 @@ def grid_records(run_dir: Path) -> dict[str, Any]:
         rec = json.loads(p.read_text(encoding="utf-8"))
         job = rec.get("job") or rec.get("config") or {}  # the phase's resolved job (older records: its config)
         phases.append({"kind": m.group(1)[:5], "name": m.group(2), "seed": m.group(3),
-                       "seconds": float(rec["seconds"]), "tasks": list(job.get("task_order") or job.get("tasks") or [])})
+                       "seconds": float(rec["seconds"]),
+                       "tasks": list(job.get("task_order") or job.get("tasks") or [])})
     evals: dict[str, float] = {}
     events = run_dir / "events.jsonl"
     if events.is_file():
@@ -173,7 +174,8 @@ def load_rankings(paths: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def match_model(ranking: dict[str, Any], models: set[str]) -> str | None:
-    """The grid's model name a ranking stands for: its `model`, or one of its aliases (the spec name of a model path)."""
+    """The grid's model name a ranking stands for: its `model`, or one of its aliases (the spec name of a model
+    path)."""
     for name in [ranking.get("model"), *ranking.get("model_aliases", [])]:
         if name in models:
             return name
@@ -213,7 +215,8 @@ def evaluate_rankings(run_dir: Path, rankings: list[dict[str, Any]], split: str 
         for k in ks:
             row[f"regret@{k}"] = expected_random_regret(true, k) if random_exact else regret_at_k(order, true, k)
             for g in gains:
-                row[f"ndcg@{k}/{g}"] = expected_random_ndcg(true, k, g) if random_exact else ndcg_at_k(order, true, k, g)
+                row[f"ndcg@{k}/{g}"] = (expected_random_ndcg(true, k, g) if random_exact
+                                        else ndcg_at_k(order, true, k, g))
         row["expected"] = random_exact
         base = per_setting.get("none")
         row["baseline"] = base

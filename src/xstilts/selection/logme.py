@@ -1,7 +1,7 @@
 """LogME (You et al. 2021, "LogME: Practical Assessment of Pre-trained Models for Transfer Learning"), from the paper.
 
-For features F (N x D) and one target column y (N), Bayesian linear regression y = F w + e with prior w ~ N(0, 1/alpha I)
-and noise e ~ N(0, 1/beta I) has the log evidence
+For features F (N x D) and one target column y (N), Bayesian linear regression y = F w + e with prior
+w ~ N(0, 1/alpha I) and noise e ~ N(0, 1/beta I) has the log evidence
 
     L(alpha, beta) = D/2 log alpha + N/2 log beta - N/2 log 2pi - beta/2 ||F m - y||^2 - alpha/2 m'm - 1/2 log|A|,
     A = alpha I + beta F'F,  m = beta A^-1 F'y.
@@ -11,9 +11,9 @@ gamma = sum_i beta s_i / (alpha + beta s_i), alpha = gamma / m'm, beta = (N - ga
 eigenvalues of F'F. LogME is the maximized evidence divided by N, averaged over the target columns (one-vs-rest
 indicator columns for classification; the columns of an N x C target matrix for regression).
 
-Everything is computed through one SVD of F. The eigenvalues of F'F are the squared singular values *padded with zeros up
-to D*: when N < D there are only N singular values, and the D - N zero eigenvalues still contribute log(alpha) each to
-log|A| (the commonly copied fast implementation drops them, which is wrong exactly when samples < dimensions).
+Everything is computed through one SVD of F. The eigenvalues of F'F are the squared singular values *padded with zeros
+up to D*: when N < D there are only N singular values, and the D - N zero eigenvalues still contribute log(alpha)
+each to log|A| (the commonly copied fast implementation drops them, which is wrong exactly when samples < dimensions).
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ class Selector:
         self.candidates = [get_task(c) for c in candidates]
         self.model_name = model_name
         self.budget = {**SELECT_DEFAULTS, **(budget or {})}
-        langs = [lang for lang in (languages or self.target.languages) if lang != "en" and lang in self.target.languages]
+        langs = [lang for lang in (languages or self.target.languages)
+                 if lang != "en" and lang in self.target.languages]
         self.languages = langs[: int(self.budget["max_languages"])]
         self.work: dict[tuple[str, ...], _Work] = {}
         self._after: dict[str, dict[str, _Work]] = {}
