@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from xstilts.errors import UserError
 
@@ -40,6 +40,12 @@ class SelectionSpec(BaseModel):
     top_k: int = Field(default=3, ge=1)
     rankings: list[str] | str = "selection"
     targets: dict[str, TargetSelection] = Field(default_factory=dict)
+    _base: str | None = PrivateAttr(default=None)  # the spec file's folder: relative `rankings` paths start there
+
+    def resolve_from(self, folder: Path) -> "SelectionSpec":
+        """Relative ranking paths are read from the spec file's folder (load_spec calls this)."""
+        self._base = str(folder)
+        return self
 
     def for_target(self, target: str) -> tuple[str, int]:
         o = self.targets.get(target, TargetSelection())
@@ -156,6 +162,8 @@ def plan_filter(spec: Any, base: Path | None = None) -> PlanFilter:
         return PlanFilter(None)
     settings = {s.name: list(s.tasks) for s in spec.intermediate}
     model_settings = {m.name: [s.name for s in spec.settings_for(m)] for m in spec.models}
+    if base is None and selection._base is not None:
+        base = Path(selection._base)
     rankings = load_rankings(ranking_paths(selection, base))
     return PlanFilter(decide(selection, [m.name for m in spec.models], list(spec.targets), settings, rankings,
                              model_settings))
