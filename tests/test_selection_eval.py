@@ -148,3 +148,21 @@ def test_report_has_selection_section_only_with_rankings(tmp_path):
     assert "## Selection" in md
     assert "b, a, d" in md and "a, c, b" in md  # selected top-3 against the true top-3
     assert "66.67" in md  # Regret@1
+
+
+def test_cli_user_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "xstilts.cli", *args], capture_output=True, text=True, timeout=300)
+
+    write_grid(tmp_path / "run")
+    for res, fragment in (
+        (run("select-eval", str(tmp_path / "run"), "--rankings", str(tmp_path / "missing.json")), "ranking file"),
+        (run("select", "--target", "demo_wn_entail", "--out", str(tmp_path / "r.json")), "not a target task"),
+        (run("select", "--target", "demo_topic", "--methods", "logme,nope", "--out", str(tmp_path / "r.json")),
+         "unknown selection method 'nope'"),
+    ):
+        assert res.returncode == 2, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and fragment in res.stderr, res.stderr
