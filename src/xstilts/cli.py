@@ -45,6 +45,34 @@ def _parse_pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
+ONLY_HELP = ("Restrict the grid: axis=value[,value...] with axis model, intermediate, target or seed (repeat or join "
+             "with ';' or ','): e.g. --only model=xlmr-base,seed=0. The same filter in plan and run, so a grid can be "
+             "split across machines by hand.")
+
+
+def parse_only(spec, only: list[str]) -> dict[str, list[str]]:
+    """--only filters as axis -> values, validated against the spec (unknown axes or values are exit 2)."""
+    from xstilts.experiments.plan import check_only
+
+    current = ""
+    filters: dict[str, list[str]] = {}
+    for item in only:
+        for part in item.replace(";", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" in part:
+                key, value = part.split("=", 1)
+                current = key.strip()
+                filters.setdefault(current, []).append(value.strip())
+            elif filters:  # a bare value continues the previous axis: model=a,b
+                filters[current].append(part)
+            else:
+                raise UserError(f"--only expects axis=value, got '{part}'")
+    check_only(spec, filters)
+    return filters
+
+
 def _split_list(value: str | None) -> list[str] | None:
     return None if value is None else [x for x in value.replace(",", " ").split() if x]
 
@@ -102,7 +130,9 @@ def train(
         raise UserError(f"--phase must be 'intermediate' or 'target', got '{phase}'")
     if start is not None and not (start / "phase.json").is_file():
         raise UserError("not a finished phase checkpoint (phase.json missing)", path=str(start))
-    settings = _parse_sets(set_)
+    from xstilts.defaults import check_hyperparameters
+
+    settings = check_hyperparameters(_parse_sets(set_), "--set")
     if max_train_examples is not None:
         settings["max_train_examples"] = max_train_examples
     if start is None and model is None:
@@ -188,14 +218,17 @@ def score(
 def plan(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
     out: Optional[Path] = typer.Option(None, help="Run directory, to show which nodes are already done."),
-    as_json: bool = typer.Option(False, "--json", help="Print the DAG as JSON (nodes with id, kind, depends_on, done)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the DAG as JSON (nodes with id, kind, depends_on, done, "
+                                 "and each node's fully resolved job)."),
+    only: list[str] = typer.Option([], help=ONLY_HELP),
 ) -> None:
-    """Show the DAG a spec expands to: node counts per kind, what is done, and a cost estimate."""
-    from xstilts.experiments.plan import build_plan, plan_summary
+    """Show the DAG a spec expands to: node counts per kind, what is done, what is skipped, and a cost estimate."""
+    from xstilts.experiments.plan import build_plan, plan_summary, select_nodes
     from xstilts.experiments.spec import load_spec
 
     spec = load_spec(spec_path)
-    summary = plan_summary(spec, build_plan(spec), out)
+    filters = parse_only(spec, only)
+    summary = plan_summary(spec, select_nodes(build_plan(spec), filters), out)
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -217,31 +250,52 @@ def run(
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
     quiet: bool = typer.Option(False, help="No progress bars."),
     log_with: Optional[str] = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
+    only: list[str] = typer.Option([], help=ONLY_HELP),
 ) -> None:
     """Run every unfinished node of a spec; resume after any crash with the same command."""
     from xstilts.experiments.spec import load_spec
 
     spec = load_spec(spec_path)
-    if log_with:
-        os.environ["XSTILTS_LOG_WITH"] = log_with
+    filters = parse_only(spec, only)
     if executor == "local":
         import torch
 
         if (jobs or 0) > 1 or (jobs is None and torch.cuda.device_count() > 1):
             from xstilts.experiments.parallel import run_pool
 
-            summary = run_pool(spec, out, jobs)
+            summary = run_pool(spec, out, jobs, log_with=log_with, only=filters)
         else:
             from xstilts.experiments.run import run_local
 
-            summary = run_local(spec, out, progress=not quiet)
+            summary = run_local(spec, out, progress=not quiet, log_with=log_with, only=filters)
     elif executor == "ray":
         from xstilts.experiments.ray_executor import run_ray
 
-        summary = run_ray(spec, out, address=ray_address, progress=not quiet)
+        summary = run_ray(spec, out, address=ray_address, progress=not quiet, log_with=log_with,
+                          only=filters)
     else:
         raise UserError(f"--executor must be 'local' or 'ray', got '{executor}'")
     _print_summary(summary, out)
+
+
+@app.command()
+def rehearse(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML) to rehearse."),
+    out: Path = typer.Option(..., help="Rehearsal directory (results.csv, report.html, nodes; toy data in rehearsal/)."),
+    only: list[str] = typer.Option([], help=ONLY_HELP),
+    quiet: bool = typer.Option(False, help="No progress bars."),
+) -> None:
+    """Run a spec end to end at toy scale, offline, before spending GPU-hours: every dataset replaced by a few generated
+    rows in its exact source schema (hub or official layout, every language and split the spec reaches), every model by
+    a tiny random model of its tokenizer type. Reports each node that would fail; writes results.csv and the report."""
+    from xstilts.experiments.spec import load_spec
+    from xstilts.rehearsal import rehearse_spec
+
+    filters = parse_only(load_spec(spec_path), only)
+    summary = rehearse_spec(spec_path, out, only=filters, progress=not quiet)
+    _print_summary(summary, out)
+    if summary.get("report"):
+        console.print(f"report: {summary['report']}")
 
 
 def _print_summary(summary: dict, out: Path) -> None:

@@ -1,33 +1,52 @@
 """The X-STILTs recipe (Phang et al. 2020, jiant's released configs): the one source of hyperparameter defaults.
 
-See docs/paper.md. Per-target values override the phase defaults; a spec or CLI flag overrides both.
+See docs/paper.md. `merge_hyperparameters` is the one merge, with the precedence written in its docstring.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-INTERMEDIATE_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-5,
-    "num_epochs": 3.0,
-    "max_seq_length": 256,
-    "adam_epsilon": 1e-8,
-    "max_grad_norm": 1.0,
-    "warmup_ratio": 0.1,
-    "weight_decay": 0.01,
-    "batch_size": 4,
-    "grad_accumulation": 8,
-    "eval_every_steps": 1000,
-    "early_stopping_patience": 30,
-    "max_train_examples": None,
-    "max_steps": None,
-    "doc_stride": 128,
-    "max_answer_length": 30,
-    "freeze_embeddings": False,
-    "max_eval_examples": None,  # deterministic subsample of each evaluation set (None = all)
-    "max_dev_examples": 2000,  # English dev examples used for early stopping
-    "mixed_precision": "auto",  # bf16 autocast on GPUs that support it (fp16 otherwise), full precision on CPU
-}
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from xstilts.errors import UserError
+
+
+class Hyperparameters(BaseModel):
+    """Every hyperparameter a phase or an evaluation reads, with the recipe's default. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    learning_rate: float = Field(1e-5, gt=0)
+    num_epochs: float = Field(3.0, gt=0)
+    max_seq_length: int = Field(256, ge=8)
+    adam_epsilon: float = Field(1e-8, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(4, ge=1)
+    grad_accumulation: int = Field(8, ge=1)
+    eval_every_steps: int = Field(1000, ge=1)
+    early_stopping_patience: int = Field(30, ge=1)
+    max_train_examples: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    doc_stride: int = Field(128, ge=1)
+    max_answer_length: int = Field(30, ge=1)
+    freeze_embeddings: bool = False
+    max_eval_examples: int | None = Field(None, ge=1)  # deterministic subsample of each evaluation set (None = all)
+    max_dev_examples: int | None = Field(2000, ge=1)  # English dev examples used for early stopping (None = all)
+    # bf16 autocast on GPUs that support it (fp16 otherwise), full precision on CPU
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+
+
+HYPERPARAMETER_KEYS: tuple[str, ...] = tuple(Hyperparameters.model_fields)
+
+INTERMEDIATE_DEFAULTS: dict[str, Any] = Hyperparameters().model_dump()
+
+# The hyperparameters zero-shot evaluation reads (featurization, QA decoding, subsampling): an evaluation node's job
+# holds these and no training ones, so a training change re-runs an evaluation only through its upstream node's hash.
+EVALUATION_KEYS: tuple[str, ...] = ("max_seq_length", "doc_stride", "max_answer_length", "max_eval_examples")
+EVALUATION_ONLY_KEYS: tuple[str, ...] = ("max_eval_examples",)  # read by no training phase
 
 TARGET_DEFAULTS: dict[str, Any] = dict(INTERMEDIATE_DEFAULTS)
 
@@ -61,6 +80,38 @@ def phase_defaults(phase: str, task: str | None = None) -> dict[str, Any]:
     if task is not None:
         out.update(TARGET_OVERRIDES.get(task, {}))
     return out
+
+
+def check_hyperparameters(overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate one layer of overrides (a spec block, a setting, --set): every key known, every value of its type.
+
+    Returns the overrides with values coerced to their types (e.g. `3` epochs -> 3.0); raises UserError naming `where`,
+    the key and the valid keys or the expected value."""
+    unknown = sorted(set(overrides) - set(HYPERPARAMETER_KEYS))
+    if unknown:
+        raise UserError(f"unknown hyperparameter '{unknown[0]}' in {where}; valid: {', '.join(HYPERPARAMETER_KEYS)}")
+    try:
+        checked = Hyperparameters(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = ".".join(str(x) for x in first["loc"])
+        raise UserError(f"hyperparameter '{key}' in {where}: {first['msg']} (got {first.get('input')!r})") from None
+    return {k: getattr(checked, k) for k in overrides}
+
+
+def merge_hyperparameters(phase: str, task: str | None, *layers: dict[str, Any]) -> dict[str, Any]:
+    """The one merge of hyperparameters. Precedence, lowest first:
+
+    1. the recipe's defaults (`Hyperparameters`);
+    2. the recipe's per-target overrides (`TARGET_OVERRIDES`, target phase only);
+    3. each layer in the order given; callers pass, lowest first: the spec's `hyperparameters.<phase>`, the spec's
+       `hyperparameters.<task>`, the intermediate setting's own `hyperparameters`, then command-line `--set` values.
+
+    The result holds every key, validated (an unknown key or bad value is a UserError)."""
+    out = phase_defaults(phase, task)
+    for layer in layers:
+        out.update(layer)
+    return Hyperparameters(**out).model_dump()
 
 
 # Named multi-task mixtures usable as `preset:` in an experiment spec's intermediate setting.

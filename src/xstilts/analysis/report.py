@@ -11,7 +11,7 @@ import numpy as np
 from xstilts.analysis import plots, stats
 from xstilts.analysis.pretraining import UNKNOWN
 from xstilts.analysis.render import Document, Heading, Image, Paragraph, Table, cell, to_html, to_markdown
-from xstilts.analysis.results import choose_split, load_runs
+from xstilts.analysis.results import GRID_FILE, choose_split, load_runs
 from xstilts.analysis.tables import AVERAGE, GROUP_KINDS, Cell, ModelTable, ReportData, summarize
 
 TITLE = "xstilts report"
@@ -47,7 +47,7 @@ def cell_classes(c: Cell) -> tuple[str, ...]:
 
 
 def _model_header(t: ModelTable) -> list[str]:
-    return ["Setting", *t.targets, "Average"]
+    return ["Setting", *t.targets, t.average_label]
 
 
 def _paper_rows(t: ModelTable, baseline: str) -> list[list]:
@@ -220,6 +220,21 @@ def build_document(data: ReportData) -> Document:
     return doc
 
 
+def load_grid(run_dirs: list[Path]) -> dict[str, list[str]] | None:
+    """The targets each model's grid asked for, from the runs' grid.json (None when no run has one)."""
+    import json
+
+    grid: dict[str, list[str]] = {}
+    found = False
+    for d in run_dirs:
+        path = Path(d) / GRID_FILE
+        if path.is_file():
+            found = True
+            for model, targets in json.loads(path.read_text(encoding="utf-8"))["targets"].items():
+                grid[model] = list(dict.fromkeys([*grid.get(model, []), *targets]))
+    return grid if found else None
+
+
 def build_report(run_dirs: list[Path], out_dir: Path, baseline: str = "none", split: str | None = None) -> ReportData:
     """Read `results.csv` from each run directory, write out_dir/report.html and out_dir/report.md, return the numbers.
 
@@ -227,7 +242,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, baseline: str = "none", sp
     """
     rows = load_runs([Path(d) for d in run_dirs])
     chosen, note = choose_split(rows, split)
-    data = summarize(rows, chosen, note, baseline, [str(d) for d in run_dirs])
+    data = summarize(rows, chosen, note, baseline, [str(d) for d in run_dirs], grid=load_grid(run_dirs))
     doc = build_document(data)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -254,7 +269,8 @@ def headline_table(data: ReportData) -> HeadlineTable:
             cells = [table.cells.get((s, col)) for col in [*targets, AVERAGE]]
             rows.append([table.model, s, *(DASH if c is None else cell_text(c, s == data.baseline) for c in cells)])
             best.append([False, False, *(c is not None and c.best for c in cells)])
-    return HeadlineTable(["Model", "Setting", *targets, "Average"], rows, best,
+    labels = sorted({t.average_label for t in data.tables})
+    return HeadlineTable(["Model", "Setting", *targets, " / ".join(labels) or "Average"], rows, best,
                          f"{data.split_note} Baseline '{data.baseline}'; {SIGNIFICANT_MARK} = significant (Holm).")
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from xstilts.errors import UserError
 
 RESULTS_FILE = "results.csv"
+GRID_FILE = "grid.json"  # what a run's grid asked for (targets per model, languages per target), beside results.csv
 REQUIRED_COLUMNS = ("model", "intermediate", "target", "language", "split", "seed", "metric", "value", "node")
-OPTIONAL_COLUMNS = ("layer", "group")
+OPTIONAL_COLUMNS = ("layer", "group", "options")
 HEADLINE_METRIC = "score"
 # Splits in order of preference: the held-out test split when every run has it, else the dev split.
 SPLIT_PREFERENCE = ("test", "dev")
@@ -32,6 +33,7 @@ class ResultRow:
     node: str
     layer: str = ""
     group: str = ""
+    options: str = ""  # the evaluation protocol where it matters, e.g. "gold_only" BUCC mining
 
     @property
     def key(self) -> tuple[str, ...]:

@@ -13,7 +13,9 @@ from xstilts.analysis import stats
 from xstilts.analysis.pretraining import bucket_order, pretraining_bucket
 from xstilts.analysis.results import HEADLINE_METRIC, ResultRow
 from xstilts.errors import UserError
-from xstilts.languages import XTREME_GROUP2TASK, language_family, language_script
+from xstilts.languages import XTREME_GROUP2TASK, XTREME_TASK2LANGS, language_family, language_script
+
+XTREME_TASKS = tuple(XTREME_TASK2LANGS)
 
 AVERAGE = "avg"
 DEMO_PREFIX = "demo_"
@@ -47,6 +49,17 @@ class ModelTable:
     settings: list[str]
     targets: list[str]
     cells: dict[tuple[str, str], Cell]  # (setting, target or AVERAGE)
+    expected_targets: int | None = None  # how many targets the grid asked for (None: unknown, no grid.json)
+
+    @property
+    def average_label(self) -> str:
+        """The average column's name: it says when it covers fewer targets than the grid asked for, and names the
+        XTREME all-task score when the targets are exactly XTREME's nine."""
+        if self.expected_targets is not None and len(self.targets) < self.expected_targets:
+            return f"Average ({len(self.targets)}/{self.expected_targets} targets)"
+        if set(self.targets) == set(XTREME_TASKS):
+            return "Average (XTREME all-task)"
+        return "Average"
 
 
 @dataclass
@@ -289,8 +302,10 @@ def is_retrieval(target: str, rows: list[ResultRow]) -> bool:
     )
 
 
-def summarize(rows: list[ResultRow], split: str, split_note: str, baseline: str, sources: list[str]) -> ReportData:
-    """Compute every number of the report from the rows of one split."""
+def summarize(rows: list[ResultRow], split: str, split_note: str, baseline: str, sources: list[str],
+              grid: dict[str, list[str]] | None = None) -> ReportData:
+    """Compute every number of the report from the rows of one split. `grid` (from the runs' grid.json: the targets the
+    grid asked for, per model) makes partial coverage explicit: an average over fewer targets says so."""
     scores = _Scores(rows, split)
     runs = list(scores.by_run)
     all_settings = _ordered(s for _, s, _ in runs)
@@ -305,12 +320,23 @@ def summarize(rows: list[ResultRow], split: str, split_note: str, baseline: str,
         if baseline in settings:  # the baseline heads every table
             settings = [baseline, *(s for s in settings if s != baseline)]
         targets = _ordered(t for _, _, t in mine)
-        tables.append(_model_table(model, settings, targets, scores, baseline))
+        table = _model_table(model, settings, targets, scores, baseline)
+        if grid is not None and model in grid:
+            table.expected_targets = len(grid[model])
+            missing = [t for t in grid[model] if t not in targets]
+            if missing:
+                warnings.append(f"{model}: {len(targets)}/{len(grid[model])} targets have results on split '{split}' "
+                                f"(missing: {', '.join(missing)}); its average covers only those.")
+        tables.append(table)
         model_details = [_target_detail(model, t, settings, scores, rows, baseline, split) for t in targets]
         details.extend(model_details)
         groups.extend(_group_tables(model, settings, model_details, baseline))
         warnings.extend(_coverage_warnings(model, targets, settings, scores, baseline))
     targets_all = _ordered(t for _, _, t in runs)
+    gold_only = sorted({r.target for r in rows if "gold_only" in r.options.split(";")})
+    if gold_only:
+        warnings.append(f"{', '.join(gold_only)}: mined among the gold pairs only (a source without the distractors): "
+                        "gold-only numbers, not comparable with BUCC.")
     return ReportData(
         baseline=baseline,
         split=split,

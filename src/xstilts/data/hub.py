@@ -6,7 +6,10 @@ example, or None to skip the row (e.g. SNLI's label -1). Family modules register
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from xstilts.errors import UserError
@@ -63,26 +66,51 @@ def map_rows(task: TaskSpec, rows: Iterable[dict[str, Any]], lang: str = "en") -
     return out
 
 
+MIRROR_ENV = "XSTILTS_HUB_MIRROR"  # a folder of <id>/<config>/<split>.jsonl files in the hub's schema (rehearsals)
+
+
+def mirror_file(mirror: str | Path, hub_id: str, config: str | None, split: str) -> Path:
+    """Where a local hub mirror holds one split of one dataset config."""
+    return Path(mirror) / hub_id / (config or "default") / f"{split}.jsonl"
+
+
+@functools.lru_cache(maxsize=512)
+def _local_rows(builder: str, files: tuple[str, ...], name: str, stamp: tuple[float, ...]) -> tuple[dict[str, Any], ...]:
+    """Rows of local files in a hub schema, read once per process while unchanged (`stamp`: their mtimes)."""
+    import datasets
+
+    ds = datasets.load_dataset(builder, data_files={name: list(files)}, split=name)
+    return tuple(ds)
+
+
 def load_hub_rows(task: TaskSpec, split: str, lang: str = "en", data_files: Any = None) -> list[dict[str, Any]]:
-    """Rows of one split from the hub, or from local files in the hub's schema (json/jsonl/parquet/csv) via data_files."""
+    """Rows of one split from the hub, or from local files in the hub's schema (json/jsonl/parquet/csv) via data_files,
+    or from a local hub mirror when $XSTILTS_HUB_MIRROR names one (`xstilts rehearse` serves its toy data this way)."""
     import datasets
 
     if task.source is None:
         raise UserError(f"task '{task.name}' has no hub source; give its data directory instead")
     hub_splits = task.source.splits.get(split, split)
     names = hub_splits if isinstance(hub_splits, list) else [hub_splits]
+    config = format_pattern(task.source.config, lang) if task.source.config else None
+    mirror = os.environ.get(MIRROR_ENV)
     rows: list[dict[str, Any]] = []
     for name in names:
         name = format_pattern(name, lang)
-        if data_files is not None:
-            files = data_files[name] if isinstance(data_files, dict) else data_files
-            first = str(files[0] if isinstance(files, list) else files)
-            builder = "parquet" if first.endswith(".parquet") else "csv" if first.endswith(".csv") else "json"
-            ds = datasets.load_dataset(builder, data_files={name: files}, split=name)
+        files = data_files[name] if isinstance(data_files, dict) else data_files
+        if files is None and mirror:
+            path = mirror_file(mirror, task.source.id, config, name)
+            if not path.is_file():
+                raise UserError(f"the hub mirror has no {task.source.id} {config or ''} {name} split", path=str(path))
+            files = str(path)
+        if files is not None:
+            listed = tuple(str(f) for f in (files if isinstance(files, list) else [files]))
+            builder = "parquet" if listed[0].endswith(".parquet") else "csv" if listed[0].endswith(".csv") else "json"
+            stamp = tuple(os.path.getmtime(f) if os.path.exists(f) else 0.0 for f in listed)
+            rows.extend(dict(r) for r in _local_rows(builder, listed, name, stamp))
         else:
-            config = format_pattern(task.source.config, lang) if task.source.config else None
             ds = datasets.load_dataset(task.source.id, config, split=name)
-        rows.extend(ds)
+            rows.extend(ds)
     return rows
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -141,12 +141,18 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
     return rows_out
 
 
-def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str], splits: Sequence[str],
-                    out_dir: str | Path, settings: dict[str, Any] | None = None, data_dir: str | None = None,
+def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str],
+                    splits: Sequence[str] | Mapping[str, Sequence[str]], out_dir: str | Path,
+                    settings: dict[str, Any] | None = None, data_dir: str | None = None,
                     layer: int | None = None, progress: bool = True,
                     trust_remote_code: bool = False) -> list[dict[str, Any]]:
-    """Evaluate zero-shot; returns one row per (language, split, metric) and writes predictions + metrics.json."""
+    """Evaluate zero-shot; returns one row per (language, split, metric) and writes predictions + metrics.json.
+
+    `splits` is one list for every language, or a mapping language -> that language's splits (a plan's evaluation job
+    holds the splits each language's data has)."""
     out = Path(out_dir)
+    per_lang = {l: list(splits[l]) for l in languages} if isinstance(splits, Mapping) else \
+        {l: list(splits) for l in languages}
     settings = {**phase_defaults("target", task.name), **(settings or {})}
     model, tokenizer = load_for_eval(model_path, trust_remote_code)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -155,14 +161,17 @@ def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str], s
         if lang not in task.languages:
             raise UserError(f"task '{task.name}' has no language '{lang}'; its languages: {' '.join(task.languages)}")
     if task.family == "retrieval":
-        rows = evaluate_retrieval(model, tokenizer, task, languages, splits, out, settings, layer, data_dir, progress)
+        rows = []
+        for lang in languages:  # one model load; each language with the splits its data has
+            rows += evaluate_retrieval(model, tokenizer, task, [lang], per_lang[lang], out, settings, layer, data_dir,
+                                       progress=False)
     else:
         if task.name not in model.heads:
             raise UserError(f"checkpoint has no head for task '{task.name}' (heads: {sorted(model.heads)})",
                             path=model_path)
         rows = []
         for lang in tqdm(languages, desc=f"eval {task.name}", disable=not progress, leave=False):
-            for split in splits:
+            for split in per_lang[lang]:
                 examples = subsample(load_examples(task, split, lang, data_dir), settings.get("max_eval_examples"), 0)
                 preds = predict_examples(model, tokenizer, task, examples, settings, device)
                 golds = gold_of(task, examples)
@@ -179,3 +188,19 @@ def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str], s
     tmp.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     os.replace(tmp, out / "metrics.json")
     return rows
+
+
+def evaluate_job(model_path: str, job: dict[str, Any], out_dir: str | Path, progress: bool = True) -> list[dict[str, Any]]:
+    """Run a plan's evaluation job: its languages with the splits each has, its hyperparameters, its data source and
+    retrieval protocol. Every row records the protocol options (`options`), e.g. gold-only BUCC mining."""
+    from xstilts.tasks import get_task
+
+    task = get_task(job["target"])
+    retrieval = job.get("retrieval") or {}
+    rows = evaluate_target(model_path, task, job["languages"], job["splits"], out_dir, settings=job["hparams"],
+                           data_dir=job["data_dir"], layer=retrieval.get("layer"), progress=progress,
+                           trust_remote_code=job["trust_remote_code"])
+    options = ";".join(f"{k}={v}" for k, v in sorted(retrieval.items()) if k != "layer" and v not in (None, False))
+    if retrieval.get("gold_only"):
+        options = options.replace("gold_only=True", "gold_only")
+    return [{**r, "options": options} for r in rows]

@@ -17,18 +17,18 @@ def worker_env() -> dict[str, str]:
     from xstilts.tasks.registry import extra_task_dirs
 
     env = {"XSTILTS_TASK_DIRS": os.pathsep.join(str(d) for d in extra_task_dirs())}
-    for key in ("XSTILTS_HOME", "XSTILTS_THREADS", "XSTILTS_LOG_WITH", "HF_HOME"):
+    for key in ("XSTILTS_HOME", "XSTILTS_THREADS", "HF_HOME"):
         if key in os.environ:
             env[key] = os.environ[key]
     return env
 
 
-def execute_in_worker(node: Node, spec_dict: dict[str, Any], out: str, model_paths: dict[str, str]) -> list[dict]:
-    """A node run in a worker process (Ray task or pool process)."""
+def execute_in_worker(node: Node, out: str, log_with: str | None = None) -> list[dict]:
+    """A node's job run in a worker process (Ray task or pool process): the node carries everything it needs."""
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("XSTILTS_THREADS", torch.get_num_threads()))))
-    return execute_node(node, ExperimentSpec(**spec_dict), Path(out), model_paths, progress=False)
+    return execute_node(node, Path(out), progress=False, log_with=log_with)
 
 
 def _pin_device(queue: Any, env: dict[str, str]) -> None:
@@ -39,7 +39,8 @@ def _pin_device(queue: Any, env: dict[str, str]) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
 
 
-def run_pool(spec: ExperimentSpec, out: Path, jobs: int | None = None) -> dict[str, Any]:
+def run_pool(spec: ExperimentSpec, out: Path, jobs: int | None = None, log_with: str | None = None,
+             only: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The local executor on several devices: one worker process per local GPU (or `jobs` CPU workers)."""
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -56,7 +57,7 @@ def run_pool(spec: ExperimentSpec, out: Path, jobs: int | None = None) -> dict[s
                                 initargs=(queue, worker_env())) as pool:
         return schedule(
             spec, out,
-            submit=lambda n, s, o, m: pool.submit(execute_in_worker, n, s, o, m),
+            submit=lambda n, o: pool.submit(execute_in_worker, n, o, log_with),
             wait_any=lambda hs: list(cf.wait(hs, return_when=cf.FIRST_COMPLETED).done),
-            result=lambda f: f.result(),
+            result=lambda f: f.result(), only=only,
         )

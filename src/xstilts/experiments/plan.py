@@ -1,5 +1,6 @@
-"""The plan: a DAG of nodes (intermediate training, target training, evaluation), each with a content hash over everything
-that determines its output. An intermediate model is trained once per (model, setting, seed) and shared by every target."""
+"""The plan: a DAG of nodes (intermediate training, target training, evaluation). Each node holds its fully resolved job
+(model, tasks, every hyperparameter, data sources, languages, splits, retrieval options) and a content hash of that job
+and its upstream hashes. An intermediate model is trained once per (model, setting, seed) and shared by every target."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from xstilts import __version__
-from xstilts.defaults import phase_defaults
+from xstilts.defaults import EVALUATION_KEYS, merge_hyperparameters
+from xstilts.errors import UserError
 from xstilts.experiments.spec import ExperimentSpec, IntermediateSetting, ModelSpec
 from xstilts.tasks import get_task
+from xstilts.tasks.spec import TaskSpec
+from xstilts.training.phase import PHASE_RECORD, PhaseConfig
+
+EVAL_RECORD = "done.json"  # an evaluation node's completion record (its rows and the job it ran)
 
 # Rough CPU/GPU-agnostic cost model: seconds per 1,000 training examples per epoch for a base-size model on one GPU.
 _SECONDS_PER_K_EXAMPLES = 20.0
@@ -20,6 +26,9 @@ _SECONDS_PER_K_EXAMPLES = 20.0
 
 @dataclass
 class Node:
+    """One unit of work. `job` is its fully resolved, JSON-able job (what the executor runs, nothing else); `hash` is
+    the content hash of the job and of its upstream nodes' hashes."""
+
     id: str
     kind: str  # "intermediate", "target", "evaluation"
     model: str
@@ -27,7 +36,7 @@ class Node:
     seed: int
     target: str | None = None
     depends_on: list[str] = field(default_factory=list)
-    payload: dict[str, Any] = field(default_factory=dict)  # everything needed to run the node
+    job: dict[str, Any] = field(default_factory=dict)
     hash: str = ""
     start_dir: str | None = None  # dirname of the upstream node whose output this node starts from (None: the model)
 
@@ -37,92 +46,193 @@ class Node:
         return f"{self.id}@{self.hash[:12]}"
 
     def dirname(self) -> str:
-        readable = "-".join(x for x in [self.kind[:5], self.model, self.intermediate, self.target or "", f"s{self.seed}"] if x)
+        readable = "-".join(x for x in [self.kind, self.model, self.intermediate, self.target or "", f"s{self.seed}"] if x)
         return f"{readable}-{self.hash[:12]}"
 
     def public(self, done: bool) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "model": self.model, "intermediate": self.intermediate,
-                "target": self.target, "seed": self.seed, "depends_on": self.depends_on, "hash": self.hash, "done": done}
+                "target": self.target, "seed": self.seed, "depends_on": self.depends_on, "hash": self.hash, "done": done,
+                "job": self.job}
 
 
 def content_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _model_identity(m: ModelSpec) -> dict[str, Any]:
-    return {"path": m.path, "prune_vocabulary": m.prune_vocabulary, "layers": m.layers}  # not `intermediate`: a
-    # model's subset of settings changes which nodes exist, not what any node computes
+def model_job(m: ModelSpec, spec: ExperimentSpec) -> dict[str, Any]:
+    """The model a node starts from. A pruned or truncated copy is derived once per run under `models/` (`folder`,
+    relative to the run directory; built by the driver before any node runs); otherwise `folder` is the path itself."""
+    ident = {"path": m.path, "prune_vocabulary": m.prune_vocabulary, "layers": m.layers,
+             "trust_remote_code": m.trust_remote_code}  # not `intermediate`: it decides which nodes exist
+    folder = m.path
+    if m.prune_vocabulary or m.layers:
+        # Pruning keeps the word pieces of every text the spec reaches: the key covers what decides that set.
+        texts = {"settings": sorted([s.tasks, s.data_dirs, s.languages] for s in spec.intermediate),
+                 **spec.model_dump(include={"targets", "languages", "splits", "data_dirs"})}
+        key = content_hash([m.model_dump(exclude={"intermediate", "retrieval_layer"}),
+                            texts if m.prune_vocabulary else None])  # truncation alone reads no text
+        folder = f"models/{m.name}-{key[:12]}"
+    return {**ident, "name": m.name, "folder": folder, "derived": folder != m.path}
 
 
-def _data_identity(task: str, spec: ExperimentSpec, setting: IntermediateSetting | None) -> dict[str, Any]:
-    t = get_task(task)
-    src = get_task(t.train_from) if t.train_from else t
-    d = (setting.data_dirs.get(task) if setting else None) or spec.data_dirs.get(task) or spec.data_dirs.get(src.name)
-    return {"task": t.model_dump(), "source": src.name, "data_dir": d,
-            "language": (setting.languages.get(task) if setting else None) or src.train_language}
+def phase_config(spec: ExperimentSpec, kind: str, tasks: list[str], seed: int,
+                 setting: IntermediateSetting | None, m: ModelSpec) -> PhaseConfig:
+    """The phase a (setting, target) stands for, with the spec's override layers in their documented order."""
+    data_dirs = dict(spec.data_dirs)
+    if setting is not None:
+        data_dirs.update(setting.data_dirs)
+    return PhaseConfig(
+        kind=kind, tasks=list(tasks), start="", seed=seed,
+        base_settings=spec.hyperparameter_layers(kind, None)[0],
+        task_settings={t: spec.hyperparameter_layers(kind, t)[1] for t in tasks},
+        settings=dict(setting.hyperparameters) if (setting is not None and kind == "intermediate") else {},
+        sampler=setting.sampler if setting is not None and kind == "intermediate" else "proportional",
+        temperature=setting.temperature if setting is not None and kind == "intermediate" else 2.0,
+        keep_heads=spec.keep_heads if kind == "target" else False,
+        data_dirs=data_dirs if kind == "intermediate" else dict(spec.data_dirs),
+        languages=dict(setting.languages) if (setting is not None and kind == "intermediate") else {},
+        mlm_corpus=setting.mlm_corpus if (setting is not None and kind == "intermediate") else None,
+        trust_remote_code=m.trust_remote_code,
+    )
+
+
+def evaluation_splits(task: TaskSpec, lang: str, data_dir: str | None, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """(splits to evaluate, requested splits the data does not have) for one language of a target.
+
+    Availability follows the data: the task's splits, minus what a language lacks (UD-POS kk has no dev; tl, th, yo
+    have test only), and for bundled local data the files present. A mining target always needs dev (its threshold)."""
+    from xstilts.data.local import local_path
+    from xstilts.data.xtreme import available_splits
+
+    have = available_splits(task, lang)
+    if data_dir is None and task.local_dir is not None:
+        have = [s for s in have if local_path(task.local_dir, s, lang).is_file()]
+    return [s for s in wanted if s in have], [s for s in wanted if s not in have]
+
+
+def evaluation_job(spec: ExperimentSpec, m: ModelSpec, target: str) -> dict[str, Any]:
+    """What one evaluation node computes: per language the splits it has, every setting evaluation reads, the
+    retrieval protocol; skipped (language, split) pairs are recorded with the reason."""
+    task = get_task(target)
+    data_dir = spec.data_dirs.get(target)
+    splits: dict[str, list[str]] = {}
+    skipped: list[dict[str, str]] = []
+    for lang in spec.target_languages(target):
+        ok, missing = evaluation_splits(task, lang, data_dir, list(spec.splits))
+        skipped += [{"language": lang, "split": s, "reason": f"the data has no {s} split for {lang}"} for s in missing]
+        if ok:
+            splits[lang] = ok
+    merged = merge_hyperparameters("target", target, *spec.hyperparameter_layers("target", target))
+    hparams = {k: merged[k] for k in EVALUATION_KEYS}
+    job: dict[str, Any] = {
+        "target": target, "languages": list(splits), "splits": splits, "skipped": skipped, "data_dir": data_dir,
+        "hparams": hparams, "trust_remote_code": m.trust_remote_code, "group": task.group or "",
+    }
+    if task.family == "retrieval":
+        gold_only = task.is_mining and data_dir is None and task.local_dir is None
+        if gold_only and not spec.retrieval.allow_gold_only_mining:
+            raise UserError(
+                f"target '{target}' would mine among its hub source's gold pairs only ({task.source.id if task.source else '?'}"
+                f"): that is not BUCC. Give the official download with data_dirs: {{{target}: DIR}} (bucc2018/"
+                f"<lang>-en.<split>.<lang|en>[.gold]), or set retrieval: {{allow_gold_only_mining: true}} to accept "
+                "numbers labelled gold-only")
+        job["retrieval"] = {"layer": m.retrieval_layer, "direction": spec.retrieval.direction,
+                            "pooling": spec.retrieval.pooling, "gold_only": gold_only}
+    return job
 
 
 def build_plan(spec: ExperimentSpec) -> list[Node]:
+    """The DAG of a spec: per (model, seed, intermediate setting) one intermediate node (none for the baseline), per
+    target one target-training node (targets with training data) and one evaluation node. Every node holds its fully
+    resolved job; its hash covers the job and its upstream hashes, so any change to what a node computes changes its
+    hash and its dependents' hashes, and nothing else. Linear in the number of nodes."""
     nodes: list[Node] = []
     by_id: dict[str, Node] = {}
+    eval_jobs = {(m.name, t): evaluation_job(spec, m, t) for m in spec.models for t in spec.targets}
 
     def add(node: Node, upstream: str | None) -> None:
+        up = [by_id[u].hash for u in node.depends_on]
+        node.hash = content_hash([node.kind, node.job, up, __version__])
         if upstream is not None:
             node.start_dir = by_id[upstream].dirname()
         nodes.append(node)
         by_id[node.id] = node
 
     for m in spec.models:
+        model = model_job(m, spec)
         for seed in spec.seeds:
             for s in spec.settings_for(m):
                 inter_id = None
                 if not s.is_baseline:
-                    settings = {t: {**phase_defaults("intermediate"), **spec.phase_settings("intermediate", t, s)}
-                                for t in s.tasks}
-                    payload = {"model": _model_identity(m), "tasks": s.tasks, "sampler": s.sampler,
-                               "temperature": s.temperature, "mlm_corpus": s.mlm_corpus, "settings": settings,
-                               "data": [_data_identity(t, spec, s) for t in s.tasks], "seed": seed}
+                    job = {"model": model, "phase": phase_config(spec, "intermediate", s.tasks, seed, s, m).job()}
                     inter_id = f"intermediate/{m.name}/{s.name}/s{seed}"
-                    add(Node(inter_id, "intermediate", m.name, s.name, seed, payload=payload,
-                             hash=content_hash([payload, __version__])), None)
+                    add(Node(inter_id, "intermediate", m.name, s.name, seed, job=job), None)
                 for target in spec.targets:
                     task = get_task(target)
                     upstream = [inter_id] if inter_id else []
-                    eval_deps = list(upstream)
                     if task.has_training_data:
-                        settings = {**phase_defaults("target", target), **spec.phase_settings("target", target)}
-                        payload = {"model": _model_identity(m), "target": target, "settings": settings,
-                                   "data": _data_identity(target, spec, None), "seed": seed,
-                                   "keep_heads": spec.keep_heads}
+                        job = {"model": model, "phase": phase_config(spec, "target", [target], seed, None, m).job()}
                         tid = f"target/{m.name}/{s.name}/{target}/s{seed}"
-                        up_hash = [by_id[u].hash for u in upstream]
-                        add(Node(tid, "target", m.name, s.name, seed, target, upstream, payload,
-                                 content_hash([payload, up_hash, __version__])), inter_id)
-                        eval_deps = [tid]
-                    payload = {"target": target, "languages": spec.target_languages(target), "splits": spec.splits,
-                               "layer": m.retrieval_layer, "model": _model_identity(m),
-                               "data": _data_identity(target, spec, None)}
-                    up_hash = [by_id[u].hash for u in eval_deps]
+                        add(Node(tid, "target", m.name, s.name, seed, target, upstream, job), inter_id)
+                        upstream = [tid]
+                    job = {"model": model, "evaluation": eval_jobs[(m.name, target)]}
                     add(Node(f"evaluation/{m.name}/{s.name}/{target}/s{seed}", "evaluation", m.name, s.name,
-                             seed, target, eval_deps, payload, content_hash([payload, up_hash, __version__])),
-                        eval_deps[0] if eval_deps else None)
+                             seed, target, upstream, job), upstream[0] if upstream else None)
     return nodes
 
 
+ONLY_AXES = ("model", "intermediate", "target", "seed")
+
+
+def check_only(spec: ExperimentSpec, only: dict[str, list[str]]) -> None:
+    """Validate `--only` filters against the spec (unknown axis or value: a UserError naming the valid ones)."""
+    known = {"model": [m.name for m in spec.models], "intermediate": [s.name for s in spec.intermediate],
+             "target": list(spec.targets), "seed": [str(x) for x in spec.seeds]}
+    for axis, values in only.items():
+        if axis not in known:
+            raise UserError(f"--only: unknown axis '{axis}'; valid: {', '.join(ONLY_AXES)}")
+        bad = [v for v in values if v not in known[axis]]
+        if bad:
+            raise UserError(f"--only: no {axis} '{bad[0]}' in spec '{spec.name}'; known: {', '.join(known[axis])}")
+
+
+def select_nodes(nodes: list[Node], only: dict[str, list[str]] | None) -> list[Node]:
+    """The nodes of the full plan that match `--only` (axis -> values), with the upstream nodes they need. The jobs
+    and hashes are the full grid's, so runs split by hand across machines fill one grid. Linear in the plan size."""
+    if not only:
+        return nodes
+
+    def match(n: Node) -> bool:
+        values = {"model": n.model, "intermediate": n.intermediate, "target": n.target, "seed": str(n.seed)}
+        return all(values[a] in v for a, v in only.items() if not (a == "target" and n.target is None))
+
+    by_id = {n.id: n for n in nodes}
+    keep: set[str] = set()
+    for n in nodes:
+        if n.target is not None and match(n):
+            stack = [n.id]
+            while stack:
+                cur = stack.pop()
+                if cur not in keep:
+                    keep.add(cur)
+                    stack.extend(by_id[cur].depends_on)
+    if "target" not in only:  # an intermediate node is wanted for itself too when no target filter says otherwise
+        keep |= {n.id for n in nodes if n.target is None and match(n)}
+    return [n for n in nodes if n.id in keep]
+
+
 def estimate_seconds(node: Node) -> float:
-    """A coarse cost estimate from training-set sizes and epochs (evaluation counted as 5% of a target phase)."""
+    """A coarse cost estimate from training-set sizes and epochs (evaluation counted as 30 s)."""
     if node.kind == "evaluation":
         return 30.0
-    tasks = node.payload.get("tasks") or [node.payload["target"]]
+    phase = node.job["phase"]
     total = 0.0
-    for t in tasks:
-        task = get_task(t)
-        src = get_task(task.train_from) if task.train_from else task
-        settings = node.payload["settings"].get(t, node.payload["settings"]) if node.kind == "intermediate" else node.payload["settings"]
-        n = src.size or 10_000
-        if settings.get("max_train_examples"):
-            n = min(n, int(settings["max_train_examples"]))
-        total += n / 1000 * float(settings["num_epochs"]) * _SECONDS_PER_K_EXAMPLES
+    for t, where in phase["tasks"].items():
+        n = get_task(where["source_task"]).size or 10_000
+        hp = where["hparams"]
+        if hp.get("max_train_examples"):
+            n = min(n, int(hp["max_train_examples"]))
+        total += n / 1000 * float(hp["num_epochs"]) * _SECONDS_PER_K_EXAMPLES
     return total
 
 
@@ -132,10 +242,12 @@ def node_dir(out: Path, node: Node) -> Path:
 
 def is_done(out: Path, node: Node) -> bool:
     d = node_dir(out, node)
-    return (d / ("done.json" if node.kind == "evaluation" else "phase.json")).is_file()
+    return (d / (EVAL_RECORD if node.kind == "evaluation" else PHASE_RECORD)).is_file()
 
 
 def plan_summary(spec: ExperimentSpec, nodes: list[Node], out: Path | None) -> dict[str, Any]:
+    """Counts per kind (total, done), the coarse remaining cost, the (language, split) pairs skipped because the data
+    lacks them, and every node with its job."""
     done = {n.id: (out is not None and is_done(out, n)) for n in nodes}
     counts: dict[str, dict[str, int]] = {}
     for n in nodes:
@@ -143,5 +255,13 @@ def plan_summary(spec: ExperimentSpec, nodes: list[Node], out: Path | None) -> d
         c["total"] += 1
         c["done"] += int(done[n.id])
     remaining = sum(estimate_seconds(n) for n in nodes if not done[n.id])
+    skipped: dict[str, list[str]] = {}
+    for n in nodes:
+        if n.kind == "evaluation":
+            for sk in n.job["evaluation"]["skipped"]:
+                skipped.setdefault(n.target or "", [])
+                item = f"{sk['language']}:{sk['split']}"
+                if item not in skipped[n.target or ""]:
+                    skipped[n.target or ""].append(item)
     return {"name": spec.name, "counts": counts, "estimated_gpu_hours_remaining": round(remaining / 3600, 2),
-            "nodes": [n.public(done[n.id]) for n in nodes]}
+            "skipped": skipped, "nodes": [n.public(done[n.id]) for n in nodes]}

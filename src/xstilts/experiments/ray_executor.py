@@ -13,7 +13,8 @@ from xstilts.experiments.spec import ExperimentSpec
 
 
 def run_ray(spec: ExperimentSpec, out: Path, address: str | None = None, progress: bool = True,
-            num_cpus: int | None = None) -> dict[str, Any]:
+            num_cpus: int | None = None, log_with: str | None = None,
+            only: dict[str, list[str]] | None = None) -> dict[str, Any]:
     import ray
 
     if not ray.is_initialized():
@@ -25,8 +26,10 @@ def run_ray(spec: ExperimentSpec, out: Path, address: str | None = None, progres
     gpus = ray.cluster_resources().get("GPU", 0)
     remote = ray.remote(execute_in_worker)
 
-    def submit(node, spec_dict, out_dir, model_paths):
-        opts = {"num_cpus": 1, "num_gpus": 1 if gpus and node.kind != "evaluation" else 0}
-        return remote.options(**opts).remote(node, spec_dict, out_dir, model_paths)
+    def submit(node, out_dir):
+        # Every node asks for a GPU where the cluster has one: evaluation over 40 languages needs it as much as training.
+        opts = {"num_cpus": 1, "num_gpus": 1 if gpus else 0}
+        return remote.options(**opts).remote(node, out_dir, log_with)
 
-    return schedule(spec, Path(out), submit, wait_any=lambda hs: ray.wait(hs, num_returns=1)[0], result=ray.get)
+    return schedule(spec, Path(out), submit, wait_any=lambda hs: ray.wait(hs, num_returns=1)[0], result=ray.get,
+                    only=only)

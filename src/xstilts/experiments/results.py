@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-COLUMNS = ["model", "intermediate", "target", "language", "split", "seed", "metric", "value", "node", "layer", "group"]
+COLUMNS = ["model", "intermediate", "target", "language", "split", "seed", "metric", "value", "node", "layer", "group",
+           "options"]  # options: the evaluation protocol where it matters (retrieval direction, pooling, gold_only)
 
 
 def read_results(path: str | Path) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from xstilts.experiments.plan import Node, build_plan, is_done, node_dir
+from xstilts.experiments.plan import EVAL_RECORD, Node, build_plan, is_done, node_dir, select_nodes
 from xstilts.experiments.results import append_results
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
 
@@ -52,18 +52,16 @@ def spec_texts(spec: ExperimentSpec) -> list[str]:
 
 
 def resolve_model(m: ModelSpec, spec: ExperimentSpec, out: Path) -> str:
-    """The folder a model spec stands for; a pruned copy is built once under out/models (atomically)."""
-    from xstilts.modeling.embedded import resolve_model_path
+    """Build the model folder a model's job names, once per run (a pruned / truncated copy under out/models, atomic);
+    returns its path (the path or alias itself when nothing is derived)."""
+    from xstilts.experiments.plan import model_job
+    from xstilts.modeling.embedded import prune_vocabulary, resolve_model_path
 
+    job = model_job(m, spec)
+    if not job["derived"]:
+        return m.path
     path = resolve_model_path(m.path)
-    if not (m.prune_vocabulary or m.layers):
-        return path
-    from xstilts.experiments.plan import content_hash
-    from xstilts.modeling.embedded import prune_vocabulary
-
-    key = content_hash([m.model_dump(exclude={"intermediate"}), spec.model_dump(include={"intermediate", "targets", "languages", "splits",
-                                                                   "data_dirs"})])[:12]
-    dest = out / "models" / f"{m.name}-{key}"
+    dest = out / job["folder"]
     if not (dest / "config.json").is_file():
         tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -77,74 +75,73 @@ def resolve_model(m: ModelSpec, spec: ExperimentSpec, out: Path) -> str:
     return str(dest)
 
 
-def execute_node(node: Node, spec: ExperimentSpec, out: Path, model_paths: dict[str, str],
-                 progress: bool = True) -> list[dict[str, Any]]:
-    """Run one node; returns its result rows (evaluation) or []. Outputs are renamed into place only when complete."""
+def model_start(out: Path, model: dict[str, Any]) -> str:
+    """The folder (or hub id / alias) a node's model job names."""
+    from xstilts.modeling.embedded import resolve_model_path
+
+    return str(out / model["folder"]) if model["derived"] else resolve_model_path(model["path"])
+
+
+def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | None = None) -> list[dict[str, Any]]:
+    """Run one node's job (never the spec); returns its result rows (evaluation) or []. Outputs are renamed into place
+    only when complete."""
     from xstilts.training.phase import PhaseConfig, run_phase
 
     d = node_dir(out, node)
-    setting = next(s for s in spec.intermediate if s.name == node.intermediate)
-    model_spec = next(x for x in spec.models if x.name == node.model)
-    start = str(out / "nodes" / node.start_dir) if node.start_dir else model_paths[node.model]
-    if node.kind == "intermediate":
-        cfg = PhaseConfig(kind="intermediate", tasks=setting.tasks, start=start, seed=node.seed,
-                          settings=spec.phase_settings("intermediate", setting.tasks[0] if len(setting.tasks) == 1
-                                                       else None, setting),
-                          sampler=setting.sampler, temperature=setting.temperature,
-                          task_settings={t: spec.hyperparameters.get(t, {}) for t in setting.tasks},
-                          data_dirs={**spec.data_dirs, **setting.data_dirs}, languages=setting.languages,
-                          mlm_corpus=setting.mlm_corpus, log_with=os.environ.get("XSTILTS_LOG_WITH"),
-                          trust_remote_code=model_spec.trust_remote_code)
-        run_phase(cfg, d, progress=progress)
+    start = str(out / "nodes" / node.start_dir) if node.start_dir else model_start(out, node.job["model"])
+    if node.kind in ("intermediate", "target"):
+        run_phase(PhaseConfig.from_job(node.job["phase"], start, log_with=log_with), d, progress=progress)
         return []
-    if node.kind == "target":
-        cfg = PhaseConfig(kind="target", tasks=[node.target], start=start, seed=node.seed,
-                          settings=spec.phase_settings("target", node.target), keep_heads=spec.keep_heads,
-                          data_dirs=dict(spec.data_dirs), log_with=os.environ.get("XSTILTS_LOG_WITH"),
-                          trust_remote_code=model_spec.trust_remote_code)
-        run_phase(cfg, d, progress=progress)
-        return []
-    from xstilts.evaluation.zero_shot import evaluate_target
-    from xstilts.tasks import get_task
+    from xstilts.evaluation.zero_shot import evaluate_job
 
-    task = get_task(node.target)
+    job = node.job["evaluation"]
     tmp = d.with_name(f".{d.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    m = model_spec
-    rows = evaluate_target(start, task, node.payload["languages"], spec.splits, tmp,
-                           settings=spec.phase_settings("target", node.target), data_dir=spec.data_dirs.get(task.name),
-                           layer=m.retrieval_layer, progress=progress, trust_remote_code=m.trust_remote_code)
+    rows = evaluate_job(start, job, tmp, progress=progress)
     full = [{"model": node.model, "intermediate": node.intermediate, "target": node.target, "seed": node.seed,
-             "node": node.key, "group": task.group or "", **r} for r in rows]
-    (tmp / "done.json").write_text(json.dumps({"node": node.id, "hash": node.hash, "rows": full}, indent=2))
+             "node": node.key, "group": job["group"], **r} for r in rows]
+    (tmp / EVAL_RECORD).write_text(json.dumps({"node": node.id, "hash": node.hash, "job": node.job, "rows": full},
+                                              indent=2), encoding="utf-8")
     if d.exists():
         shutil.rmtree(d)
     os.replace(tmp, d)
     return full
 
 
+def write_grid(spec: ExperimentSpec, out: Path) -> None:
+    """grid.json beside results.csv: what the grid asks for (targets per model, languages per target), so a report can
+    say when its averages cover less (e.g. "7/9 targets")."""
+    grid = {"name": spec.name, "targets": {m.name: list(spec.targets) for m in spec.models},
+            "languages": {t: spec.target_languages(t) for t in spec.targets}, "splits": list(spec.splits)}
+    tmp = out / f".grid.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(grid, indent=1), encoding="utf-8")
+    os.replace(tmp, out / "grid.json")
+
+
 def finished_rows(out: Path, node: Node) -> list[dict[str, Any]]:
-    return json.loads((node_dir(out, node) / "done.json").read_text())["rows"]
+    return json.loads((node_dir(out, node) / EVAL_RECORD).read_text())["rows"]
 
 
-Submit = Callable[[Node, dict[str, Any], str, dict[str, str]], Any]
+Submit = Callable[[Node, str], Any]
 
 
 def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable[[list[Any]], list[Any]],
-             result: Callable[[Any], list[dict[str, Any]]]) -> dict[str, Any]:
+             result: Callable[[Any], list[dict[str, Any]]], only: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Run every unfinished node; the one scheduling loop of every executor (in-process, worker pool, Ray).
 
-    `submit` starts a node and returns a handle, `wait_any` returns the finished handles among those given (at least
+    `submit(node, run_dir)` starts a node's job and returns a handle, `wait_any` returns the finished handles among those given (at least
     one), `result` returns a handle's rows or raises the node's error. The driver owns results.csv and the event log;
     nodes only write their own directory (atomically). A failing node skips its dependents only.
     """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    nodes = build_plan(spec)
-    model_paths = {m.name: resolve_model(m, spec, out) for m in spec.models}
+    full = build_plan(spec)
+    nodes = select_nodes(full, only)  # --only: a slice of the grid, with the full grid's hashes
+    write_grid(spec, out)
+    for m in spec.models:  # derived model folders (pruned, truncated) are built once, before any node runs
+        resolve_model(m, spec, out)
     results = out / "results.csv"
-    append_results(results, [], keep_nodes={n.key for n in nodes if n.kind == "evaluation"})
-    spec_dict = spec.model_dump()
+    append_results(results, [], keep_nodes={n.key for n in full if n.kind == "evaluation"})
     finished: set[str] = set()
     failed: dict[str, str] = {}
     ran: list[str] = []
@@ -164,7 +161,7 @@ def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable
                 failed[n.id] = f"skipped: upstream {bad[0]} failed"
             elif all(d in finished for d in n.depends_on):
                 log_event(out, n, "start")
-                pending[submit(n, spec_dict, str(out), model_paths)] = n
+                pending[submit(n, str(out))] = n
                 submitted.add(n.id)
         if not pending:
             break
@@ -199,16 +196,17 @@ class _Ran:
         return self.rows
 
 
-def run_local(spec: ExperimentSpec, out: Path, progress: bool = True) -> dict[str, Any]:
+def run_local(spec: ExperimentSpec, out: Path, progress: bool = True, log_with: str | None = None,
+              only: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Run every unfinished node in dependency order in this process. Failures don't stop independent nodes."""
 
-    def submit(node: Node, spec_dict: dict[str, Any], out_dir: str, model_paths: dict[str, str]) -> _Ran:
+    def submit(node: Node, out_dir: str) -> _Ran:
         try:
-            return _Ran(rows=execute_node(node, spec, Path(out_dir), model_paths, progress))
+            return _Ran(rows=execute_node(node, Path(out_dir), progress, log_with))
         except KeyboardInterrupt:
             log_event(Path(out_dir), node, "interrupted")
             raise
         except Exception as e:  # noqa: BLE001 - reported by the scheduler, dependents skipped
             return _Ran(error=e)
 
-    return schedule(spec, out, submit, wait_any=lambda handles: handles, result=lambda h: h.result())
+    return schedule(spec, out, submit, wait_any=lambda handles: handles, result=lambda h: h.result(), only=only)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -31,8 +31,8 @@ class IntermediateSetting(BaseModel):
     name: str
     tasks: list[str] = Field(default_factory=list)  # empty = no intermediate training (the baseline)
     preset: str | None = None  # a named mixture from defaults.INTERMEDIATE_PRESETS (e.g. paper_nine), added to tasks
-    sampler: str = "proportional"
-    temperature: float = 2.0
+    sampler: Literal["proportional", "temperature", "uniform"] = "proportional"
+    temperature: float = Field(2.0, gt=0)
     mlm_corpus: str | None = None
     data_dirs: dict[str, str] = Field(default_factory=dict)
     languages: dict[str, str] = Field(default_factory=dict)
@@ -53,6 +53,18 @@ class IntermediateSetting(BaseModel):
         return not self.tasks
 
 
+class RetrievalOptions(BaseModel):
+    """How BUCC/Tatoeba-style targets are evaluated. The defaults are the official XTREME scripts' (and jiant's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    direction: Literal["en_to_xx", "xx_to_en"] = "en_to_xx"  # Tatoeba: English queries, non-English candidates
+    pooling: Literal["mean_all", "mean_content", "cls"] = "mean_all"  # mean over every non-pad token, specials included
+    # BUCC from a source that holds only the gold pairs (the hub's bucc18 configs) is not BUCC: refused unless set here,
+    # and then every row is labelled gold-only.
+    allow_gold_only_mining: bool = False
+
+
 class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +79,7 @@ class ExperimentSpec(BaseModel):
     hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=dict)  # intermediate / target / <task name>
     data_dirs: dict[str, str] = Field(default_factory=dict)
     keep_heads: bool = False
+    retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
 
     @model_validator(mode="after")
     def _check(self) -> "ExperimentSpec":
@@ -85,9 +98,14 @@ class ExperimentSpec(BaseModel):
         for t in self.targets:
             if get_task(t).role != "target":
                 raise ValueError(f"'{t}' is not a target task")
-        for key in self.hyperparameters:
+        from xstilts.defaults import check_hyperparameters
+
+        for key, block in self.hyperparameters.items():
             if key not in ("intermediate", "target"):
                 get_task(key)
+            check_hyperparameters(block, f"hyperparameters.{key}")
+        for s in self.intermediate:
+            check_hyperparameters(s.hyperparameters, f"intermediate setting '{s.name}' hyperparameters")
         return self
 
     def settings_for(self, model: ModelSpec) -> list[IntermediateSetting]:
@@ -102,13 +120,17 @@ class ExperimentSpec(BaseModel):
         wanted = self.languages.get(target, task.languages) if isinstance(self.languages, dict) else self.languages
         return [l for l in wanted if l in task.languages]
 
-    def phase_settings(self, kind: str, task: str | None, setting: IntermediateSetting | None = None) -> dict[str, Any]:
-        out = dict(self.hyperparameters.get(kind, {}))
+    def hyperparameter_layers(self, kind: str, task: str | None,
+                              setting: IntermediateSetting | None = None) -> list[dict[str, Any]]:
+        """The spec's override layers for a phase (or an evaluation) of `task`, lowest precedence first: the phase's
+        block (`hyperparameters.intermediate|target`), the task's block, the intermediate setting's own. Feed them to
+        `defaults.merge_hyperparameters`, which documents the whole precedence."""
+        layers = [dict(self.hyperparameters.get(kind, {}))]
         if task is not None:
-            out.update(self.hyperparameters.get(task, {}))
+            layers.append(dict(self.hyperparameters.get(task, {})))
         if setting is not None:
-            out.update(setting.hyperparameters)
-        return out
+            layers.append(dict(setting.hyperparameters))
+        return layers
 
 
 def load_spec(path: str | Path) -> ExperimentSpec:
