@@ -41,7 +41,7 @@ def resolve_selection_model(model: str, spec_path: Path | None,
             settings = {k: v for k, v in spec.hyperparameters.get("intermediate", {}).items()
                         if k in ("max_seq_length", "learning_rate", "freeze_embeddings", "batch_size")}
             settings["retrieval_layer"] = named.retrieval_layer
-            return resolve_model(named, spec, work_dir), [named.path], settings
+            return resolve_model_path(resolve_model(named, spec, work_dir)), [named.path], settings
     aliases = []
     for s in [spec] if spec is not None else ([load_spec(default_spec)] if default_spec.is_file() else []):
         aliases += [m.name for m in s.models if m.path == model]
@@ -61,6 +61,8 @@ def select(
     spec: Optional[Path] = typer.Option(None, help="Experiment spec: its model names and budgets (see --model)."),
     work_dir: Path = typer.Option(Path("runs/selection-models"), help="Where a spec model's prepared copy is kept."),
     set_: list[str] = typer.Option([], "--set", help="Override a selection budget, e.g. intermediate_examples=64."),
+    name: Optional[str] = typer.Option(None, help="The grid's name for this model (select-eval matches on it), e.g. "
+                                       "e5-small when --model is a prepared folder."),
     out: Path = typer.Option(..., help="Ranking file (JSON) to write."),
 ) -> None:
     """Rank candidate intermediate tasks for a target with cheap methods; prints each method's scores and cost."""
@@ -84,6 +86,7 @@ def select(
             raise UserError(f"task '{target}' has no language '{lang}'; its languages: {' '.join(task.languages)}")
     names = resolve_candidates(candidates, target)
     path, aliases, spec_settings = resolve_selection_model(model, spec, work_dir)
+    aliases = aliases + ([name] if name else [])
     budget = {**SELECT_DEFAULTS, **{k: v for k, v in spec_settings.items() if v is not None}, **_parse_sets(set_)}
     load_t0 = time.time()
     bench = Workbench.load(path, {**phase_defaults("intermediate"), **budget})
