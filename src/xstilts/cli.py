@@ -418,6 +418,11 @@ def demo(
     _print_summary(summary, out)
 
 
+from xstilts import cli_selection  # noqa: E402 - issue 11: select and select-eval
+app.command("select")(cli_selection.select)
+app.command("select-eval")(cli_selection.select_eval)
+
+
 def main() -> None:
     try:
         app()

@@ -210,8 +210,10 @@ def build_document(data: ReportData) -> Document:
             "They check that the pipeline works; they are NOT XTREME results.", "banner"))
     doc.add(Paragraph(f"{data.split_note} Baseline: '{data.baseline}'. Models: {', '.join(data.models)}. "
                       f"Sources: {', '.join(data.sources)}. Scores are x100."))
+    from xstilts.analysis.selection_report import section_selection  # only when runs store rankings
+
     for section in (_section_paper_tables, _section_languages, _section_comparison, _section_uncertainty,
-                    _section_groups, _section_retrieval):
+                    _section_groups, _section_retrieval, section_selection):
         section(doc, data)
     if data.warnings:
         doc.add(Heading(2, "Warnings"), *(Paragraph(w, "note") for w in data.warnings))

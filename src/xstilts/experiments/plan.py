@@ -15,6 +15,7 @@ from xstilts.defaults import EVALUATION_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
 from xstilts.experiments.spec import ExperimentSpec, IntermediateSetting, ModelSpec
 from xstilts.tasks import get_task
+from xstilts.selection.prune import plan_filter
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training.phase import PHASE_RECORD, PhaseConfig
 
@@ -149,6 +150,7 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
     nodes: list[Node] = []
     by_id: dict[str, Node] = {}
     eval_jobs = {(m.name, t): evaluation_job(spec, m, t) for m in spec.models for t in spec.targets}
+    keep = plan_filter(spec)  # `selection:` prunes settings per (model, target); everything kept without it
 
     def add(node: Node, upstream: str | None) -> None:
         up = [by_id[u].hash for u in node.depends_on]
@@ -163,11 +165,13 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
         for seed in spec.seeds:
             for s in spec.settings_for(m):
                 inter_id = None
+                if not keep.keeps_setting(m.name, s.name):
+                    continue
                 if not s.is_baseline:
                     job = {"model": model, "phase": phase_config(spec, "intermediate", s.tasks, seed, s, m).job()}
                     inter_id = f"intermediate/{m.name}/{s.name}/s{seed}"
                     add(Node(inter_id, "intermediate", m.name, s.name, seed, job=job), None)
-                for target in spec.targets:
+                for target in [t for t in spec.targets if keep.keeps(m.name, s.name, t)]:
                     task = get_task(target)
                     upstream = [inter_id] if inter_id else []
                     if task.has_training_data:
@@ -264,4 +268,5 @@ def plan_summary(spec: ExperimentSpec, nodes: list[Node], out: Path | None) -> d
                 if item not in skipped[n.target or ""]:
                     skipped[n.target or ""].append(item)
     return {"name": spec.name, "counts": counts, "estimated_gpu_hours_remaining": round(remaining / 3600, 2),
-            "skipped": skipped, "nodes": [n.public(done[n.id]) for n in nodes]}
+            "skipped": skipped,
+            "pruned": plan_filter(spec).pruned(), "nodes": [n.public(done[n.id]) for n in nodes]}

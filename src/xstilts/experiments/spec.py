@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xstilts.errors import UserError
+from xstilts.selection.prune import SelectionSpec
 
 
 def safe_name(value: str) -> str:
@@ -93,6 +94,7 @@ class ExperimentSpec(BaseModel):
     data_dirs: dict[str, str] = Field(default_factory=dict)
     keep_heads: bool = False
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
+    selection: SelectionSpec | None = None  # train only the top-k settings per (model, target): selection/prune.py
 
     _name = field_validator("name")(safe_name)
 
@@ -173,7 +175,10 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     if not isinstance(raw, dict):
         raise UserError("expected a mapping with models, intermediate, targets", path=str(p))
     try:
-        return ExperimentSpec(**raw)
+        spec = ExperimentSpec(**raw)
+        if spec.selection is not None:
+            spec.selection.resolve_from(p.parent)  # relative ranking paths start at the spec file
+        return spec
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(x) for x in first["loc"]) or "spec"

@@ -1,0 +1,247 @@
+"""Scoring rankings against an exhaustive grid (Poth et al. 2021, "What to Pre-Train on?").
+
+True score of an intermediate setting for (model, target): the mean over seeds of the target's unweighted average over
+languages of the headline `score` on the reported split. Single-task settings stand for their task; the baseline
+("none", no intermediate training) is kept apart.
+
+- Regret@k = 100 (M - O_k) / M: M the best true score among the candidates, O_k the best among the top-k ranked.
+- NDCG@k = DCG@k / IDCG@k, DCG@k = sum_{i<=k} gain(s_i) / log2(i + 1); gain `exp`: 2^s - 1 with s in points (the
+  paper's), or `linear`: s. One table holds one gain type.
+- The random baseline is exact: every position of a uniformly random order holds each candidate with probability 1/n,
+  so E[DCG@k] = mean(gain) * sum_{i<=k} 1/log2(i+1); and the best of a random k-subset is the j-th smallest of n
+  scores with probability C(j-1, k-1) / C(n, k), so E[O_k] = sum_j s_(j) C(j-1, k-1) / C(n, k).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from xstilts.errors import UserError
+
+KS = (1, 3, 5)
+GAINS = ("exp", "linear")
+
+
+def gain(score: float, kind: str) -> float:
+    if kind == "exp":
+        return 2.0 ** score - 1.0
+    if kind == "linear":
+        return score
+    raise UserError(f"gain must be one of {GAINS}, got '{kind}'")
+
+
+def dcg(scores: Sequence[float], k: int, kind: str) -> float:
+    return sum(gain(s, kind) / math.log2(i + 2) for i, s in enumerate(list(scores)[:k]))
+
+
+def ndcg_at_k(ranked: Sequence[str], true: dict[str, float], k: int, kind: str = "exp") -> float:
+    """NDCG@k of an order of candidates given their true scores (candidates without a true score are skipped)."""
+    order = [true[c] for c in ranked if c in true]
+    ideal = dcg(sorted(true.values(), reverse=True), k, kind)
+    return dcg(order, k, kind) / ideal if ideal > 0 else 0.0
+
+
+def regret_at_k(ranked: Sequence[str], true: dict[str, float], k: int) -> float:
+    best = max(true.values())
+    got = max(true[c] for c in [c for c in ranked if c in true][:k])
+    return 100.0 * (best - got) / best if best else 0.0
+
+
+def expected_random_ndcg(true: dict[str, float], k: int, kind: str = "exp") -> float:
+    n = len(true)
+    mean_gain = sum(gain(s, kind) for s in true.values()) / n
+    ideal = dcg(sorted(true.values(), reverse=True), k, kind)
+    return mean_gain * sum(1.0 / math.log2(i + 2) for i in range(min(k, n))) / ideal if ideal > 0 else 0.0
+
+
+def expected_random_regret(true: dict[str, float], k: int) -> float:
+    vals = sorted(true.values())
+    n, k = len(vals), min(k, len(vals))
+    best = vals[-1]
+    e_best = sum(v * math.comb(j, k - 1) for j, v in enumerate(vals)) / math.comb(n, k)  # j = (j+1)-th smallest - 1
+    return 100.0 * (best - e_best) / best if best else 0.0
+
+
+# ------------------------------------------------------------------ the grid
+
+
+def true_scores(run_dir: Path, split: str | None = None) -> tuple[dict[tuple[str, str], dict[str, float]], str]:
+    """{(model, target): {intermediate setting: true score}} from RUN_DIR/results.csv, and the split used."""
+    from xstilts.analysis.results import HEADLINE_METRIC, RESULTS_FILE, choose_split, read_results
+
+    rows = read_results(Path(run_dir) / RESULTS_FILE)
+    split, _ = choose_split(rows, split)
+    per: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        if r.metric == HEADLINE_METRIC and r.split == split:
+            per[(r.model, r.target, r.intermediate, r.seed)].append(r.value)
+    seeds: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for (m, t, i, _), vals in per.items():
+        seeds[(m, t, i)].append(sum(vals) / len(vals))
+    out: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for (m, t, i), vals in seeds.items():
+        out[(m, t)][i] = sum(vals) / len(vals)
+    return dict(out), split
+
+
+# Node directories: "<kind>-<model>-<setting>[-<target>]-s<seed>-<hash12>", kind written in full or cut to 5 letters.
+_NODE_DIR = re.compile(r"^(intermediate|target|evaluation|inter|targe|evalu)-(.+)-s(\d+)-[0-9a-f]{12}$")
+
+
+def grid_records(run_dir: Path) -> dict[str, Any]:
+    """Per intermediate setting name (as in results.csv), its tasks; and the seconds of every node of the grid, keyed by
+    (kind, model-setting[-target] readable name), from nodes/*/phase.json (phases) and events.jsonl (evaluations)."""
+    run_dir = Path(run_dir)
+    phases: list[dict[str, Any]] = []
+    for p in sorted((run_dir / "nodes").glob("*/phase.json")):
+        m = _NODE_DIR.match(p.parent.name)
+        if not m:
+            continue
+        rec = json.loads(p.read_text(encoding="utf-8"))
+        job = rec.get("job") or rec.get("config") or {}  # the phase's resolved job (older records: its config)
+        phases.append({"kind": m.group(1)[:5], "name": m.group(2), "seed": m.group(3),
+                       "seconds": float(rec["seconds"]),
+                       "tasks": list(job.get("task_order") or job.get("tasks") or [])})
+    evals: dict[str, float] = {}
+    events = run_dir / "events.jsonl"
+    if events.is_file():
+        started: dict[str, float] = {}
+        for line in events.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            e = json.loads(line)
+            if not str(e["node"]).startswith("evaluation/"):
+                continue
+            if e["event"] == "start":
+                started[e["node"]] = e["time"]
+            elif e["event"] == "done" and e["node"] in started:
+                evals[e["node"]] = e["time"] - started.pop(e["node"])
+    return {"phases": phases, "evaluations": evals}
+
+
+def setting_tasks(records: dict[str, Any], model: str, settings: list[str]) -> dict[str, list[str]]:
+    """The tasks of each intermediate setting of `model`, from its intermediate phases' records."""
+    out: dict[str, list[str]] = {}
+    for s in settings:
+        for ph in records["phases"]:
+            if ph["kind"] == "inter" and ph["name"] == f"{model}-{s}":
+                out[s] = ph["tasks"]
+                break
+    return out
+
+
+def grid_seconds(records: dict[str, Any], model: str, target: str, settings: list[str]) -> float:
+    """What the exhaustive grid spent on these settings for one (model, target): the settings' intermediate phases
+    (every seed), their target phases and evaluations."""
+    total = 0.0
+    for ph in records["phases"]:
+        for s in settings:
+            if (ph["kind"] == "inter" and ph["name"] == f"{model}-{s}") or \
+                    (ph["kind"] == "targe" and ph["name"] == f"{model}-{s}-{target}"):
+                total += ph["seconds"]
+    for node, sec in records["evaluations"].items():
+        parts = node.split("/")  # evaluation/<model>/<setting>/<target>/s<seed>
+        if len(parts) == 5 and parts[1] == model and parts[2] in settings and parts[3] == target:
+            total += sec
+    return total
+
+
+def load_rankings(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Rankings from files written by `xstilts select` (one file may hold several methods)."""
+    out = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise UserError("ranking file not found", path=str(p))
+        try:
+            data = json.loads(Path(p).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise UserError(f"not JSON: {e.msg}", path=str(p), line=e.lineno) from None
+        items = data.get("rankings") if isinstance(data, dict) and "rankings" in data else [data]
+        for r in items:
+            if not isinstance(r, dict) or not {"method", "target", "candidates"} <= set(r):
+                raise UserError("expected rankings with method, target, candidates (written by xstilts select)",
+                                path=str(p))
+            r = dict(r)
+            r.setdefault("model_aliases", data.get("model_aliases", []) if isinstance(data, dict) else [])
+            r["file"] = str(p)
+            out.append(r)
+    return out
+
+
+def match_model(ranking: dict[str, Any], models: set[str]) -> str | None:
+    """The grid's model name a ranking stands for: its `model`, or one of its aliases (the spec name of a model
+    path)."""
+    for name in [ranking.get("model"), *ranking.get("model_aliases", [])]:
+        if name in models:
+            return name
+    return None
+
+
+def evaluate_rankings(run_dir: Path, rankings: list[dict[str, Any]], split: str | None = None,
+                      gains: Sequence[str] = GAINS, ks: Sequence[int] = KS) -> dict[str, Any]:
+    """Every ranking scored against the grid: NDCG@k per gain type, Regret@k, the exact random expectation for
+    `random`, the baseline comparison, the ranking's cost and the grid's cost for the same candidates."""
+    scores, split = true_scores(run_dir, split)
+    records = grid_records(run_dir)
+    models = {m for m, _ in scores}
+    rows, skipped = [], []
+    for r in rankings:
+        model = match_model(r, models)
+        if model is None or (model, r["target"]) not in scores:
+            skipped.append(f"{r['file']}: {r['method']} for model {r.get('model')} / {r['target']}: not in the grid")
+            continue
+        per_setting = scores[(model, r["target"])]
+        settings = [s for s in per_setting if s != "none"]
+        tasks = setting_tasks(records, model, settings)
+        by_task = {ts[0]: s for s, ts in tasks.items() if len(ts) == 1}  # single-task settings stand for their task
+        ranked = [c["name"] for c in r["candidates"]]
+        true = {c: per_setting[by_task[c]] for c in ranked if c in by_task}
+        if len(true) < 2:
+            skipped.append(f"{r['file']}: {r['method']} for {model} / {r['target']}: fewer than 2 ranked candidates "
+                           "have a single-task setting in the grid")
+            continue
+        order = [c for c in ranked if c in true]
+        row: dict[str, Any] = {"method": r["method"], "model": model, "target": r["target"], "n": len(true),
+                               "selected": order[:3], "true_top": sorted(true, key=lambda c: -true[c])[:3],
+                               "cost_seconds": float(r.get("cost", {}).get("seconds", 0.0)),
+                               "grid_seconds": grid_seconds(records, model, r["target"], [by_task[c] for c in true]),
+                               "file": r["file"]}
+        random_exact = r["method"] == "random"
+        for k in ks:
+            row[f"regret@{k}"] = expected_random_regret(true, k) if random_exact else regret_at_k(order, true, k)
+            for g in gains:
+                row[f"ndcg@{k}/{g}"] = (expected_random_ndcg(true, k, g) if random_exact
+                                        else ndcg_at_k(order, true, k, g))
+        row["expected"] = random_exact
+        base = per_setting.get("none")
+        row["baseline"] = base
+        row["best_true"] = max(true.values())
+        row["top1_true"] = true[order[0]]
+        row["top1_beats_baseline"] = None if base is None else true[order[0]] > base
+        row["cost_ratio"] = row["cost_seconds"] / row["grid_seconds"] if row["grid_seconds"] else None
+        rows.append(row)
+    return {"split": split, "rows": rows, "skipped": skipped}
+
+
+def summarize(rows: list[dict[str, Any]], ks: Sequence[int] = KS, gains: Sequence[str] = GAINS
+              ) -> list[dict[str, Any]]:
+    """Per method, the mean of every measure over its (model, target) rows, and the summed costs."""
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by[r["method"]].append(r)
+    out = []
+    for method, rs in by.items():
+        s: dict[str, Any] = {"method": method, "rankings": len(rs)}
+        keys = [f"regret@{k}" for k in ks] + [f"ndcg@{k}/{g}" for k in ks for g in gains]
+        for key in keys:
+            s[key] = sum(r[key] for r in rs) / len(rs)
+        s["cost_seconds"] = sum(r["cost_seconds"] for r in rs)
+        s["grid_seconds"] = sum(r["grid_seconds"] for r in rs)
+        s["cost_ratio"] = s["cost_seconds"] / s["grid_seconds"] if s["grid_seconds"] else None
+        out.append(s)
+    return sorted(out, key=lambda s: s["regret@1"])
