@@ -15,12 +15,17 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
+from xstilts.evaluation.task_eval import dev_evaluator
 from xstilts.experiments.run import resolve_model
 from xstilts.experiments.spec import load_spec
 from xstilts.training import sampling
-from xstilts.training.phase import PhaseConfig, run_phase
+from xstilts.training.phase import PhaseConfig
+from xstilts.training.phase import run_phase as _run_phase
+
+run_phase = partial(_run_phase, dev_scorer=dev_evaluator)
 
 DEMO = Path(__file__).resolve().parents[1] / "src" / "xstilts" / "experiments" / "demo.yaml"
 

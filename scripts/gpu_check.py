@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 CPU = "--cpu" in sys.argv
@@ -25,10 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import make_model_dir  # noqa: E402
 from tests.toy_tasks import write_toy_tasks  # noqa: E402
+from xstilts.evaluation.task_eval import dev_evaluator  # noqa: E402
 from xstilts.evaluation.zero_shot import evaluate_target  # noqa: E402
 from xstilts.tasks import get_task, register_task_dir  # noqa: E402
 from xstilts.training.loop import resolve_precision  # noqa: E402
-from xstilts.training.phase import PhaseConfig, run_phase  # noqa: E402
+from xstilts.training.phase import PhaseConfig  # noqa: E402
+from xstilts.training.phase import run_phase as _run_phase  # noqa: E402
+
+run_phase = partial(_run_phase, dev_scorer=dev_evaluator)
 
 
 def throughput(prefetch: int, layers: int, hidden: int, steps: int, peak: float) -> str:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from functools import partial
 
 import pytest
 import yaml
 
-from xstilts.training.phase import PhaseConfig, run_phase
+from xstilts.evaluation.task_eval import dev_evaluator
+from xstilts.training.phase import PhaseConfig
+from xstilts.training.phase import run_phase as _run_phase
+
+run_phase = partial(_run_phase, dev_scorer=dev_evaluator)  # early stopping on dev, as the CLI and executors run it
 
 FAMILIES = ["toy_cls", "toy_tag", "toy_mc", "toy_span"]  # classification, tagging, multiple choice, extractive QA
 CAPS = {"toy_cls": 96, "toy_tag": 48, "toy_mc": 24, "toy_span": 12}

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from xstilts.evaluation.task_eval import dev_evaluator
 from xstilts.tasks import get_task
-from xstilts.training.phase import PhaseConfig, build_model, is_complete, run_phase
+from xstilts.training.phase import PhaseConfig, build_model, is_complete
+from xstilts.training.phase import run_phase as _run_phase
+
+run_phase = partial(_run_phase, dev_scorer=dev_evaluator)  # early stopping on dev, as the CLI and executors run it
 
 TINY = {"max_steps": 3, "batch_size": 8, "grad_accumulation": 1, "max_seq_length": 32, "learning_rate": 1e-3,
         "eval_every_steps": 2, "max_train_examples": 32}

@@ -229,6 +229,7 @@ def test_what_each_node_records_is_its_job(tiny_models, toy_tasks, tmp_path):
 
 def test_official_layout_xnli_early_stops_on_the_downloads_english_dev(tiny_models, tmp_path):
     """XNLI trains on MNLI from xnli/train-en.tsv and early-stops on xnli/dev-en.tsv (no silent 'no dev')."""
+    from xstilts.evaluation.task_eval import dev_evaluator
     from xstilts.training.phase import PhaseConfig, run_phase
 
     official = ROOT / "tests" / "fixtures" / "xtreme" / "official"
@@ -236,7 +237,7 @@ def test_official_layout_xnli_early_stops_on_the_downloads_english_dev(tiny_mode
                       settings={"max_steps": 1, "batch_size": 2, "grad_accumulation": 1, "max_seq_length": 32})
     where = cfg.task_source("xnli")
     assert (where["source_task"], where["dev_task"], where["dev_language"]) == ("mnli", "xnli", "en")
-    out = run_phase(cfg, tmp_path / "x", progress=False)
+    out = run_phase(cfg, tmp_path / "x", progress=False, dev_scorer=dev_evaluator)
     record = json.loads((out / "phase.json").read_text())
     assert record["data"]["xnli"]["dev_examples"] > 0 and record["train"]["dev_metrics"]
 

@@ -83,12 +83,11 @@ def test_windows_of_several_examples_are_kept_apart():
 def test_real_windows_map_onto_the_context_tokens(tiny_models):
     """On real windows (HF fast-tokenizer overflow with stride), the inferred window starts place every window's
     context tokens on the context's own tokenization, and each context token has exactly one max-context window."""
+    from tests.conftest import toy_corpus
     from xstilts.data.examples import Answer, SpanExample
     from xstilts.data.featurize import featurize_spans
     from xstilts.evaluation.predict import _window_starts
     from xstilts.modeling.model import load_encoder
-
-    from tests.conftest import toy_corpus
 
     _, tok = load_encoder(str(tiny_models["xlmr"]))
     context = " ".join(toy_corpus(40)[:40])

@@ -148,7 +148,9 @@ def train(
         from xstilts.tasks import get_task
 
         get_task(name)
-    path = run_phase(cfg, out)
+    from xstilts.evaluation.task_eval import dev_evaluator
+
+    path = run_phase(cfg, out, dev_scorer=dev_evaluator)
     rec = json.loads((path / "phase.json").read_text())
     console.print(f"[green]phase written:[/] {path}  dev: {json.dumps(rec['train']['dev_metrics'])}")
 
@@ -419,6 +421,7 @@ def demo(
 
 
 from xstilts import cli_selection  # noqa: E402 - issue 11: select and select-eval
+
 app.command("select")(cli_selection.select)
 app.command("select-eval")(cli_selection.select_eval)
 

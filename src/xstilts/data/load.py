@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from xstilts.data.hub import hub_splits, load_hub_examples
 from xstilts.data.local import local_path, read_local
 from xstilts.data.mappers import LOCAL_READERS, TASK_LOADERS
@@ -135,3 +137,11 @@ def _hub_error(task: TaskSpec, e: BaseException) -> UserError:
         f"task '{task.name}': cannot load {what} from the Hugging Face hub ({reason}). Offline, give the files: "
         f"--data-dir {task.name}=DIR (uniform JSONL <split>.<lang>.jsonl, or the official XTREME download layout), "
         "or a local hub cache holding the dataset (HF_HOME / HF_DATASETS_CACHE)")
+
+
+def subsample(examples: list[Any], n: int | None, seed: int) -> list[Any]:
+    """Deterministic subsample of n examples by seed (order preserved), or all when n is None or larger."""
+    if n is None or n >= len(examples):
+        return examples
+    idx = np.sort(np.random.default_rng(seed).permutation(len(examples))[:n])
+    return [examples[i] for i in idx]

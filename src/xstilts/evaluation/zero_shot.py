@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from xstilts.data.examples import BitextExample
 from xstilts.data.featurize import Collator, featurize_retrieval
-from xstilts.data.load import load_examples
+from xstilts.data.load import load_examples, subsample
 from xstilts.data.xtreme import tatoeba_official_order
 from xstilts.defaults import default_retrieval_layer, phase_defaults
 from xstilts.errors import UserError
@@ -25,7 +25,6 @@ from xstilts.evaluation import submission as sub
 from xstilts.evaluation.task_eval import gold_of, predict_examples, score
 from xstilts.modeling.model import MultiTaskModel, is_checkpoint, load_checkpoint, load_encoder
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.phase import subsample
 
 
 def load_for_eval(path: str, trust_remote_code: bool = False) -> tuple[MultiTaskModel, Any]:

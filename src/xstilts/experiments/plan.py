@@ -14,8 +14,8 @@ from xstilts import __version__
 from xstilts.defaults import EVALUATION_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
 from xstilts.experiments.spec import ExperimentSpec, IntermediateSetting, ModelSpec
-from xstilts.tasks import get_task
 from xstilts.selection.prune import plan_filter
+from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training.phase import PHASE_RECORD, PhaseConfig
 

@@ -92,7 +92,10 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
     d = node_dir(out, node)
     start = str(out / "nodes" / node.start_dir) if node.start_dir else model_start(out, node.job["model"])
     if node.kind in ("intermediate", "target"):
-        run_phase(PhaseConfig.from_job(node.job["phase"], start, log_with=log_with), d, progress=progress)
+        from xstilts.evaluation.task_eval import dev_evaluator
+
+        run_phase(PhaseConfig.from_job(node.job["phase"], start, log_with=log_with), d, progress=progress,
+                  dev_scorer=dev_evaluator)
         return []
     from xstilts.evaluation.zero_shot import evaluate_job
 

@@ -201,11 +201,11 @@ def rehearse_spec(spec_path: str | Path, out: str | Path, only: dict[str, list[s
                   progress: bool = True) -> dict[str, Any]:
     """Rehearse a spec into `out` (results.csv, report, nodes as a real run writes them); returns the run summary
     with `failed` naming each node that would fail."""
-    from xstilts.analysis.report import build_report
-    from xstilts.experiments.run import run_local
-
     import datasets
     import transformers
+
+    from xstilts.analysis.report import build_report
+    from xstilts.experiments.run import run_local
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()

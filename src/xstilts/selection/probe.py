@@ -13,11 +13,11 @@ import torch
 
 from xstilts.data.examples import BitextExample, ChoiceExample, SentenceExample, SpanExample, TagExample
 from xstilts.data.featurize import Collator, featurize, featurize_retrieval
-from xstilts.data.load import load_examples
+from xstilts.data.load import load_examples, subsample
 from xstilts.errors import UserError
 from xstilts.modeling.model import MultiTaskModel, load_encoder
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.phase import head_spec, subsample, training_source, with_data_labels
+from xstilts.training.phase import head_spec, training_source, with_data_labels
 
 EVAL_BATCH = 32
 

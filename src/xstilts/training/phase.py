@@ -9,17 +9,23 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import Any, Callable
 
 from xstilts import __version__
-from xstilts.data.featurize import Collator, featurize
-from xstilts.data.load import load_examples
+from xstilts.data.cache import featurize_cached
+from xstilts.data.featurize import Collator
+from xstilts.data.load import load_examples, subsample
 from xstilts.defaults import EVALUATION_ONLY_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
 from xstilts.experiments.integrity import write_record
-from xstilts.modeling.model import HeadSpec, MultiTaskModel, is_checkpoint, load_checkpoint, load_encoder, save_checkpoint
+from xstilts.modeling.model import (
+    HeadSpec,
+    MultiTaskModel,
+    is_checkpoint,
+    load_checkpoint,
+    load_encoder,
+    save_checkpoint,
+)
 from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training.loop import TrainTask, set_seed, train
@@ -140,14 +146,6 @@ def is_complete(out_dir: str | Path) -> bool:
     return (Path(out_dir) / DONE_FILE).is_file()
 
 
-def subsample(examples: list[Any], n: int | None, seed: int) -> list[Any]:
-    """Deterministic subsample of n examples by seed (order preserved), or all when n is None or larger."""
-    if n is None or n >= len(examples):
-        return examples
-    idx = np.sort(np.random.default_rng(seed).permutation(len(examples))[:n])
-    return [examples[i] for i in idx]
-
-
 def training_source(task: TaskSpec) -> TaskSpec:
     """The task whose training split trains `task` (XNLI <- MNLI, XQuAD <- SQuAD, ...)."""
     return get_task(task.train_from) if task.train_from else task
@@ -202,10 +200,18 @@ def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTask
     return model, tok
 
 
-def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True) -> Path:
-    """Train one phase and write its checkpoint to out_dir (returns at once if out_dir is already complete)."""
-    from xstilts.evaluation.task_eval import evaluate_examples
+# How a phase scores a task's dev set for early stopping: (model, tokenizer, task, dev examples, hyperparameters, device)
+# -> a callable giving the current weights' metrics. Passed in by the caller (evaluation.task_eval.dev_evaluator), so
+# that training does not depend on evaluation.
+DevScorer = Callable[[MultiTaskModel, Any, TaskSpec, list[Any], dict[str, Any], Any], Callable[[], dict[str, float]]]
 
+
+def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True, dev_scorer: DevScorer | None = None) -> Path:
+    """Train one phase and write its checkpoint to out_dir (returns at once if out_dir is already complete).
+
+    Steps: load each task's training (and dev) examples from the source its job names, build the model (heads per
+    task), featurize through the on-disk feature cache, train (early stopping on dev when `dev_scorer` is given), and
+    write the checkpoint with its record atomically, on the main process only (under `accelerate launch`)."""
     out = Path(out_dir)
     if is_complete(out):
         return out
@@ -230,29 +236,29 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True) -> P
     train_tasks, data_info = [], {}
     for name, (task, src, where, train_ex) in loaded.items():
         settings = cfg.resolved_settings(name)
-        feats = featurize(task.family, train_ex, tokenizer, task.labels, settings, train=True)
+        feats = featurize_cached(task.family, train_ex, tokenizer, task.labels, settings, train=True)
         dev_ex = []
         if where["dev_task"] is not None:  # a dev set that fails to load is an error, never silently dropped
             dev_ex = subsample(load_examples(get_task(where["dev_task"]), "dev", where["dev_language"],
                                              where["data_dir"]), settings.get("max_dev_examples"), 0)
-
-        def evaluate(task=task, dev_ex=dev_ex, settings=settings):
-            return evaluate_examples(model, tokenizer, task, dev_ex, settings, device)[1]
-
-        train_tasks.append(TrainTask(name=name, feats=feats, evaluate=evaluate if dev_ex else None))
+        evaluate = dev_scorer(model, tokenizer, task, dev_ex, settings, device) if dev_ex and dev_scorer else None
+        train_tasks.append(TrainTask(name=name, feats=feats, evaluate=evaluate))
         data_info[name] = {**where, "train_examples": len(train_ex), "train_features": len(feats),
                            "dev_examples": len(dev_ex)}
     if cfg.mlm_corpus:
         from xstilts.training.mlm import mlm_train_task
 
         train_tasks.append(mlm_train_task(model, tokenizer, cfg))
-        data_info["mlm"] = {"corpus": cfg.mlm_corpus, "train_features": len(train_tasks[-1].feats)}
+        data_info["mlm"] = {"corpus": cfg.mlm_corpus, "train_features": len(train_tasks[-1].feats),
+                            **train_tasks[-1].info}  # head_init: pretrained (the checkpoint's LM head) or random
     settings = cfg.resolved_settings(None)
     collate = Collator(pad_id=tokenizer.pad_token_id or 0, mask_id=tokenizer.mask_token_id,
                        vocab_size=model.encoder.config.vocab_size, seed=cfg.seed)
     result = train(model, train_tasks, collate, settings, cfg.seed, cfg.sampler, cfg.temperature, progress=progress,
                    log_with=cfg.log_with, log_dir=str(out.parent / "logs" / out.name) if cfg.log_with else None,
                    run_name=f"{cfg.kind}-{'+'.join(cfg.tasks)}")
+    if not result.is_main:  # data-parallel processes: only the main one writes the checkpoint
+        return out
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
