@@ -445,6 +445,13 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as e:  # a phase whose loss became NaN/inf: one line naming the step and task, exit 1
+        from xstilts.training.loop import TrainingDiverged
+
+        if not isinstance(e, TrainingDiverged):
+            raise
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from xstilts.modeling.model import (
 )
 from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.loop import TrainTask, set_seed, train
+from xstilts.training.loop import TrainTask, set_seed, train, wait_for_everyone
 
 PHASE_RECORD = "phase.json"  # a finished phase's completion record (its job, data sizes, dev history)
 DONE_FILE = PHASE_RECORD
@@ -257,9 +257,15 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True, dev_
     result = train(model, train_tasks, collate, settings, cfg.seed, cfg.sampler, cfg.temperature, progress=progress,
                    log_with=cfg.log_with, log_dir=str(out.parent / "logs" / out.name) if cfg.log_with else None,
                    run_name=f"{cfg.kind}-{'+'.join(cfg.tasks)}")
-    if not result.is_main:  # data-parallel processes: only the main one writes the checkpoint
-        return out
+    if result.is_main:  # data-parallel processes: only the main one writes the checkpoint
+        _write_checkpoint(cfg, out, model, tokenizer, data_info, result, t0)
+    wait_for_everyone()  # the others return once it is in place (the next phase reads it)
+    return out
 
+
+def _write_checkpoint(cfg: PhaseConfig, out: Path, model: MultiTaskModel, tokenizer: Any, data_info: dict[str, Any],
+                      result: Any, t0: float) -> None:
+    """The checkpoint and its record, written to a temporary folder and renamed into place when complete."""
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -279,4 +285,3 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True, dev_
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, out)
-    return out
