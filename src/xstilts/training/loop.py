@@ -40,6 +40,15 @@ class TrainResult:
     task_proportions: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+class TrainingDiverged(RuntimeError):
+    """A training loss became NaN or infinite: the phase stops rather than writing a broken checkpoint."""
+
+    def __init__(self, step: int, task: str, loss: float):
+        super().__init__(f"training diverged: loss {loss} at optimizer step {step} (task '{task}'); "
+                         "lower the learning rate or check the data")
+        self.step, self.task, self.loss = step, task, loss
+
+
 def set_seed(seed: int) -> None:
     import random
 
@@ -150,6 +159,9 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
         batch = {key: (v.to(device) if isinstance(v, torch.Tensor) else v) for key, v in batch.items()}
         with accelerator.accumulate(model):
             loss = model(tasks[k].name, batch)["loss"]
+            value = float(loss.item())
+            if not math.isfinite(value):  # stop before the NaN reaches the weights (and before any checkpoint)
+                raise TrainingDiverged(result.optimizer_steps + 1, tasks[k].name, value)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(params, float(settings["max_grad_norm"]))
@@ -158,7 +170,7 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
             optimizer.zero_grad()
         result.task_batches[tasks[k].name] += 1
         result.micro_batches += 1
-        result.losses.append(float(loss.item()))
+        result.losses.append(value)
         seen += len(feats)
         if accelerator.sync_gradients:
             result.optimizer_steps += 1
