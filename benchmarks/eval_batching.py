@@ -23,6 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from train_throughput import machine  # noqa: E402
+
 from xstilts.data.featurize import Collator, featurize  # noqa: E402
 from xstilts.data.load import load_examples  # noqa: E402
 from xstilts.defaults import EVAL_BATCH_SIZE, phase_defaults  # noqa: E402

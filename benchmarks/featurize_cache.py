@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from train_throughput import machine  # noqa: E402
+
 from xstilts.data.cache import featurize_cached  # noqa: E402
 from xstilts.data.featurize import featurize  # noqa: E402
 from xstilts.data.load import load_examples  # noqa: E402

@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from xstilts.experiments.integrity import write_record
 from xstilts.experiments.plan import Node, build_plan, node_dir
 from xstilts.experiments.run import record_name, schedule
 from xstilts.experiments.spec import ExperimentSpec
+from xstilts.integrity import write_record
 from xstilts.results import COLUMNS, append_results
 from xstilts.tasks import list_tasks
 

@@ -102,8 +102,13 @@ class _ListDataset(torch.utils.data.Dataset):
 
 
 def run_trainer(model_dir: str, train_ex: list, dev_ex: list, group_by_length: bool, out: str) -> dict[str, Any]:
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

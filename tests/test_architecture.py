@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "defaults": 1,
     "languages": 1,
     "atomic": 1,
+    "integrity": 1,  # checksummed completion records (phases and evaluation nodes write them)
     "results": 1,
     "tasks": 2,
     "modeling": 2,

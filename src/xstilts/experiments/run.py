@@ -10,10 +10,10 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from xstilts.experiments.integrity import verify_run, write_record
 from xstilts.experiments.lock import RunLock
 from xstilts.experiments.plan import EVAL_RECORD, Node, build_plan, node_dir, select_nodes
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
+from xstilts.integrity import verify_run, write_record
 from xstilts.results import RESULTS_FILE, append_results, sync_results
 
 

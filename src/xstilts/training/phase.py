@@ -17,7 +17,7 @@ from xstilts.data.featurize import Collator
 from xstilts.data.load import load_examples, subsample
 from xstilts.defaults import EVALUATION_ONLY_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
-from xstilts.experiments.integrity import write_record
+from xstilts.integrity import write_record
 from xstilts.modeling.model import (
     HeadSpec,
     MultiTaskModel,
