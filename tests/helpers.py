@@ -44,7 +44,7 @@ def xtreme_official(name: str, split: str, lang: str) -> list:
 # --- English intermediate tasks: tests/fixtures/hub/<task>/<hub split>.jsonl --------------------------------------
 
 HUB_FIXTURES = FIXTURES_ROOT / "hub"
-# The library defined in tasks/defs/intermediate/ (other intermediate tasks, e.g. XTREME's English trains, live elsewhere).
+# The library defined in tasks/defs/intermediate/ (XTREME's English training tasks and others live elsewhere).
 INTERMEDIATE_LIBRARY = {p.stem for p in (Path(registry.__file__).parent / "defs" / "intermediate").glob("*.yaml")}
 # Tasks reading another task's hub dataset share its fixture directory.
 HUB_FIXTURE_DIR = {"conll2003_chunk": "conll2003", "conll2003_pos": "conll2003"}

@@ -54,6 +54,6 @@ def test_train_command_accepts_the_english_alias(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-2000:]
     record = json.loads((out / "phase.json").read_text())
-    assert record["config"]["start"] == "embedded-english"
+    assert record["start"] == "embedded-english"
     assert json.loads((out / "encoder" / "config.json").read_text())["model_type"] == "bert"
     assert "demo_wn_entail" in record["train"]["dev_metrics"]

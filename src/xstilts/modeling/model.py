@@ -81,7 +81,7 @@ class MultiTaskModel(nn.Module):
 
     def __init__(self, encoder: nn.Module, heads: dict[str, HeadSpec] | None = None):
         super().__init__()
-        self.encoder = encoder
+        self.encoder: Any = encoder  # a transformers PreTrainedModel (config, save_pretrained, input embeddings)
         self.heads = nn.ModuleDict()
         self.head_specs: dict[str, HeadSpec] = {}
         for spec in (heads or {}).values():
