@@ -168,6 +168,14 @@ def with_data_labels(task: TaskSpec, examples: list[Any]) -> TaskSpec:
     return task.model_copy(update={"labels": labels})
 
 
+def _declared_head(task_name: str) -> str | None:
+    """The `head:` a task declares (None for a head whose task is no longer known, e.g. from another task library)."""
+    try:
+        return get_task(task_name).head
+    except UserError:
+        return None
+
+
 def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTaskModel, Any]:
     if is_checkpoint(cfg.start):
         model, tok = load_checkpoint(Path(cfg.start), keep_heads=cfg.keep_heads, trust_remote_code=cfg.trust_remote_code)
@@ -177,11 +185,11 @@ def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTask
     for name in cfg.tasks:
         task = specs[name]
         want = head_spec(task)
-        # keep_heads: reuse the start checkpoint's head of this task, or of the task it trains from (MNLI -> XNLI),
-        # when family and label space match; otherwise a fresh head.
+        # keep_heads: reuse the start checkpoint's head of this task, or of a task that declares the same `head:`
+        # (MNLI and XNLI: `nli`), when family and label space also match; otherwise a fresh head.
         kept = None
-        for cand in (name, task.train_from):
-            have = model.head_specs.get(cand) if cand else None
+        for cand in (name, *sorted(h for h in model.head_specs if h != name and _declared_head(h) == task.head)):
+            have = model.head_specs.get(cand)
             if have is not None and have.family == want.family and have.labels == want.labels:
                 kept = cand
                 break
