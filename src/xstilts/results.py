@@ -22,6 +22,10 @@ from typing import Any, Iterable
 from xstilts.errors import UserError
 
 RESULTS_FILE = "results.csv"
+GRID_FILE = "grid.json"  # what a run's grid asked for (targets per model, languages per target), beside results.csv
+HEADLINE_METRIC = "score"
+# Splits in order of preference: the held-out test split when every run has it, else the dev split.
+SPLIT_PREFERENCE = ("test", "dev")
 REQUIRED_COLUMNS = ("model", "intermediate", "target", "language", "split", "seed", "metric", "value", "node")
 # layer: the retrieval layer; group: the XTREME task group; options: the evaluation protocol where it matters (retrieval
 # direction, pooling, gold_only); trust_remote_code: "true" when the model ran its own code.
@@ -170,3 +174,30 @@ def _node_of(line: str) -> str | None:
     except (csv.Error, StopIteration):
         return None
     return fields[COLUMNS.index("node")] if len(fields) == len(COLUMNS) else None
+
+
+def choose_split(rows: list[ResultRow], requested: str | None) -> tuple[str, str]:
+    """The split to report and a sentence saying why.
+
+    `test` when every (model, setting, target) has headline scores on it, else `dev`, else the split covering most.
+    """
+    headline = [r for r in rows if r.metric == HEADLINE_METRIC]
+    if not headline:
+        raise UserError(f"no rows with metric == '{HEADLINE_METRIC}'; the report's headline numbers come from them")
+    runs = {(r.model, r.intermediate, r.target) for r in headline}
+    covered: dict[str, set[tuple[str, str, str]]] = {}
+    for r in headline:
+        covered.setdefault(r.split, set()).add((r.model, r.intermediate, r.target))
+    if requested is not None:
+        if requested not in covered:
+            raise UserError(f"no '{HEADLINE_METRIC}' rows on split '{requested}'; splits present: {sorted(covered)}")
+        return requested, f"Split: {requested} (requested)."
+    for split in SPLIT_PREFERENCE:
+        if covered.get(split) == runs:
+            why = "every run has test scores" if split == "test" else "not every run has test scores"
+            return split, f"Split: {split} ({why})."
+    best = max(sorted(covered), key=lambda s: len(covered[s]))
+    return best, (
+        f"Split: {best}; no split covers every run ({len(covered[best])} of {len(runs)} model/setting/target "
+        "combinations have it), so some cells are missing."
+    )

@@ -72,7 +72,7 @@ def expected_random_regret(true: dict[str, float], k: int) -> float:
 
 def true_scores(run_dir: Path, split: str | None = None) -> tuple[dict[tuple[str, str], dict[str, float]], str]:
     """{(model, target): {intermediate setting: true score}} from RUN_DIR/results.csv, and the split used."""
-    from xstilts.analysis.results import HEADLINE_METRIC, RESULTS_FILE, choose_split, read_results
+    from xstilts.results import HEADLINE_METRIC, RESULTS_FILE, choose_split, read_results
 
     rows = read_results(Path(run_dir) / RESULTS_FILE)
     split, _ = choose_split(rows, split)

@@ -303,10 +303,12 @@ def resolve_candidates(value: str, target: str) -> list[str]:
     elif Path(value).is_file():
         p = Path(value)
         if p.suffix in (".yaml", ".yml"):
-            from xstilts.experiments.spec import load_spec
+            import yaml  # only the spec's intermediate settings are read: selection sits below experiments
 
-            spec = load_spec(p)
-            names = list(dict.fromkeys(s.tasks[0] for s in spec.intermediate if len(s.tasks) == 1))
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            settings = raw.get("intermediate", []) if isinstance(raw, dict) else []
+            names = list(dict.fromkeys(s["tasks"][0] for s in settings
+                                       if isinstance(s, dict) and len(s.get("tasks") or []) == 1))
         else:
             names = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()
                      if line.strip() and not line.startswith("#")]
