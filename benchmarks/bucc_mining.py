@@ -23,8 +23,9 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,11 @@ from xstilts.evaluation.retrieval import mine_one_to_one
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## BUCC mining at full scale (benchmarks/bucc_mining.py)"
 PAGE = os.sysconf("SC_PAGE_SIZE")
-NOTE = ("Peak RSS is the increase over the RSS when the method starts (the input vectors, 2 x N x dim float32, are "
-        "allocated before). On a shared machine the seconds are inflated and noisy; the ratios compare two runs "
-        "under the same load.")
+NOTE = (
+    "Peak RSS is the increase over the RSS when the method starts (the input vectors, 2 x N x dim float32, are "
+    "allocated before). On a shared machine the seconds are inflated and noisy; the ratios compare two runs "
+    "under the same load."
+)
 
 
 def rss() -> int:
@@ -106,8 +109,10 @@ def machine() -> str:
         pass
     import faiss
 
-    return (f"{model}, {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at start), "
-            f"faiss {faiss.__version__}, numpy {np.__version__}, faiss GPUs {faiss.get_num_gpus()}")
+    return (
+        f"{model}, {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at start), "
+        f"faiss {faiss.__version__}, numpy {np.__version__}, faiss GPUs {faiss.get_num_gpus()}"
+    )
 
 
 def main() -> None:
@@ -119,19 +124,23 @@ def main() -> None:
     args = ap.parse_args()
     info = machine()
     print(info)
-    header = ("| N per side | faiss flat both ways s | xstilts mining s | time ratio | faiss peak RSS MiB | "
-              "xstilts peak RSS MiB | RSS ratio | planted recall |")
+    header = (
+        "| N per side | faiss flat both ways s | xstilts mining s | time ratio | faiss peak RSS MiB | "
+        "xstilts peak RSS MiB | RSS ratio | planted recall |"
+    )
     lines = [header, "|" + "---|" * 8]
     print(header)
     for n in args.sizes:
         x, y, gold = planted(n, args.dim)
-        _, t_base, m_base = measure(lambda: plain_faiss(x, y, args.k))
+        _, t_base, m_base = measure(lambda x=x, y=y: plain_faiss(x, y, args.k))
         # mine_one_to_one normalizes its inputs in place, as bucc_candidates lets it (the copies are made outside)
         pairs, t_ours, m_ours = measure(lambda a=x.copy(), b=y.copy(): mine_one_to_one(a, b, k=args.k, inplace=True))
         recall = len({(i, j) for i, j, _ in pairs} & gold) / len(gold)
         mib = 1024 * 1024
-        row = (f"| {n:,} | {t_base:.2f} | {t_ours:.2f} | {t_ours / t_base:.2f} | {m_base / mib:.0f} | "
-               f"{m_ours / mib:.0f} | {m_ours / max(m_base, 1):.2f} | {recall:.3f} |")
+        row = (
+            f"| {n:,} | {t_base:.2f} | {t_ours:.2f} | {t_ours / t_base:.2f} | {m_base / mib:.0f} | "
+            f"{m_ours / mib:.0f} | {m_ours / max(m_base, 1):.2f} | {recall:.3f} |"
+        )
         print(row, flush=True)
         lines.append(row)
         if args.write_results:  # after every size: a long run that is cut short still leaves its rows
@@ -139,9 +148,11 @@ def main() -> None:
 
 
 def write_section(info: str, args: argparse.Namespace, lines: list[str]) -> None:
-    body = (f"{SECTION}\n\nMachine: {info}.\nCommand: `python benchmarks/bucc_mining.py --sizes "
-            f"{' '.join(map(str, args.sizes))} --dim {args.dim} --write-results`; one run per size, both methods in "
-            "one process, the baseline first.\n" + NOTE + "\n\n" + "\n".join(lines) + "\n")
+    body = (
+        f"{SECTION}\n\nMachine: {info}.\nCommand: `python benchmarks/bucc_mining.py --sizes "
+        f"{' '.join(map(str, args.sizes))} --dim {args.dim} --write-results`; one run per size, both methods in "
+        "one process, the baseline first.\n" + NOTE + "\n\n" + "\n".join(lines) + "\n"
+    )
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else "# Benchmark results\n"
     if SECTION in text:
         head, rest = text.split(SECTION, 1)

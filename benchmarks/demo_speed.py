@@ -44,8 +44,16 @@ def main() -> None:
     spec = load_spec(DEMO)
     work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
     model = resolve_model(spec.models[0], spec, work)
-    base = {"max_train_examples": args.examples, "num_epochs": args.epochs, "max_seq_length": 128, "batch_size": 16,
-            "grad_accumulation": 1, "learning_rate": 2e-4, "eval_every_steps": 10_000, "max_dev_examples": 50}
+    base = {
+        "max_train_examples": args.examples,
+        "num_epochs": args.epochs,
+        "max_seq_length": 128,
+        "batch_size": 16,
+        "grad_accumulation": 1,
+        "learning_rate": 2e-4,
+        "eval_every_steps": 10_000,
+        "max_dev_examples": 50,
+    }
     timed_phase(model, {**base, "max_train_examples": 32}, work / "warmup")
     t_base = timed_phase(model, {**base, "freeze_embeddings": False}, work / "base")
     t_frozen = timed_phase(model, {**base, "freeze_embeddings": True}, work / "frozen")
@@ -53,7 +61,7 @@ def main() -> None:
 
     def ungrouped(feats, batch_size, rng, group=50):
         order = rng.permutation(len(feats)).tolist()
-        return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
     sampling.length_grouped_batches = ungrouped
     try:

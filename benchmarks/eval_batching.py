@@ -44,7 +44,7 @@ def naive_logits(model, task: str, feats: list[dict], pad_id: int, max_len: int)
     collate = Collator(pad_id=pad_id)
     out = []
     for s in range(0, len(feats), EVAL_BATCH_SIZE):
-        batch = collate(feats[s: s + EVAL_BATCH_SIZE])
+        batch = collate(feats[s : s + EVAL_BATCH_SIZE])
         extra = max_len - batch["input_ids"].shape[1]
         pads = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
         inputs = {k: F.pad(batch[k], (0, extra), value=v) for k, v in pads.items() if k in batch}
@@ -75,28 +75,39 @@ def main() -> None:
     naive_logits(model, task.name, per_lang["en"][:8], tok.pad_token_id, args.max_seq_length)
 
     t = time.perf_counter()
-    ours = {lang: run_head(model, task.name, f, collate, torch.device("cpu"), max_tokens=budget)
-            for lang, f in per_lang.items()}
+    ours = {
+        lang: run_head(model, task.name, f, collate, torch.device("cpu"), max_tokens=budget)
+        for lang, f in per_lang.items()
+    }
     t_ours = time.perf_counter() - t
     t = time.perf_counter()
-    naive = {lang: naive_logits(model, task.name, f, tok.pad_token_id, args.max_seq_length)
-             for lang, f in per_lang.items()}
+    naive = {
+        lang: naive_logits(model, task.name, f, tok.pad_token_id, args.max_seq_length) for lang, f in per_lang.items()
+    }
     t_naive = time.perf_counter() - t
 
     differ, worst = 0, 0.0
     for lang in per_lang:
         p_ours = decode_classification(ours[lang], task.labels)
         p_naive = decode_classification([{"logits": x} for x in naive[lang]], task.labels)
-        differ += sum(a != b for a, b in zip(p_ours, p_naive))
-        worst = max(worst, max(float(np.abs(o["logits"] - x).max()) for o, x in zip(ours[lang], naive[lang])))
+        differ += sum(a != b for a, b in zip(p_ours, p_naive, strict=False))
+        worst = max(
+            worst, max(float(np.abs(o["logits"] - x).max()) for o, x in zip(ours[lang], naive[lang], strict=False))
+        )
     tokens = sum(len(f["input_ids"]) for fs in per_lang.values() for f in fs)
     print(f"machine: {machine()}")
-    print(f"demo_topic test, {len(per_lang)} languages, {n} examples ({tokens} tokens, mean {tokens / n:.1f}); "
-          f"demo encoder (e5-small, pruned vocabulary, 4 layers); max_seq_length {args.max_seq_length}")
-    print(f"  naive: fixed batches of {EVAL_BATCH_SIZE}, padded to {args.max_seq_length}   {t_naive:8.2f} s   "
-          f"{n / t_naive:8.1f} ex/s   1.00x")
-    print(f"  xstilts: length-sorted, {budget}-token batches       {t_ours:8.2f} s   {n / t_ours:8.1f} ex/s   "
-          f"{t_naive / t_ours:.2f}x faster")
+    print(
+        f"demo_topic test, {len(per_lang)} languages, {n} examples ({tokens} tokens, mean {tokens / n:.1f}); "
+        f"demo encoder (e5-small, pruned vocabulary, 4 layers); max_seq_length {args.max_seq_length}"
+    )
+    print(
+        f"  naive: fixed batches of {EVAL_BATCH_SIZE}, padded to {args.max_seq_length}   {t_naive:8.2f} s   "
+        f"{n / t_naive:8.1f} ex/s   1.00x"
+    )
+    print(
+        f"  xstilts: length-sorted, {budget}-token batches       {t_ours:8.2f} s   {n / t_ours:8.1f} ex/s   "
+        f"{t_naive / t_ours:.2f}x faster"
+    )
     print(f"  predictions that differ: {differ} of {n}; largest logit difference {worst:.2e}")
 
 

@@ -44,9 +44,11 @@ def main() -> None:
         t_hit = time.perf_counter() - t
         assert hit == fresh, "cached features differ from a fresh featurization"
         size = sum(p.stat().st_size for p in cache.rglob("*.npz")) / 2**20
-        print(f"{name}: {len(examples)} examples -> {len(fresh)} features; featurize again {t_fresh:.3f} s, "
-              f"cache hit {t_hit:.3f} s (key hashing + load): {t_fresh / t_hit:.1f}x faster; equal: yes; "
-              f"cache so far {size:.1f} MiB")
+        print(
+            f"{name}: {len(examples)} examples -> {len(fresh)} features; featurize again {t_fresh:.3f} s, "
+            f"cache hit {t_hit:.3f} s (key hashing + load): {t_fresh / t_hit:.1f}x faster; equal: yes; "
+            f"cache so far {size:.1f} MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -34,16 +34,35 @@ TARGETS = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba
 def grid_spec(model_dir: Path, settings: int, seeds: int) -> ExperimentSpec:
     inter = sorted(t.name for t in list_tasks("intermediate") if not t.name.startswith("demo_"))[: settings - 1]
     return ExperimentSpec(
-        name="scale", models=[{"name": m, "path": str(model_dir)} for m in ("mbert", "xlmr")],
+        name="scale",
+        models=[{"name": m, "path": str(model_dir)} for m in ("mbert", "xlmr")],
         intermediate=[{"name": "none"}] + [{"name": t, "tasks": [t]} for t in inter],
-        targets=TARGETS, seeds=list(range(seeds)), languages=["en", "de", "zh"])
+        targets=TARGETS,
+        seeds=list(range(seeds)),
+        languages=["en", "de", "zh"],
+    )
 
 
 def fake_rows(node: Node) -> list[dict]:
-    return [{"model": node.model, "intermediate": node.intermediate, "target": node.target, "seed": node.seed,
-             "node": node.key, "language": lang, "split": split, "metric": metric, "value": 0.5 + i / 100}
-            for i, (lang, split, metric) in enumerate((lang, split, metric) for lang in ("en", "de", "zh", "xx")
-                                                      for split in ("dev", "test") for metric in ("score", "f1"))]
+    return [
+        {
+            "model": node.model,
+            "intermediate": node.intermediate,
+            "target": node.target,
+            "seed": node.seed,
+            "node": node.key,
+            "language": lang,
+            "split": split,
+            "metric": metric,
+            "value": 0.5 + i / 100,
+        }
+        for i, (lang, split, metric) in enumerate(
+            (lang, split, metric)
+            for lang in ("en", "de", "zh", "xx")
+            for split in ("dev", "test")
+            for metric in ("score", "f1")
+        )
+    ]
 
 
 def fake_execute(out: Path, node: Node) -> list[dict]:
@@ -53,8 +72,11 @@ def fake_execute(out: Path, node: Node) -> list[dict]:
     tmp.mkdir(parents=True)
     rows = fake_rows(node) if node.kind == "evaluation" else []
     (tmp / ("predictions.tsv" if rows else "model.safetensors")).write_bytes(os.urandom(4096))
-    write_record(tmp, record_name(node), {"node": node.id, "hash": node.hash, "rows": rows} if rows else
-                 {"node": node.id, "train": {"losses": [1.0]}})
+    write_record(
+        tmp,
+        record_name(node),
+        {"node": node.id, "hash": node.hash, "rows": rows} if rows else {"node": node.id, "train": {"losses": [1.0]}},
+    )
     os.replace(tmp, d)
     return rows
 
@@ -68,8 +90,13 @@ class Finished:
 
 def run_fake(spec: ExperimentSpec, out: Path, one_at_a_time: bool = False) -> dict:
     """The real scheduler over fake nodes; one_at_a_time: nodes finish one by one (a worker pool, Ray, Slurm)."""
-    return schedule(spec, out, submit=lambda n, *_: Finished(fake_execute(out, n)),
-                    wait_any=(lambda hs: hs[:1]) if one_at_a_time else (lambda hs: hs), result=lambda h: h.rows)
+    return schedule(
+        spec,
+        out,
+        submit=lambda n, *_: Finished(fake_execute(out, n)),
+        wait_any=(lambda hs: hs[:1]) if one_at_a_time else (lambda hs: hs),
+        result=lambda h: h.rows,
+    )
 
 
 def old_append(path: Path, rows: list[dict]) -> None:
@@ -115,8 +142,17 @@ def measure(work: Path, settings: int, seeds: int) -> dict:
     rows = [fake_rows(n) for n in evals]
     t_new, _ = timed(lambda: [append_results(work / f"new-{len(nodes)}.csv", r) for r in rows])
     t_old, _ = timed(lambda: [old_append(work / f"old-{len(nodes)}.csv", r) for r in rows])
-    return {"nodes": len(nodes), "evals": len(evals), "plan": t_plan, "run": t_run, "resume_cold": t_resume_cold,
-            "resume": t_resume, "one": t_one, "append": t_new, "old_append": t_old}
+    return {
+        "nodes": len(nodes),
+        "evals": len(evals),
+        "plan": t_plan,
+        "run": t_run,
+        "resume_cold": t_resume_cold,
+        "resume": t_resume,
+        "one": t_one,
+        "append": t_new,
+        "old_append": t_old,
+    }
 
 
 def main() -> None:
@@ -130,16 +166,24 @@ def main() -> None:
     full = measure(work, args.settings, args.seeds)
     print(f"{'':32}{'half grid':>12}{'full grid':>12}{'full/half':>11}")
     print(f"{'nodes':32}{half['nodes']:>12}{full['nodes']:>12}{full['nodes'] / half['nodes']:>10.2f}x")
-    for key, label in (("plan", "build plan (s)"), ("run", "schedule + run, fake nodes (s)"),
-                       ("one", "same, finishing one at a time (s)"),
-                       ("resume_cold", "resume finished run, cold (s)"), ("resume", "resume finished run (s)"),
-                       ("append", "results.csv: append per node (s)"),
-                       ("old_append", "results.csv: rewrite per node (s)")):
+    for key, label in (
+        ("plan", "build plan (s)"),
+        ("run", "schedule + run, fake nodes (s)"),
+        ("one", "same, finishing one at a time (s)"),
+        ("resume_cold", "resume finished run, cold (s)"),
+        ("resume", "resume finished run (s)"),
+        ("append", "results.csv: append per node (s)"),
+        ("old_append", "results.csv: rewrite per node (s)"),
+    ):
         print(f"{label:32}{half[key]:>12.3f}{full[key]:>12.3f}{full[key] / half[key]:>10.2f}x")
-    print(f"\nresults.csv for {full['evals']} evaluation nodes: rewrite-per-node baseline {full['old_append']:.2f} s, "
-          f"append {full['append']:.2f} s: {full['old_append'] / full['append']:.1f}x faster")
-    print(f"a finished {full['nodes']}-node run resumes in {full['resume']:.2f} s "
-          f"({full['resume_cold']:.2f} s the first time, hashing every output)")
+    print(
+        f"\nresults.csv for {full['evals']} evaluation nodes: rewrite-per-node baseline {full['old_append']:.2f} s, "
+        f"append {full['append']:.2f} s: {full['old_append'] / full['append']:.1f}x faster"
+    )
+    print(
+        f"a finished {full['nodes']}-node run resumes in {full['resume']:.2f} s "
+        f"({full['resume_cold']:.2f} s the first time, hashing every output)"
+    )
 
 
 if __name__ == "__main__":

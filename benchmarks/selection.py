@@ -47,9 +47,26 @@ def main() -> int:
             files.append(out)
             if args.reuse and out.is_file():
                 continue
-            cmd = [sys.executable, "-m", "xstilts.cli", "select", "--target", target, "--model", model,
-                   "--spec", str(args.spec), "--work-dir", str(args.run), "--candidates", str(args.spec),
-                   "--methods", args.methods, "--out", str(out)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "xstilts.cli",
+                "select",
+                "--target",
+                target,
+                "--model",
+                model,
+                "--spec",
+                str(args.spec),
+                "--work-dir",
+                str(args.run),
+                "--candidates",
+                str(args.spec),
+                "--methods",
+                args.methods,
+                "--out",
+                str(out),
+            ]
             for s in args.set:
                 cmd += ["--set", s]
             print("+", " ".join(cmd[2:]), flush=True)
@@ -57,13 +74,21 @@ def main() -> int:
     result = evaluate_rankings(args.run, load_rankings(files))
     summary = summarize(result["rows"])
     print(f"\nsplit: {result['split']}; rankings scored: {len(result['rows'])}; skipped: {len(result['skipped'])}")
-    head = f"{'method':<10}{'n':>3}" + "".join(f"{'R@' + str(k):>8}" for k in (1, 3, 5)) + \
-        "".join(f"{'N@' + str(k) + g[0]:>8}" for g in ("exp", "linear") for k in (1, 3, 5)) + f"{'cost/grid':>11}"
+    head = (
+        f"{'method':<10}{'n':>3}"
+        + "".join(f"{'R@' + str(k):>8}" for k in (1, 3, 5))
+        + "".join(f"{'N@' + str(k) + g[0]:>8}" for g in ("exp", "linear") for k in (1, 3, 5))
+        + f"{'cost/grid':>11}"
+    )
     print(head)
     for s in summary:
         ratio = "n/a" if s["cost_ratio"] is None else f"{s['cost_ratio']:.4f}"
-        print(f"{s['method']:<10}{s['rankings']:>3}" + "".join(f"{s[f'regret@{k}']:8.2f}" for k in (1, 3, 5)) +
-              "".join(f"{s[f'ndcg@{k}/{g}']:8.3f}" for g in ("exp", "linear") for k in (1, 3, 5)) + f"{ratio:>11}")
+        print(
+            f"{s['method']:<10}{s['rankings']:>3}"
+            + "".join(f"{s[f'regret@{k}']:8.2f}" for k in (1, 3, 5))
+            + "".join(f"{s[f'ndcg@{k}/{g}']:8.3f}" for g in ("exp", "linear") for k in (1, 3, 5))
+            + f"{ratio:>11}"
+        )
     print("\nper target (Regret@1 by method):")
     for target in targets:
         rows = [r for r in result["rows"] if r["target"] == target]

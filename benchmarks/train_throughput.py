@@ -38,17 +38,29 @@ from xstilts.tasks import get_task
 from xstilts.training.loop import TrainTask, train
 
 TASK = "demo_wn_entail"
-COMMON = {"learning_rate": 5e-5, "batch_size": 32, "grad_accumulation": 1, "num_epochs": 1.0, "max_seq_length": 128,
-          "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "adam_epsilon": 1e-8,
-          "eval_every_steps": 1_000_000, "freeze_embeddings": False}
+COMMON = {
+    "learning_rate": 5e-5,
+    "batch_size": 32,
+    "grad_accumulation": 1,
+    "num_epochs": 1.0,
+    "max_seq_length": 128,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
+    "adam_epsilon": 1e-8,
+    "eval_every_steps": 1_000_000,
+    "freeze_embeddings": False,
+}
 
 
 def machine() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), load average {load:.1f}")
+    return (
+        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), load average {load:.1f}"
+    )
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, reps: int = 5) -> float:
@@ -82,12 +94,23 @@ def run_xstilts(model_dir: str, train_ex: list, dev_ex: list) -> dict[str, Any]:
     settings = {**phase_defaults("target"), **COMMON}
     feats = featurize(task.family, train_ex, tok, task.labels, settings, train=True)
     evaluate = dev_evaluator(model, tok, task, dev_ex, settings, device)
-    res = train(model, [TrainTask(TASK, feats, evaluate=evaluate)], Collator(pad_id=tok.pad_token_id),
-                settings, seed=0, progress=False)
+    res = train(
+        model,
+        [TrainTask(TASK, feats, evaluate=evaluate)],
+        Collator(pad_id=tok.pad_token_id),
+        settings,
+        seed=0,
+        progress=False,
+    )
     seconds = res.seconds - res.eval_seconds
-    return {"seconds": seconds, "examples": res.examples, "tokens": res.tokens, "steps": res.optimizer_steps,
-            "dev_accuracy": res.history[-1]["metrics"][TASK]["accuracy"],
-            "params": non_embedding_params(model, model.encoder)}
+    return {
+        "seconds": seconds,
+        "examples": res.examples,
+        "tokens": res.tokens,
+        "steps": res.optimizer_steps,
+        "dev_accuracy": res.history[-1]["metrics"][TASK]["accuracy"],
+        "params": non_embedding_params(model, model.encoder),
+    }
 
 
 class _ListDataset(torch.utils.data.Dataset):
@@ -117,33 +140,59 @@ def run_trainer(model_dir: str, train_ex: list, dev_ex: list, group_by_length: b
     tok = AutoTokenizer.from_pretrained(model_dir)
 
     def rows(examples: list) -> list[dict[str, Any]]:
-        enc = tok([e.text_a for e in examples], [e.text_b for e in examples], truncation="longest_first",
-                  max_length=COMMON["max_seq_length"])
-        return [{**{k: enc[k][i] for k in enc.keys()}, "labels": label_ix[str(e.label)]} for i, e in enumerate(examples)]
+        enc = tok(
+            [e.text_a for e in examples],
+            [e.text_b for e in examples],
+            truncation="longest_first",
+            max_length=COMMON["max_seq_length"],
+        )
+        return [
+            {**{k: enc[k][i] for k in enc.keys()}, "labels": label_ix[str(e.label)]} for i, e in enumerate(examples)
+        ]
 
     train_rows, dev_rows = rows(train_ex), rows(dev_ex)
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(task.labels),
-                                                               use_safetensors=True)
-    args = TrainingArguments(
-        output_dir=out, per_device_train_batch_size=COMMON["batch_size"], per_device_eval_batch_size=64,
-        num_train_epochs=COMMON["num_epochs"], learning_rate=COMMON["learning_rate"],
-        warmup_steps=COMMON["warmup_ratio"], weight_decay=COMMON["weight_decay"],
-        max_grad_norm=COMMON["max_grad_norm"], adam_epsilon=COMMON["adam_epsilon"], seed=0, data_seed=0,
-        train_sampling_strategy="group_by_length" if group_by_length else "random", report_to=[], save_strategy="no", eval_strategy="no",
-        logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=len(task.labels), use_safetensors=True
     )
-    trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(train_rows),
-                      data_collator=DataCollatorWithPadding(tok))
+    args = TrainingArguments(
+        output_dir=out,
+        per_device_train_batch_size=COMMON["batch_size"],
+        per_device_eval_batch_size=64,
+        num_train_epochs=COMMON["num_epochs"],
+        learning_rate=COMMON["learning_rate"],
+        warmup_steps=COMMON["warmup_ratio"],
+        weight_decay=COMMON["weight_decay"],
+        max_grad_norm=COMMON["max_grad_norm"],
+        adam_epsilon=COMMON["adam_epsilon"],
+        seed=0,
+        data_seed=0,
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
+        report_to=[],
+        save_strategy="no",
+        eval_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=_ListDataset(train_rows), data_collator=DataCollatorWithPadding(tok)
+    )
     metrics = trainer.train().metrics
     pred = trainer.predict(_ListDataset(dev_rows))
     acc = 100.0 * float(np.mean(np.argmax(pred.predictions, -1) == pred.label_ids))
     emb = model.get_input_embeddings().weight
     params = sum(p.numel() for p in model.parameters() if p.requires_grad and p is not emb)
-    return {"seconds": float(metrics["train_runtime"]), "examples": len(train_rows),
-            "tokens": sum(len(r["input_ids"]) for r in train_rows), "steps": trainer.state.global_step,
-            "dev_accuracy": acc, "params": params}
+    return {
+        "seconds": float(metrics["train_runtime"]),
+        "examples": len(train_rows),
+        "tokens": sum(len(r["input_ids"]) for r in train_rows),
+        "steps": trainer.state.global_step,
+        "dev_accuracy": acc,
+        "params": params,
+    }
 
 
 def main() -> None:
@@ -164,18 +213,24 @@ def main() -> None:
     peak_bf16 = matmul_peak(device, torch.bfloat16, n=8192) if device.type == "cuda" else None
     if peak_bf16:
         print(f"measured bf16 matmul peak: {peak_bf16 / 1e12:.1f} TFLOP/s")
-    models = {"e5": ("multilingual-e5-small (embedded)", lambda: str(ensure_embedded_model())),
-              "minilm": ("MiniLM (embedded-english)", lambda: resolve_model_path("embedded-english"))}
+    models = {
+        "e5": ("multilingual-e5-small (embedded)", lambda: str(ensure_embedded_model())),
+        "minilm": ("MiniLM (embedded-english)", lambda: resolve_model_path("embedded-english")),
+    }
     work = tempfile.mkdtemp(prefix="xstilts-throughput-")
-    print(f"data: {TASK}, {len(train_ex)} train pairs, {len(dev_ex)} dev; batch 32, max length 128, 1 epoch, "
-          "lr 5e-5, all weights trained")
+    print(
+        f"data: {TASK}, {len(train_ex)} train pairs, {len(dev_ex)} dev; batch 32, max length 128, 1 epoch, "
+        "lr 5e-5, all weights trained"
+    )
     for key in args.models.split(","):
         name, path_of = models[key]
         path = path_of()
         run_xstilts(path, train_ex[:64], dev_ex[:32])  # warm-up: library loading, allocator, kernels
-        runs = {"xstilts": run_xstilts(path, train_ex, dev_ex),
-                "Trainer+group_by_length": run_trainer(path, train_ex, dev_ex, True, f"{work}/{key}-g"),
-                "Trainer": run_trainer(path, train_ex, dev_ex, False, f"{work}/{key}-p")}
+        runs = {
+            "xstilts": run_xstilts(path, train_ex, dev_ex),
+            "Trainer+group_by_length": run_trainer(path, train_ex, dev_ex, True, f"{work}/{key}-g"),
+            "Trainer": run_trainer(path, train_ex, dev_ex, False, f"{work}/{key}-p"),
+        }
         print(f"\n{name}: non-embedding parameters {runs['xstilts']['params'] / 1e6:.1f}M")
         print(f"  {'run':26s} {'ex/s':>7s} {'tokens/s':>9s} {'steps':>5s} {'dev acc':>7s} {'MFU':>7s}  xstilts is")
         for label, r in runs.items():
@@ -183,8 +238,10 @@ def main() -> None:
             mfu = 6 * r["params"] * r["tokens"] / r["seconds"] / peak
             ratio = (runs["xstilts"]["examples"] / runs["xstilts"]["seconds"]) / ex_s
             extra = f" ({6 * r['params'] * r['tokens'] / r['seconds'] / peak_bf16:.1%} of bf16)" if peak_bf16 else ""
-            print(f"  {label:26s} {ex_s:7.1f} {tok_s:9.0f} {r['steps']:5d} {r['dev_accuracy']:7.1f} {mfu:7.1%}"
-                  f"  {ratio:.2f}x{extra}")
+            print(
+                f"  {label:26s} {ex_s:7.1f} {tok_s:9.0f} {r['steps']:5d} {r['dev_accuracy']:7.1f} {mfu:7.1%}"
+                f"  {ratio:.2f}x{extra}"
+            )
 
 
 if __name__ == "__main__":

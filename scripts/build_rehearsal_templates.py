@@ -38,8 +38,11 @@ def main() -> None:
             continue
         if src.id == "google/xtreme":
             prefix = (src.config or "").split("{")[0]
-            dirs = sorted(d for d in (FIX / "xtreme" / "hub").iterdir() if d.name.startswith(prefix) and
-                          (prefix or d.name == src.config))
+            dirs = sorted(
+                d
+                for d in (FIX / "xtreme" / "hub").iterdir()
+                if d.name.startswith(prefix) and (prefix or d.name == src.config)
+            )
             # Prefer the English config (it carries the train split), else the first.
             dirs.sort(key=lambda d: (not d.name.endswith((".en", ".en.en", "English")), d.name))
         else:
@@ -52,12 +55,17 @@ def main() -> None:
             hub[key] = files
     official = {
         # One split's files (sentences with gold pairs): the rehearsal writes them for every split it needs.
-        "bucc2018": {f.name.rsplit(".", 1)[1].replace("de", "{lang}"): f.read_text(encoding="utf-8")
-                     for f in sorted((FIX / "xtreme" / "official" / "bucc2018").glob("de-en.dev.*"))},
+        "bucc2018": {
+            f.name.rsplit(".", 1)[1].replace("de", "{lang}"): f.read_text(encoding="utf-8")
+            for f in sorted((FIX / "xtreme" / "official" / "bucc2018").glob("de-en.dev.*"))
+        },
     }
     local = {"ccg": (FIX / "hub" / "ccg" / "ccg.train").read_text(encoding="utf-8")}
-    OUT.write_text(json.dumps({"hub": hub, "official": official, "local": local}, ensure_ascii=False, indent=0,
-                              sort_keys=True) + "\n", encoding="utf-8")
+    OUT.write_text(
+        json.dumps({"hub": hub, "official": official, "local": local}, ensure_ascii=False, indent=0, sort_keys=True)
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"{OUT}: {len(hub)} hub datasets")
 
 

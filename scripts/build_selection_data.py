@@ -31,8 +31,9 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from build_demo_data import NOT_REAL, WORDNET_LICENSE, _spec_yaml  # noqa: E402
 from demo_data.common import rng, shuffled, write_task  # noqa: E402
-from demo_data.wordnet import WORDNET, POS_FILES, synsets  # noqa: E402
+from demo_data.wordnet import POS_FILES, WORDNET, synsets  # noqa: E402
 
 from xstilts.data.examples import Answer, ChoiceExample, SentenceExample, SpanExample  # noqa: E402
 
@@ -51,8 +52,15 @@ TRAIN, DEV = 2000, 300
 SECTIONS = ["admin", "devel", "doc", "games", "net", "science", "text", "utils"]
 USES = ["analysing", "checking", "configuring", "converting", "editing", "gameplaying", "monitor", "viewing"]
 # Man pages of the packages whose gettext catalogs are demo target data (demo_topic, demo_tatoeba, demo_bucc): skipped.
-EXCLUDED_PACKAGES = ["coreutils", "libglib2.0-bin", "libglib2.0-dev-bin", "libgtk2.0-bin", "libgdk-pixbuf2.0-bin",
-                     "libgdk-pixbuf-2.0-0", "iso-codes"]
+EXCLUDED_PACKAGES = [
+    "coreutils",
+    "libglib2.0-bin",
+    "libglib2.0-dev-bin",
+    "libgtk2.0-bin",
+    "libgdk-pixbuf2.0-bin",
+    "libgdk-pixbuf-2.0-0",
+    "iso-codes",
+]
 DEBIAN_LICENSE = "Debian package metadata (descriptions and debtags: the packages' maintainers; public archive data)"
 MAN_LICENSE = "man pages of Debian packages (each under its package's license; see /usr/share/doc/<pkg>/copyright)"
 
@@ -134,9 +142,11 @@ def _balanced(rows: list[tuple[str, str, str]], labels: list[str], task: str) ->
     for lab in labels:
         items = shuffled(sorted(per[lab]), task, lab)
         dev += items[:per_class_dev]
-        train += items[per_class_dev: per_class_dev + per_class_train]
-    make = lambda rs, split: [SentenceExample(guid=f"{split}-{r[0]}", text_a=r[1], label=r[2])  # noqa: E731
-                              for r in shuffled(rs, task, split)]
+        train += items[per_class_dev : per_class_dev + per_class_train]
+    make = lambda rs, split: [  # noqa: E731 - a one-expression row builder
+        SentenceExample(guid=f"{split}-{r[0]}", text_a=r[1], label=r[2])  # noqa: E731
+        for r in shuffled(rs, task, split)
+    ]
     return {("train", "en"): make(train, "train"), ("dev", "en"): make(dev, "dev")}
 
 
@@ -169,16 +179,35 @@ def build_deb_size(pkgs: list[dict[str, str]], banned: set[str]) -> dict[tuple[s
             rows.setdefault(norm(desc), (p["Package"], desc, round(math.log10(int(size)), 4)))
     items = sorted(rows.values())
     splits = split_train_dev(items, "sel_deb_size", key=lambda r: r[0])
-    return {k: [SentenceExample(guid=f"{k[0]}-{r[0]}", text_a=r[1], label=float(r[2])) for r in v]
-            for k, v in splits.items()}
+    return {
+        k: [SentenceExample(guid=f"{k[0]}-{r[0]}", text_a=r[1], label=float(r[2])) for r in v]
+        for k, v in splits.items()
+    }
 
 
 # ------------------------------------------------------------------ man pages
 
 
-_ESCAPES = [(r"\(lq", '"'), (r"\(rq", '"'), (r"\*(lq", '"'), (r"\*(rq", '"'), (r"\(aq", "'"), (r"\(dq", '"'),
-            (r"\(em", "-"), (r"\(en", "-"), (r"\(bu", ""), (r"\-", "-"), (r"\^", ""), (r"\&", ""), (r"\e", "\\"),
-            (r"\ ", " "), (r"\|", ""), (r"\,", ""), (r"\/", ""), (r"\%", "")]
+_ESCAPES = [
+    (r"\(lq", '"'),
+    (r"\(rq", '"'),
+    (r"\*(lq", '"'),
+    (r"\*(rq", '"'),
+    (r"\(aq", "'"),
+    (r"\(dq", '"'),
+    (r"\(em", "-"),
+    (r"\(en", "-"),
+    (r"\(bu", ""),
+    (r"\-", "-"),
+    (r"\^", ""),
+    (r"\&", ""),
+    (r"\e", "\\"),
+    (r"\ ", " "),
+    (r"\|", ""),
+    (r"\,", ""),
+    (r"\/", ""),
+    (r"\%", ""),
+]
 _ALTERNATING = {".BR", ".RB", ".BI", ".IB", ".IR", ".RI"}
 
 
@@ -207,7 +236,7 @@ def man_options(path: Path) -> list[tuple[str, str]]:
             tag = _roff_text(lines[i + 1])
             desc, j = [], i + 2
             while j < len(lines) and not re.match(r"^\.(TP|PP|P|LP|SS|SH|IP|TQ|RS|RE|HP|sp|br|nf|fi)\b", lines[j]):
-                if not lines[j].startswith(".\\\"") and not re.match(r"^\.(\w\w?)$", lines[j]):
+                if not lines[j].startswith('.\\"') and not re.match(r"^\.(\w\w?)$", lines[j]):
                     desc.append(_roff_text(lines[j]))
                 j += 1
             text = " ".join(x for x in desc if x)
@@ -248,7 +277,7 @@ def build_man_option(banned: set[str]) -> dict[tuple[str, str], list[Any]]:
     for page, opts in sorted(pages.items()):
         for k, block in enumerate(range(0, len(opts) - 4, 5)):
             for pick in range(5):  # one question per option of the group
-                items.append((page, 5 * k + pick, opts[block: block + 5], pick))
+                items.append((page, 5 * k + pick, opts[block : block + 5], pick))
     items = shuffled(items, "sel_man_option", "items")
     splits = split_train_dev(items, "sel_man_option", key=lambda x: x[0])  # dev pages unseen in training
     out: dict[tuple[str, str], list[Any]] = {}
@@ -258,8 +287,15 @@ def build_man_option(banned: set[str]) -> dict[tuple[str, str], list[Any]]:
             context = "\n".join(f"{o}: {d}." for o, d in group)
             opt, desc = group[pick]
             start = context.index(f"{opt}: {desc}.")
-            exs.append(SpanExample(guid=f"{page}-{k}", question=f'Which option means "{desc}"?', context=context,
-                                   answers=[Answer(text=opt, answer_start=start)], title=page))
+            exs.append(
+                SpanExample(
+                    guid=f"{page}-{k}",
+                    question=f'Which option means "{desc}"?',
+                    context=context,
+                    answers=[Answer(text=opt, answer_start=start)],
+                    title=page,
+                )
+            )
         out[key] = exs
     return out
 
@@ -277,10 +313,15 @@ def wordnet_pointers(symbols: set[str]) -> Iterator[tuple[str, str, str, int, in
                 head = line.partition(" | ")[0].split()
                 i = 4 + 2 * int(head[3], 16)
                 for _ in range(int(head[i])):
-                    sym, target, tpos, st = head[i + 1: i + 5]
+                    sym, target, tpos, st = head[i + 1 : i + 5]
                     if sym in symbols:
-                        yield (file_pos + head[0], sym, ("a" if tpos in "as" else tpos) + target, int(st[:2], 16),
-                               int(st[2:], 16))
+                        yield (
+                            file_pos + head[0],
+                            sym,
+                            ("a" if tpos in "as" else tpos) + target,
+                            int(st[:2], 16),
+                            int(st[2:], 16),
+                        )
                     i += 4
 
 
@@ -304,8 +345,7 @@ def build_wn_antonym(banned: set[str]) -> dict[tuple[str, str], list[Any]]:
     def make(pair: tuple[str, str]) -> ChoiceExample:
         a, b = pair
         wrong = [w for w in _draw(adjectives, "sel_wn_antonym", a, b) if w not in (a, b)][:3]
-        return _choice(f"{a}-{b}", f'The word is "{a}".', f'What is the opposite of "{a}"?', b, wrong,
-                       "sel_wn_antonym")
+        return _choice(f"{a}-{b}", f'The word is "{a}".', f'What is the opposite of "{a}"?', b, wrong, "sel_wn_antonym")
 
     return {key: [make(p) for p in rows] for key, rows in splits.items()}
 
@@ -343,8 +383,14 @@ def build_wn_meronym(banned: set[str]) -> dict[tuple[str, str], list[Any]]:
         bad = {ss[x].lemma(0).lower() for x in parts[whole]} | {w}
         cand = [ss[x].lemma(0).lower() for x in _draw(nouns, "sel_wn_meronym", whole, part)]
         wrong = [c for c in dict.fromkeys(cand) if c not in bad][:3]
-        return _choice(f"{whole}-{part}", f"{w}: {ss[whole].definition}.", f"Which of these is a part of a {w}?", p,
-                       wrong, "sel_wn_meronym")
+        return _choice(
+            f"{whole}-{part}",
+            f"{w}: {ss[whole].definition}.",
+            f"Which of these is a part of a {w}?",
+            p,
+            wrong,
+            "sel_wn_meronym",
+        )
 
     return {key: [make(x) for x in rows] for key, rows in splits.items()}
 
@@ -353,33 +399,73 @@ def build_wn_meronym(banned: set[str]) -> dict[tuple[str, str], list[Any]]:
 
 
 def task_specs() -> dict[str, tuple[Any, dict[str, Any]]]:
-    debian = lambda f: (lambda banned: f(packages(), banned))  # noqa: E731
+    debian = lambda f: lambda banned: f(packages(), banned)  # noqa: E731
     return {
-        "sel_deb_section": (debian(build_deb_section), {
-            "role": "intermediate", "family": "classification", "metric": "accuracy", "labels": SECTIONS,
-            "description": f"{NOT_REAL} Debian package one-line description -> archive section (8 sections, "
-                           "balanced; dev packages unseen).", "license": DEBIAN_LICENSE}),
-        "sel_deb_use": (debian(build_deb_use), {
-            "role": "intermediate", "family": "classification", "metric": "accuracy", "labels": USES,
-            "description": f"{NOT_REAL} Debian package description -> its debtags use:: facet (packages with "
-                           "exactly one; 8 facets, balanced where the data allows).", "license": DEBIAN_LICENSE}),
-        "sel_deb_size": (debian(build_deb_size), {
-            "role": "intermediate", "family": "regression", "metric": "pearson",
-            "description": f"{NOT_REAL} Debian package description -> log10 installed size (KiB).",
-            "license": DEBIAN_LICENSE}),
-        "sel_man_option": (build_man_option, {
-            "role": "intermediate", "family": "span_qa", "metric": "squad_em_f1",
-            "description": f"{NOT_REAL} Extractive QA over English man pages: five 'option: description' lines of "
-                           "one page, the question quotes a description, the answer is its option (dev pages unseen).",
-            "license": MAN_LICENSE}),
-        "sel_wn_antonym": (build_wn_antonym, {
-            "role": "intermediate", "family": "multiple_choice", "metric": "accuracy",
-            "description": f"{NOT_REAL} WordNet adjective antonyms as 4-way multiple choice.",
-            "license": WORDNET_LICENSE}),
-        "sel_wn_meronym": (build_wn_meronym, {
-            "role": "intermediate", "family": "multiple_choice", "metric": "accuracy",
-            "description": f"{NOT_REAL} WordNet part meronyms as 4-way multiple choice (which is a part of X?).",
-            "license": WORDNET_LICENSE}),
+        "sel_deb_section": (
+            debian(build_deb_section),
+            {
+                "role": "intermediate",
+                "family": "classification",
+                "metric": "accuracy",
+                "labels": SECTIONS,
+                "description": f"{NOT_REAL} Debian package one-line description -> archive section (8 sections, "
+                "balanced; dev packages unseen).",
+                "license": DEBIAN_LICENSE,
+            },
+        ),
+        "sel_deb_use": (
+            debian(build_deb_use),
+            {
+                "role": "intermediate",
+                "family": "classification",
+                "metric": "accuracy",
+                "labels": USES,
+                "description": f"{NOT_REAL} Debian package description -> its debtags use:: facet (packages with "
+                "exactly one; 8 facets, balanced where the data allows).",
+                "license": DEBIAN_LICENSE,
+            },
+        ),
+        "sel_deb_size": (
+            debian(build_deb_size),
+            {
+                "role": "intermediate",
+                "family": "regression",
+                "metric": "pearson",
+                "description": f"{NOT_REAL} Debian package description -> log10 installed size (KiB).",
+                "license": DEBIAN_LICENSE,
+            },
+        ),
+        "sel_man_option": (
+            build_man_option,
+            {
+                "role": "intermediate",
+                "family": "span_qa",
+                "metric": "squad_em_f1",
+                "description": f"{NOT_REAL} Extractive QA over English man pages: five 'option: description' lines of "
+                "one page, the question quotes a description, the answer is its option (dev pages unseen).",
+                "license": MAN_LICENSE,
+            },
+        ),
+        "sel_wn_antonym": (
+            build_wn_antonym,
+            {
+                "role": "intermediate",
+                "family": "multiple_choice",
+                "metric": "accuracy",
+                "description": f"{NOT_REAL} WordNet adjective antonyms as 4-way multiple choice.",
+                "license": WORDNET_LICENSE,
+            },
+        ),
+        "sel_wn_meronym": (
+            build_wn_meronym,
+            {
+                "role": "intermediate",
+                "family": "multiple_choice",
+                "metric": "accuracy",
+                "description": f"{NOT_REAL} WordNet part meronyms as 4-way multiple choice (which is a part of X?).",
+                "license": WORDNET_LICENSE,
+            },
+        ),
     }
 
 
@@ -404,13 +490,19 @@ def main(argv: list[str] | None = None) -> int:
         spec["local_dir"] = f"../../../selection_data/{name}"
         (DEFS_DIR / f"{name}.yaml").write_text(
             yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None),
-            encoding="utf-8")
-        manifest["tasks"][name] = {"files": counts,
-                                   "bytes": sum(p.stat().st_size for p in (DATA_DIR / name).glob("*.jsonl"))}
+            encoding="utf-8",
+        )
+        manifest["tasks"][name] = {
+            "files": counts,
+            "bytes": sum(p.stat().st_size for p in (DATA_DIR / name).glob("*.jsonl")),
+        }
         print(f"{name}: {counts} ({time.time() - t:.1f}s)", flush=True)
     apt_lists = sorted(p.name for p in Path("/var/lib/apt/lists").glob("*Packages*"))
-    manifest["sources"] = {"apt_lists": apt_lists, "wordnet": "wordnet-base (WordNet 3.0)",
-                                     "man_pages": "/usr/share/man/man1 of the installed Debian packages"}
+    manifest["sources"] = {
+        "apt_lists": apt_lists,
+        "wordnet": "wordnet-base (WordNet 3.0)",
+        "man_pages": "/usr/share/man/man1 of the installed Debian packages",
+    }
     manifest["tasks"] = dict(sorted(manifest["tasks"].items()))
     manifest["total_bytes"] = sum(p.stat().st_size for p in DATA_DIR.rglob("*.jsonl"))
     text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"

@@ -47,8 +47,13 @@ def throughput(prefetch: int, layers: int, hidden: int, steps: int, peak: float)
     from xstilts.training.loop import TrainTask, train
 
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=hidden // 64,
-                     intermediate_size=4 * hidden)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 64,
+        intermediate_size=4 * hidden,
+    )
     model = MultiTaskModel(BertModel(cfg, add_pooling_layer=False), {"t": HeadSpec("t", "classification", ["a", "b"])})
     rng = np.random.default_rng(0)
     feats = []
@@ -56,15 +61,24 @@ def throughput(prefetch: int, layers: int, hidden: int, steps: int, peak: float)
         n = int(rng.integers(16, 129))
         ids = rng.integers(5, cfg.vocab_size, size=n).tolist()
         feats.append({"input_ids": ids, "attention_mask": [1] * n, "labels": i % 2, "meta": {"example": i}})
-    settings = {**phase_defaults("target"), "batch_size": 32, "grad_accumulation": 1, "max_steps": steps,
-                "learning_rate": 5e-5, "eval_every_steps": 10**9, "prefetch_batches": prefetch}
+    settings = {
+        **phase_defaults("target"),
+        "batch_size": 32,
+        "grad_accumulation": 1,
+        "max_steps": steps,
+        "learning_rate": 5e-5,
+        "eval_every_steps": 10**9,
+        "prefetch_batches": prefetch,
+    }
     res = train(model, [TrainTask("t", feats)], Collator(pad_id=0), settings, seed=0, progress=False)
     secs = res.seconds - res.eval_seconds
     emb = model.encoder.get_input_embeddings().weight
     params = sum(p.numel() for p in model.parameters() if p is not emb)
     mfu = 6 * params * res.tokens / secs / peak
-    return (f"{res.examples / secs:8.1f} ex/s {res.tokens / secs:9.0f} tokens/s  MFU {mfu:6.1%} "
-            f"(6 x {params / 1e6:.1f}M non-embedding params x tokens / measured peak)")
+    return (
+        f"{res.examples / secs:8.1f} ex/s {res.tokens / secs:9.0f} tokens/s  MFU {mfu:6.1%} "
+        f"(6 x {params / 1e6:.1f}M non-embedding params x tokens / measured peak)"
+    )
 
 
 def main() -> None:
@@ -75,25 +89,42 @@ def main() -> None:
     register_task_dir(root / "tasks")
     for kind in ("bert", "xlmr"):
         model = make_model_dir(kind, root)
-        settings = {"max_steps": 15 if CPU else 60, "batch_size": 16, "grad_accumulation": 2, "max_seq_length": 64,
-                    "learning_rate": 3e-3, "eval_every_steps": 20, "warmup_ratio": 0.0}
+        settings = {
+            "max_steps": 15 if CPU else 60,
+            "batch_size": 16,
+            "grad_accumulation": 2,
+            "max_seq_length": 64,
+            "learning_rate": 3e-3,
+            "eval_every_steps": 20,
+            "warmup_ratio": 0.0,
+        }
         t0 = time.time()
-        inter = run_phase(PhaseConfig("intermediate", ["toy_tag", "toy_span"], str(model), settings=settings),
-                          root / f"{kind}-inter", progress=False)
-        target = run_phase(PhaseConfig("target", ["toy_target"], str(inter), settings=settings),
-                           root / f"{kind}-target", progress=False)
+        inter = run_phase(
+            PhaseConfig("intermediate", ["toy_tag", "toy_span"], str(model), settings=settings),
+            root / f"{kind}-inter",
+            progress=False,
+        )
+        target = run_phase(
+            PhaseConfig("target", ["toy_target"], str(inter), settings=settings),
+            root / f"{kind}-target",
+            progress=False,
+        )
         import json
 
         rec = json.loads((target / "phase.json").read_text())
         losses = rec["train"]["losses"]
         first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
-        rows = evaluate_target(str(target), get_task("toy_target"), ["en", "xx"], ["test"], root / f"{kind}-eval",
-                               progress=False)
-        ret = evaluate_target(str(inter), get_task("toy_retrieval"), ["xx"], ["test"], root / f"{kind}-ret", layer=2,
-                              progress=False)
+        rows = evaluate_target(
+            str(target), get_task("toy_target"), ["en", "xx"], ["test"], root / f"{kind}-eval", progress=False
+        )
+        ret = evaluate_target(
+            str(inter), get_task("toy_retrieval"), ["xx"], ["test"], root / f"{kind}-ret", layer=2, progress=False
+        )
         acc = {r["language"]: round(r["value"], 1) for r in rows if r["metric"] == "accuracy"}
-        print(f"{kind}: loss {first:.3f} -> {last:.3f}; target accuracy {acc}; retrieval "
-              f"{[round(r['value'], 1) for r in ret if r['metric'] == 'accuracy']}; {time.time() - t0:.1f} s")
+        print(
+            f"{kind}: loss {first:.3f} -> {last:.3f}; target accuracy {acc}; retrieval "
+            f"{[round(r['value'], 1) for r in ret if r['metric'] == 'accuracy']}; {time.time() - t0:.1f} s"
+        )
         assert last < first, "loss did not fall on the GPU"
     if not CPU:
         print("GPU check passed; peak memory", round(torch.cuda.max_memory_allocated() / 2**20), "MiB")

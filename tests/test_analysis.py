@@ -77,11 +77,18 @@ def test_paper_table_means_and_deltas(report):
 
 def test_best_per_column(report):
     data, _ = report
-    best = {(m, col): [s for s in data.table(m).settings if data.table(m).cells[(s, col)].best]
-            for m in (M1, M2) for col in ("xnli", "tatoeba", AVERAGE)}
+    best = {
+        (m, col): [s for s in data.table(m).settings if data.table(m).cells[(s, col)].best]
+        for m in (M1, M2)
+        for col in ("xnli", "tatoeba", AVERAGE)
+    }
     assert best == {
-        (M1, "xnli"): ["mnli"], (M1, "tatoeba"): ["squad"], (M1, AVERAGE): ["squad"],
-        (M2, "xnli"): ["squad"], (M2, "tatoeba"): ["mnli"], (M2, AVERAGE): ["squad"],
+        (M1, "xnli"): ["mnli"],
+        (M1, "tatoeba"): ["squad"],
+        (M1, AVERAGE): ["squad"],
+        (M2, "xnli"): ["squad"],
+        (M2, "tatoeba"): ["mnli"],
+        (M2, AVERAGE): ["squad"],
     }
 
 
@@ -200,8 +207,10 @@ def _write_rows(path: Path, keep) -> Path:
 
 
 def test_dev_split_when_test_incomplete(tmp_path):
-    run = _write_rows(tmp_path / "run", lambda r: None if (r["split"], r["intermediate"], r["target"]) ==
-                      ("test", "squad", "tatoeba") else r)
+    run = _write_rows(
+        tmp_path / "run",
+        lambda r: None if (r["split"], r["intermediate"], r["target"]) == ("test", "squad", "tatoeba") else r,
+    )
     data = build_report([run], tmp_path / "out")
     assert data.split == "dev" and "not every run has test scores" in data.split_note
     # dev values are 100 - test: M1 xnli none = 100 - 71.
@@ -248,8 +257,9 @@ def test_input_errors(tmp_path):
 
 
 def test_missing_baseline_for_a_target_is_a_warning(tmp_path):
-    run = _write_rows(tmp_path / "run", lambda r: None if (r["intermediate"], r["target"]) ==
-                      ("none", "tatoeba") else r)
+    run = _write_rows(
+        tmp_path / "run", lambda r: None if (r["intermediate"], r["target"]) == ("none", "tatoeba") else r
+    )
     data = build_report([run], tmp_path / "out")
     assert math.isnan(data.table(M1).cells[("mnli", "tatoeba")].delta)
     assert any("tatoeba: no 'none' baseline" in w for w in data.warnings)
@@ -275,4 +285,3 @@ def test_colour_scale_centred_at_zero():
     assert min(r, g, b) > 230  # white-ish at zero
     pos, neg = rgb(diverging_colour(4.0, 5.0)), rgb(diverging_colour(-4.0, 5.0))
     assert pos[2] > pos[0] and neg[0] > neg[2]  # gains blue, losses red
-

@@ -38,8 +38,11 @@ LAYERS: dict[str, int] = {
 }
 BOTTOM = 1  # errors and the tables everything may use
 # analysis reads results.csv: besides the bottom layer it may use only the results table.
-ANALYSIS_MAY_IMPORT = {"xstilts.results", "xstilts.experiments.results",
-                       "xstilts.selection.evaluate"}  # scores ranking files against results.csv; runs nothing
+ANALYSIS_MAY_IMPORT = {
+    "xstilts.results",
+    "xstilts.experiments.results",
+    "xstilts.selection.evaluate",
+}  # scores ranking files against results.csv; runs nothing
 
 # Edges that break the rule today, each with the change that removes it. The second test fails once an edge is gone,
 # so this list cannot go stale.

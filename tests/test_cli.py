@@ -13,8 +13,13 @@ COMMANDS = ["tasks", "train", "evaluate", "score", "plan", "run", "status", "res
 
 
 def xstilts(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xstilts.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -34,52 +39,131 @@ def assert_user_error(res: subprocess.CompletedProcess, *fragments: str) -> None
 
 
 def test_unknown_task(tmp_path):
-    assert_user_error(xstilts("train", "-t", "no_such_task", "--model", "x", "--out", str(tmp_path / "o")),
-                      "unknown task 'no_such_task'")
+    assert_user_error(
+        xstilts("train", "-t", "no_such_task", "--model", "x", "--out", str(tmp_path / "o")),
+        "unknown task 'no_such_task'",
+    )
 
 
 def test_missing_spec_file(tmp_path):
-    assert_user_error(xstilts("run", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")),
-                      "missing.yaml", "not found")
+    assert_user_error(
+        xstilts("run", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")), "missing.yaml", "not found"
+    )
 
 
 def test_malformed_row_names_file_and_line(tiny_models, toy_tasks, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "train.en.jsonl").write_text('{"guid": "a", "text_a": "good", "label": "pos"}\n{"guid": "b", "text_a": \n')
-    res = xstilts("train", "-t", "toy_cls", "--model", str(tiny_models["bert"]), "--data-dir", f"toy_cls={data}",
-                  "--out", str(tmp_path / "o"), env={"XSTILTS_TASK_DIRS": str(toy_tasks)})
+    res = xstilts(
+        "train",
+        "-t",
+        "toy_cls",
+        "--model",
+        str(tiny_models["bert"]),
+        "--data-dir",
+        f"toy_cls={data}",
+        "--out",
+        str(tmp_path / "o"),
+        env={"XSTILTS_TASK_DIRS": str(toy_tasks)},
+    )
     assert_user_error(res, "train.en.jsonl:2", "expected one JSON object per line")
     (data / "train.en.jsonl").write_text('{"guid": "a", "text": "good", "label": "pos"}\n')
-    res = xstilts("train", "-t", "toy_cls", "--model", str(tiny_models["bert"]), "--data-dir", f"toy_cls={data}",
-                  "--out", str(tmp_path / "o"), env={"XSTILTS_TASK_DIRS": str(toy_tasks)})
+    res = xstilts(
+        "train",
+        "-t",
+        "toy_cls",
+        "--model",
+        str(tiny_models["bert"]),
+        "--data-dir",
+        f"toy_cls={data}",
+        "--out",
+        str(tmp_path / "o"),
+        env={"XSTILTS_TASK_DIRS": str(toy_tasks)},
+    )
     assert_user_error(res, "train.en.jsonl:1", "unexpected field(s) ['text']")
 
 
 def test_missing_data_dir_and_bad_set(tiny_models, toy_tasks, tmp_path):
     env = {"XSTILTS_TASK_DIRS": str(toy_tasks)}
-    res = xstilts("train", "-t", "toy_cls", "--model", str(tiny_models["bert"]), "--data-dir",
-                  f"toy_cls={tmp_path / 'nope'}", "--out", str(tmp_path / "o"), env=env)
+    res = xstilts(
+        "train",
+        "-t",
+        "toy_cls",
+        "--model",
+        str(tiny_models["bert"]),
+        "--data-dir",
+        f"toy_cls={tmp_path / 'nope'}",
+        "--out",
+        str(tmp_path / "o"),
+        env=env,
+    )
     assert_user_error(res, "nope", "data directory not found")
-    res = xstilts("train", "-t", "toy_cls", "--model", str(tiny_models["bert"]), "--set", "learning_rate",
-                  "--out", str(tmp_path / "o"), env=env)
+    res = xstilts(
+        "train",
+        "-t",
+        "toy_cls",
+        "--model",
+        str(tiny_models["bert"]),
+        "--set",
+        "learning_rate",
+        "--out",
+        str(tmp_path / "o"),
+        env=env,
+    )
     assert_user_error(res, "--set expects key=value")
 
 
 def test_train_then_evaluate_via_cli(tiny_models, toy_tasks, tmp_path):
     env = {"XSTILTS_TASK_DIRS": str(toy_tasks)}
-    res = xstilts("train", "-t", "toy_target", "--phase", "target", "--model", str(tiny_models["xlmr"]),
-                  "--set", "max_steps=2", "--set", "max_seq_length=32", "--out", str(tmp_path / "ck"), env=env)
+    res = xstilts(
+        "train",
+        "-t",
+        "toy_target",
+        "--phase",
+        "target",
+        "--model",
+        str(tiny_models["xlmr"]),
+        "--set",
+        "max_steps=2",
+        "--set",
+        "max_seq_length=32",
+        "--out",
+        str(tmp_path / "ck"),
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "ck" / "phase.json").is_file()
-    res = xstilts("evaluate", "--checkpoint", str(tmp_path / "ck"), "-t", "toy_target", "--languages", "en,xx",
-                  "--split", "dev,test", "--out", str(tmp_path / "ev"), env=env)
+    res = xstilts(
+        "evaluate",
+        "--checkpoint",
+        str(tmp_path / "ck"),
+        "-t",
+        "toy_target",
+        "--languages",
+        "en,xx",
+        "--split",
+        "dev,test",
+        "--out",
+        str(tmp_path / "ev"),
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     rows = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert {(r["language"], r["split"]) for r in rows} == {("en", "dev"), ("en", "test"), ("xx", "dev"), ("xx", "test")}
     assert (tmp_path / "ev" / "predictions" / "toy_target" / "test-xx.tsv").is_file()
-    res = xstilts("evaluate", "--checkpoint", str(tmp_path / "ck"), "-t", "toy_target", "--languages", "fr",
-                  "--out", str(tmp_path / "ev2"), env=env)
+    res = xstilts(
+        "evaluate",
+        "--checkpoint",
+        str(tmp_path / "ck"),
+        "-t",
+        "toy_target",
+        "--languages",
+        "fr",
+        "--out",
+        str(tmp_path / "ev2"),
+        env=env,
+    )
     assert_user_error(res, "no language 'fr'")
 
 

@@ -19,8 +19,25 @@ from xstilts.tasks import get_task
 ROOT = Path(__file__).resolve().parent.parent
 DEFS = ROOT / "src" / "xstilts" / "tasks" / "defs" / "demo"
 DATA = ROOT / "src" / "xstilts" / "demo_data"
-UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
-        "SCONJ", "SYM", "VERB", "X"}
+UPOS = {
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+}
 TARGETS = ["demo_tatoeba", "demo_bucc", "demo_pos", "demo_topic", "demo_qa"]
 INTERMEDIATES = ["demo_wn_entail", "demo_wn_gloss", "demo_wn_define", "demo_wn_supersense"]
 FILE_RE = re.compile(r"^(train|dev|test)\.([a-z]{2})\.jsonl$")
@@ -63,7 +80,7 @@ def test_spec_loads_and_points_at_its_files(name):
     # Exactly the files the spec promises: its splits x languages (train in English only).
     expected = set()
     for split in spec.splits:
-        for lang in (["en"] if split == "train" or spec.role == "intermediate" else spec.languages):
+        for lang in ["en"] if split == "train" or spec.role == "intermediate" else spec.languages:
             expected.add((split, lang))
     assert set(files) == expected
     if spec.role == "intermediate":
@@ -96,7 +113,7 @@ def test_sizes():
     total = sum(p.stat().st_size for p in DATA.rglob("*") if p.is_file())
     assert total <= 20 * 1024 * 1024
     for name in TARGETS + INTERMEDIATES:
-        for (split, lang), path in files_of(name).items():
+        for (split, _lang), path in files_of(name).items():
             n = sum(1 for line in path.open(encoding="utf-8") if line.strip())
             limit = {"train": 2000, "dev": 450, "test": 1000}[split]
             assert n <= limit, (path, n)
@@ -117,11 +134,11 @@ def test_manifest_matches_files():
 @pytest.mark.parametrize("name", ["demo_qa", "demo_wn_define"])
 def test_span_answers_are_exact_context_spans(name):
     spec = get_task(name)
-    for (split, lang) in files_of(name):
+    for split, lang in files_of(name):
         for ex in read_local(spec.local_dir, split, lang, spec.family):
             assert ex.answers
             for a in ex.answers:
-                assert a.text and ex.context[a.answer_start: a.answer_start + len(a.text)] == a.text
+                assert a.text and ex.context[a.answer_start : a.answer_start + len(a.text)] == a.text
 
 
 def test_qa_questions_are_parallel_across_languages_and_countries_disjoint():
@@ -131,7 +148,7 @@ def test_qa_questions_are_parallel_across_languages_and_countries_disjoint():
         for lang in get_task("demo_qa").languages[1:]:
             other = load("demo_qa", split, lang)
             assert [e.title for e in other] == [e.title for e in en]
-            assert any(e.question != o.question for e, o in zip(en, other))
+            assert any(e.question != o.question for e, o in zip(en, other, strict=False))
         titles[split] = {e.title for e in en}
     titles["train"] = {e.title for e in load("demo_qa", "train", "en")}
     assert not titles["train"] & titles["test"] and not titles["train"] & titles["dev"]
@@ -188,7 +205,7 @@ def test_retrieval_golds_unique(name):
 def test_tags_are_in_the_label_set(name):
     spec = get_task(name)
     used = set()
-    for (split, lang) in files_of(name):
+    for split, lang in files_of(name):
         for ex in read_local(spec.local_dir, split, lang, spec.family):
             assert ex.tags and len(ex.tags) == len(ex.tokens)
             assert all(t.strip() and " " not in t for t in ex.tokens)
@@ -249,19 +266,37 @@ def _sources_available() -> bool:
         import turkish_treebanks  # noqa: F401
     except ImportError:
         return False
-    return all(shutil.which(t) for t in ["lt-proc", "apertium-tagger", "cg-proc"]) and Path("/usr/share/wordnet").is_dir()
+    return (
+        all(shutil.which(t) for t in ["lt-proc", "apertium-tagger", "cg-proc"]) and Path("/usr/share/wordnet").is_dir()
+    )
 
 
 def _digest(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file() and p.suffix in (".jsonl", ".yaml")}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.suffix in (".jsonl", ".yaml")
+    }
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _sources_available(), reason="demo data sources (apertium, wordnet-base, pycountry, ...) not installed")
+@pytest.mark.skipif(
+    not _sources_available(), reason="demo data sources (apertium, wordnet-base, pycountry, ...) not installed"
+)
 def test_rebuild_is_byte_identical(tmp_path):
     out, defs = tmp_path / "data", tmp_path / "defs"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_demo_data.py"), "--no-install",
-                    "--out", str(out), "--defs", str(defs)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_demo_data.py"),
+            "--no-install",
+            "--out",
+            str(out),
+            "--defs",
+            str(defs),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert _digest(out) == {k: v for k, v in _digest(DATA).items() if k.endswith(".jsonl")}
     assert _digest(defs) == _digest(DEFS)

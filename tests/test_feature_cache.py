@@ -51,8 +51,9 @@ def test_changes_miss(tiny_models, toy_tasks, tmp_path):
     assert entries() == 1  # hit
     C.featurize_cached(task.family, examples, xlmr, task.labels, SETTINGS, True, cache_dir=tmp_path)
     assert entries() == 2  # another tokenizer
-    C.featurize_cached(task.family, examples, bert, task.labels, {**SETTINGS, "max_seq_length": 24}, True,
-                       cache_dir=tmp_path)
+    C.featurize_cached(
+        task.family, examples, bert, task.labels, {**SETTINGS, "max_seq_length": 24}, True, cache_dir=tmp_path
+    )
     assert entries() == 3  # another max length
     changed = [dataclasses.replace(examples[0], text_a=examples[0].text_a + " red")] + examples[1:]
     out = C.featurize_cached(task.family, changed, bert, task.labels, SETTINGS, True, cache_dir=tmp_path)

@@ -35,13 +35,13 @@ def test_qa_windows_cover_long_context_and_locate_answer(tok):
     for f in hits:
         s, e = f["start_positions"], f["end_positions"]
         offs = f["meta"]["offsets"]
-        assert ex.context[offs[s][0]: offs[e][1]] == "paris"
+        assert ex.context[offs[s][0] : offs[e][1]] == "paris"
     # Every context character is covered by some window.
     covered = np.zeros(len(ex.context), bool)
     for f in feats:
         for o in f["meta"]["offsets"]:
             if o is not None:
-                covered[o[0]: o[1]] = True
+                covered[o[0] : o[1]] = True
     assert all(covered[i] for i, ch in enumerate(ex.context) if not ch.isspace())
 
 
@@ -79,7 +79,7 @@ def test_tagging_windows_never_drop_a_word(tok):
     outputs = []
     for f in feats:
         logits = np.zeros((len(f["input_ids"]), 2))
-        for w, pos in zip(f["meta"]["words"], f["meta"]["first_positions"]):
+        for w, pos in zip(f["meta"]["words"], f["meta"]["first_positions"], strict=False):
             logits[pos, 0 if ex.tags[w] == "A" else 1] = 1.0
         outputs.append({"logits": logits})
     assert decode_tags(outputs, feats, ["A", "B"], 1, [len(tokens)]) == [ex.tags]

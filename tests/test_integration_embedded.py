@@ -20,8 +20,16 @@ def embedded() -> str:
 def test_embedded_encoder_retrieves_real_translations(embedded, tmp_path):
     """Tatoeba-style accuracy on human gettext translations: far above chance (1 / number of English candidates)."""
     task = get_task("demo_tatoeba")
-    rows = evaluate_target(embedded, task, ["de", "ru", "zh"], ["test"], tmp_path,
-                           settings={"max_eval_examples": 150, "max_seq_length": 64}, layer=12, progress=False)
+    rows = evaluate_target(
+        embedded,
+        task,
+        ["de", "ru", "zh"],
+        ["test"],
+        tmp_path,
+        settings={"max_eval_examples": 150, "max_seq_length": 64},
+        layer=12,
+        progress=False,
+    )
     acc = {r["language"]: r["value"] for r in rows if r["metric"] == "accuracy"}
     assert set(acc) == {"de", "ru", "zh"}
     assert all(v > 50.0 for v in acc.values()), acc  # chance is 1/150 = 0.7
@@ -42,12 +50,27 @@ def test_demo_pipeline_end_to_end_is_deterministic(tmp_path):
         "languages": {"demo_topic": ["en", "de", "ru", "zh"], "demo_tatoeba": ["de", "ru"]},
         "splits": ["test"],
         "hyperparameters": {
-            "intermediate": {"max_train_examples": 96, "num_epochs": 1, "max_seq_length": 48, "batch_size": 16,
-                             "grad_accumulation": 1, "learning_rate": 1e-4, "freeze_embeddings": True,
-                             "max_dev_examples": 32},
-            "target": {"max_train_examples": 300, "num_epochs": 3, "max_seq_length": 48, "batch_size": 16,
-                       "grad_accumulation": 1, "learning_rate": 3e-4, "freeze_embeddings": True,
-                       "max_eval_examples": 80, "max_dev_examples": 32},
+            "intermediate": {
+                "max_train_examples": 96,
+                "num_epochs": 1,
+                "max_seq_length": 48,
+                "batch_size": 16,
+                "grad_accumulation": 1,
+                "learning_rate": 1e-4,
+                "freeze_embeddings": True,
+                "max_dev_examples": 32,
+            },
+            "target": {
+                "max_train_examples": 300,
+                "num_epochs": 3,
+                "max_seq_length": 48,
+                "batch_size": 16,
+                "grad_accumulation": 1,
+                "learning_rate": 3e-4,
+                "freeze_embeddings": True,
+                "max_eval_examples": 80,
+                "max_dev_examples": 32,
+            },
         },
     }
     path = tmp_path / "mini.yaml"
@@ -59,6 +82,9 @@ def test_demo_pipeline_end_to_end_is_deterministic(tmp_path):
         with (tmp_path / run / "results.csv").open() as f:
             results.append(sorted(csv.DictReader(f), key=lambda r: (r["node"], r["language"], r["metric"])))
     assert results[0] == results[1]
-    topic = {r["language"]: float(r["value"]) for r in results[0]
-             if r["target"] == "demo_topic" and r["intermediate"] == "none" and r["metric"] == "accuracy"}
+    topic = {
+        r["language"]: float(r["value"])
+        for r in results[0]
+        if r["target"] == "demo_topic" and r["intermediate"] == "none" and r["metric"] == "accuracy"
+    }
     assert all(v > 20.0 for v in topic.values()), topic  # 5 balanced classes: chance is 20

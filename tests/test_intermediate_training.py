@@ -36,8 +36,15 @@ def test_intermediate_task_trains(name, tiny_models):
     enc, tok = load_encoder(str(tiny_models["xlmr"]))
     model = MultiTaskModel(enc)
     model.add_head(head_spec(task))
-    settings = {**phase_defaults("intermediate"), "max_steps": 3, "batch_size": 4, "grad_accumulation": 1,
-                "max_seq_length": 64, "learning_rate": 1e-3, "eval_every_steps": 100}
+    settings = {
+        **phase_defaults("intermediate"),
+        "max_steps": 3,
+        "batch_size": 4,
+        "grad_accumulation": 1,
+        "max_seq_length": 64,
+        "learning_rate": 1e-3,
+        "eval_every_steps": 100,
+    }
     feats = featurize(task.family, examples, tok, task.labels, settings, train=True)
     before = {k: v.detach().cpu().clone() for k, v in model.heads[name].state_dict().items()}
     result = train(model, [TrainTask(name, feats)], Collator(pad_id=tok.pad_token_id), settings, seed=0, progress=False)

@@ -13,6 +13,7 @@ def approx(x: float) -> object:
 
 # --- accuracy -------------------------------------------------------------------------------------------------------
 
+
 def test_accuracy_is_exact_string_match_x100():
     assert M.accuracy(["a", "b", "c", "d"], ["a", "b", "x", "d"]) == 75.0
     assert M.accuracy(["1"], ["01"]) == 0.0  # compared as strings, as the official scorer does
@@ -30,6 +31,7 @@ def test_tatoeba_accuracy():
 
 
 # --- tagging: seqeval 0.0.12 chunks ---------------------------------------------------------------------------------
+
 
 def test_ner_bio_chunks_and_f1():
     gold = [["B-PER", "I-PER", "O", "B-LOC"]]
@@ -57,8 +59,11 @@ def test_pos_tags_without_prefix_chunk_as_0_0_12():
     # pred splits the NOUN run: 6 predicted chunks, 5 gold, 4 shared (VERB, SCONJ x2, ADJ)
     pred = [["NOUN", "PROPN", "VERB", "SCONJ", "SCONJ", "ADJ"]]
     p, r = 4 / 6, 4 / 5
-    assert M.tagging_scores(gold, pred) == {"f1": approx(100 * 2 * p * r / (p + r)), "precision": approx(100 * p),
-                                            "recall": approx(100 * r)}
+    assert M.tagging_scores(gold, pred) == {
+        "f1": approx(100 * 2 * p * r / (p + r)),
+        "precision": approx(100 * p),
+        "recall": approx(100 * r),
+    }
     assert M.tagging_scores(gold, pred)["f1"] == approx(800 / 11)  # 8/11, not the token accuracy 5/6
 
 
@@ -67,7 +72,10 @@ def test_tagging_empty_predictions_score_zero():
     assert M.tagging_scores([["B-PER"]], [["O"]]) == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
     # every predicted chunk right, half of the gold ones found
     assert M.tagging_scores([["B-PER", "O", "B-LOC"]], [["B-PER", "O", "O"]]) == {
-        "f1": approx(200 / 3), "precision": 100.0, "recall": 50.0}
+        "f1": approx(200 / 3),
+        "precision": 100.0,
+        "recall": 50.0,
+    }
 
 
 def test_tagging_rejects_sentence_count_mismatch():
@@ -77,12 +85,15 @@ def test_tagging_rejects_sentence_count_mismatch():
 
 # --- SQuAD ----------------------------------------------------------------------------------------------------------
 
+
 def test_squad_normalization_and_several_golds():
     assert M.squad_normalize("The  Cat's, hat!") == "cats hat"
     assert M.squad_scores(["The Cat!"], [["cat"]]) == {"exact_match": 100.0, "f1": 100.0}
     # vs "red dog": P 2/3 R 1 -> 0.8; vs "a big red dog house" (article dropped): P 1 R 3/4 -> 6/7; max is 6/7
     assert M.squad_scores(["big red dog"], [["red dog", "a big red dog house"]]) == {
-        "exact_match": 0.0, "f1": approx(600 / 7)}
+        "exact_match": 0.0,
+        "f1": approx(600 / 7),
+    }
 
 
 def test_squad_keeps_unicode_punctuation_unlike_mlqa():
@@ -100,6 +111,7 @@ def test_squad_empty_and_unanswered_predictions():
 
 # --- MLQA -----------------------------------------------------------------------------------------------------------
 
+
 def test_mlqa_unicode_punctuation_and_string_punctuation():
     # ¿ « » — are Unicode P*; $ and ~ are symbols (S*) removed only because string.punctuation is added
     assert M.mlqa_normalize("¿«Hola»—dijo?", "es") == "holadijo"
@@ -107,12 +119,15 @@ def test_mlqa_unicode_punctuation_and_string_punctuation():
     assert M.mlqa_normalize("”quote“ ‘x’", "en") == "quote x"
 
 
-@pytest.mark.parametrize("lang, articles", [
-    ("en", "a an the"),
-    ("es", "un una unos unas el la los las"),
-    ("de", "ein eine einen einem eines einer der die das den dem des"),
-    ("vi", "của là cái chiếc những"),
-])
+@pytest.mark.parametrize(
+    "lang, articles",
+    [
+        ("en", "a an the"),
+        ("es", "un una unos unas el la los las"),
+        ("de", "ein eine einen einem eines einer der die das den dem des"),
+        ("vi", "của là cái chiếc những"),
+    ],
+)
 def test_mlqa_article_lists(lang, articles):
     for article in articles.split():
         assert M.mlqa_normalize(f"{article.capitalize()} word", lang) == "word", article
@@ -154,6 +169,7 @@ def test_mlqa_several_golds_and_unknown_language():
 
 # --- BUCC -----------------------------------------------------------------------------------------------------------
 
+
 def test_bucc_pair_f1():
     pred = [("a", "x"), ("b", "y")]
     gold = [("a", "x"), ("c", "z"), ("d", "w")]
@@ -185,6 +201,7 @@ def test_bucc_threshold_edge_cases():
 
 
 # --- task score -----------------------------------------------------------------------------------------------------
+
 
 def test_task_score_rule():
     assert M.task_score("mlqa", {"exact_match": 40.0, "f1": 60.0}) == 50.0

@@ -22,8 +22,15 @@ def test_mlm_head_loads_pretrained_weights(tmp_path):
 
     torch.manual_seed(0)
     tok = make_tokenizer("bert")
-    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, pad_token_id=tok.pad_token_id, layer_norm_eps=1e-5)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=tok.pad_token_id,
+        layer_norm_eps=1e-5,
+    )
     lm = BertForMaskedLM(config)
     with torch.no_grad():  # make the head weights distinguishable from any fresh initialization
         for p in lm.cls.predictions.parameters():

@@ -20,9 +20,20 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["a", "b", "c"]
 # 43 examples in batches of 8: the last batch (3) splits 2 + 1 over two processes, which the loss weighting must handle.
-SETTINGS = {"learning_rate": 1e-3, "batch_size": 8, "grad_accumulation": 2, "num_epochs": 2.0, "max_seq_length": 32,
-            "warmup_ratio": 0.25, "weight_decay": 0.01, "adam_epsilon": 1e-8, "max_grad_norm": 1.0,
-            "eval_every_steps": 10_000, "early_stopping_patience": 30, "mixed_precision": "no"}
+SETTINGS = {
+    "learning_rate": 1e-3,
+    "batch_size": 8,
+    "grad_accumulation": 2,
+    "num_epochs": 2.0,
+    "max_seq_length": 32,
+    "warmup_ratio": 0.25,
+    "weight_decay": 0.01,
+    "adam_epsilon": 1e-8,
+    "max_grad_norm": 1.0,
+    "eval_every_steps": 10_000,
+    "early_stopping_patience": 30,
+    "mixed_precision": "no",
+}
 
 
 def toy_features(vocab: int, n: int = 43) -> list[dict]:
@@ -32,8 +43,15 @@ def toy_features(vocab: int, n: int = 43) -> list[dict]:
     for i in range(n):
         length = int(rng.integers(4, 20))
         ids = [2] + rng.integers(5, vocab, size=length).tolist() + [3]
-        feats.append({"input_ids": ids, "attention_mask": [1] * len(ids), "token_type_ids": [0] * len(ids),
-                      "labels": ids[1] % len(LABELS), "meta": {"example": i}})
+        feats.append(
+            {
+                "input_ids": ids,
+                "attention_mask": [1] * len(ids),
+                "token_type_ids": [0] * len(ids),
+                "labels": ids[1] % len(LABELS),
+                "meta": {"example": i},
+            }
+        )
     return feats
 
 
@@ -50,10 +68,16 @@ def train_from(start: Path, out: Path) -> dict:
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
     feats = toy_features(len(tok))
-    result = train(model, [TrainTask("cls", feats)], Collator(pad_id=tok.pad_token_id), dict(SETTINGS), seed=0,
-                   progress=False)
-    record = {"learning_rates": result.learning_rates, "optimizer_steps": result.optimizer_steps,
-              "losses": result.losses, "is_main": result.is_main, "num_processes": result.num_processes}
+    result = train(
+        model, [TrainTask("cls", feats)], Collator(pad_id=tok.pad_token_id), dict(SETTINGS), seed=0, progress=False
+    )
+    record = {
+        "learning_rates": result.learning_rates,
+        "optimizer_steps": result.optimizer_steps,
+        "losses": result.losses,
+        "is_main": result.is_main,
+        "num_processes": result.num_processes,
+    }
     if result.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "weights.safetensors"))
@@ -74,10 +98,24 @@ def test_two_processes_train_like_one(tiny_models, tmp_path):
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     save_checkpoint(model, tok, start)
 
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1",
-           "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(Path(__file__)), "--worker", str(start), str(tmp_path / "ddp")]
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(Path(__file__)),
+        "--worker",
+        str(start),
+        str(tmp_path / "ddp"),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -114,4 +152,4 @@ def _worker(argv: list[str]) -> None:
 
 
 if __name__ == "__main__" and "--worker" in sys.argv:
-    _worker(sys.argv[sys.argv.index("--worker") + 1:])
+    _worker(sys.argv[sys.argv.index("--worker") + 1 :])

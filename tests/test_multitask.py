@@ -21,20 +21,40 @@ FAMILIES = ["toy_cls", "toy_tag", "toy_mc", "toy_span"]  # classification, taggi
 CAPS = {"toy_cls": 96, "toy_tag": 48, "toy_mc": 24, "toy_span": 12}
 
 
-@pytest.mark.parametrize("sampler,expected", [
-    ("proportional", [96 / 180, 48 / 180, 24 / 180, 12 / 180]),
-    ("temperature", [x / sum(c ** 0.5 for c in CAPS.values()) for x in (96 ** 0.5, 48 ** 0.5, 24 ** 0.5, 12 ** 0.5)]),
-    ("uniform", [0.25] * 4),
-])
+@pytest.mark.parametrize(
+    "sampler,expected",
+    [
+        ("proportional", [96 / 180, 48 / 180, 24 / 180, 12 / 180]),
+        ("temperature", [x / sum(c**0.5 for c in CAPS.values()) for x in (96**0.5, 48**0.5, 24**0.5, 12**0.5)]),
+        ("uniform", [0.25] * 4),
+    ],
+)
 def test_sampler_proportions_and_per_task_validation(sampler, expected, tiny_models, toy_tasks, tmp_path):
-    settings = {"batch_size": 1, "grad_accumulation": 1, "max_seq_length": 32, "learning_rate": 1e-4,
-                "max_steps": 1500, "eval_every_steps": 750, "max_dev_examples": 8}
-    out = run_phase(PhaseConfig("intermediate", FAMILIES, str(tiny_models["bert"]), settings=settings, sampler=sampler,
-                                temperature=2.0, task_settings={t: {"max_train_examples": c} for t, c in CAPS.items()}),
-                    tmp_path / sampler, progress=False)
+    settings = {
+        "batch_size": 1,
+        "grad_accumulation": 1,
+        "max_seq_length": 32,
+        "learning_rate": 1e-4,
+        "max_steps": 1500,
+        "eval_every_steps": 750,
+        "max_dev_examples": 8,
+    }
+    out = run_phase(
+        PhaseConfig(
+            "intermediate",
+            FAMILIES,
+            str(tiny_models["bert"]),
+            settings=settings,
+            sampler=sampler,
+            temperature=2.0,
+            task_settings={t: {"max_train_examples": c} for t, c in CAPS.items()},
+        ),
+        tmp_path / sampler,
+        progress=False,
+    )
     rec = json.loads((out / "phase.json").read_text())
     props = rec["train"]["task_proportions"]
-    for task, want in zip(FAMILIES, expected):
+    for task, want in zip(FAMILIES, expected, strict=False):
         assert props[task]["configured"] == pytest.approx(want)
         assert abs(props[task]["observed"] - want) <= 0.02, (task, props[task])
     assert {t: rec["data"][t]["train_examples"] for t in FAMILIES} == CAPS
@@ -52,8 +72,11 @@ def test_mlm_and_translated_settings_end_to_end(tiny_models, toy_tasks, tmp_path
 
     # MLM corpus: real human translations (gettext catalogs, via the demo's Tatoeba-style data) in four languages.
     tatoeba = get_task("demo_tatoeba")
-    lines = [ex.source for lang in ("de", "ru", "zh", "ar") for ex in read_local(tatoeba.local_dir, "test", lang,
-                                                                                    "retrieval")[:40]]
+    lines = [
+        ex.source
+        for lang in ("de", "ru", "zh", "ar")
+        for ex in read_local(tatoeba.local_dir, "test", lang, "retrieval")[:40]
+    ]
     corpus = tmp_path / "mlm.txt"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     # Translated intermediate data: toy_cls in the pseudo-language xx, from the user's files with a language tag.
@@ -69,8 +92,12 @@ def test_mlm_and_translated_settings_end_to_end(tiny_models, toy_tasks, tmp_path
             {"name": "none"},
             {"name": "cls", "tasks": ["toy_cls"]},
             {"name": "cls+mlm", "tasks": ["toy_cls"], "mlm_corpus": str(corpus)},
-            {"name": "cls-translated", "tasks": ["toy_cls"], "data_dirs": {"toy_cls": str(translated)},
-             "languages": {"toy_cls": "xx"}},
+            {
+                "name": "cls-translated",
+                "tasks": ["toy_cls"],
+                "data_dirs": {"toy_cls": str(translated)},
+                "languages": {"toy_cls": "xx"},
+            },
         ],
         "targets": ["toy_target"],
         "hyperparameters": {"intermediate": hp, "target": hp},
@@ -82,8 +109,11 @@ def test_mlm_and_translated_settings_end_to_end(tiny_models, toy_tasks, tmp_path
     with (tmp_path / "run" / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {r["intermediate"] for r in rows} == {"none", "cls", "cls+mlm", "cls-translated"}
-    nodes = {p.name: json.loads((p / "phase.json").read_text()) for p in (tmp_path / "run" / "nodes").iterdir()
-             if p.name.startswith("inter")}
+    nodes = {
+        p.name: json.loads((p / "phase.json").read_text())
+        for p in (tmp_path / "run" / "nodes").iterdir()
+        if p.name.startswith("inter")
+    }
     mlm = next(r for n, r in nodes.items() if "cls+mlm" in n)
     assert mlm["data"]["mlm"]["train_features"] == len(lines)
     assert mlm["train"]["task_batches"]["mlm"] > 0

@@ -16,13 +16,23 @@ from xstilts.training.phase import run_phase as _run_phase
 
 run_phase = partial(_run_phase, dev_scorer=dev_evaluator)  # early stopping on dev, as the CLI and executors run it
 
-TINY = {"max_steps": 3, "batch_size": 8, "grad_accumulation": 1, "max_seq_length": 32, "learning_rate": 1e-3,
-        "eval_every_steps": 2, "max_train_examples": 32}
+TINY = {
+    "max_steps": 3,
+    "batch_size": 8,
+    "grad_accumulation": 1,
+    "max_seq_length": 32,
+    "learning_rate": 1e-3,
+    "eval_every_steps": 2,
+    "max_train_examples": 32,
+}
 
 
 def test_next_phase_starts_from_previous_encoder(tiny_models, toy_tasks, tmp_path):
-    a = run_phase(PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["xlmr"]), settings=TINY), tmp_path / "a",
-                  progress=False)
+    a = run_phase(
+        PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["xlmr"]), settings=TINY),
+        tmp_path / "a",
+        progress=False,
+    )
     assert is_complete(a)
     saved = load_file(str(a / "encoder" / "model.safetensors"))
     base = load_file(str(tiny_models["xlmr"] / "model.safetensors"))
@@ -39,8 +49,11 @@ def test_next_phase_starts_from_previous_encoder(tiny_models, toy_tasks, tmp_pat
 
 
 def test_keep_head_when_labels_match(tiny_models, toy_tasks, tmp_path):
-    a = run_phase(PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["bert"]), settings=TINY), tmp_path / "a",
-                  progress=False)
+    a = run_phase(
+        PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["bert"]), settings=TINY),
+        tmp_path / "a",
+        progress=False,
+    )
     saved = load_file(str(a / "heads.safetensors"))
     # toy_target trains from toy_cls with the same labels (as XNLI from MNLI): its head can be kept.
     cfg = PhaseConfig("target", ["toy_target"], str(a), settings=TINY, keep_heads=True)
@@ -48,21 +61,28 @@ def test_keep_head_when_labels_match(tiny_models, toy_tasks, tmp_path):
     assert list(model.heads) == ["toy_target"]
     for k, v in model.heads["toy_target"].state_dict().items():
         assert torch.equal(v, saved[f"toy_cls.{k}"])
-    fresh, _ = build_model(PhaseConfig("target", ["toy_target"], str(a), settings=TINY),
-                           {"toy_target": get_task("toy_target")})
+    fresh, _ = build_model(
+        PhaseConfig("target", ["toy_target"], str(a), settings=TINY), {"toy_target": get_task("toy_target")}
+    )
     assert not torch.equal(fresh.heads["toy_target"].out.weight, saved["toy_cls.out.weight"])
 
 
 def test_phase_record_and_rerun_is_noop(tiny_models, toy_tasks, tmp_path):
     out = tmp_path / "p"
-    run_phase(PhaseConfig("intermediate", ["toy_tag", "toy_span"], str(tiny_models["bert"]), settings=TINY), out,
-              progress=False)
+    run_phase(
+        PhaseConfig("intermediate", ["toy_tag", "toy_span"], str(tiny_models["bert"]), settings=TINY),
+        out,
+        progress=False,
+    )
     rec = json.loads((out / "phase.json").read_text())
     assert rec["data"]["toy_tag"]["train_examples"] == 32
     assert set(rec["train"]["task_batches"]) == {"toy_tag", "toy_span"}
     mtime = (out / "phase.json").stat().st_mtime_ns
-    run_phase(PhaseConfig("intermediate", ["toy_tag", "toy_span"], str(tiny_models["bert"]), settings=TINY), out,
-              progress=False)
+    run_phase(
+        PhaseConfig("intermediate", ["toy_tag", "toy_span"], str(tiny_models["bert"]), settings=TINY),
+        out,
+        progress=False,
+    )
     assert (out / "phase.json").stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob(".p.tmp-*"))
 
@@ -71,7 +91,10 @@ def test_tensorboard_tracking_offline(tiny_models, toy_tasks, tmp_path):
     pytest.importorskip("tensorboard")
     settings = {**TINY, "max_steps": 4, "eval_every_steps": 2}
     out = tmp_path / "runs" / "p"
-    run_phase(PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["bert"]), settings=settings,
-                          log_with="tensorboard"), out, progress=False)
+    run_phase(
+        PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["bert"]), settings=settings, log_with="tensorboard"),
+        out,
+        progress=False,
+    )
     events = list((tmp_path / "runs" / "logs").rglob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0

@@ -64,30 +64,61 @@ def _ids(base: dict[str, str], pred) -> set[str]:
 
 # (description, edit of the demo spec, predicate on the id parts of the nodes whose OWN job changes)
 CASES = [
-    ("evaluation subsample", lambda s: s["hyperparameters"]["target"].update(max_eval_examples=50),
-     lambda p: p[0] == "evaluation"),
-    ("target max length", lambda s: s["hyperparameters"]["target"].update(max_seq_length=96),
-     lambda p: p[0] in ("target", "evaluation")),
-    ("intermediate learning rate", lambda s: s["hyperparameters"]["intermediate"].update(learning_rate=3e-4),
-     lambda p: p[0] == "intermediate"),
-    ("one target's epochs", lambda s: s["hyperparameters"]["demo_qa"].update(num_epochs=1),
-     lambda p: p[0] == "target" and p[3] == "demo_qa"),
-    ("one setting's cap", lambda s: s["intermediate"][1].setdefault("hyperparameters", {}).update(max_train_examples=50),
-     lambda p: p[0] == "intermediate" and p[2] == "wn_entail"),
-    ("a task block under a setting's own value", lambda s: (
-        s["intermediate"][1].setdefault("hyperparameters", {}).update(max_train_examples=10),
-        s["hyperparameters"].setdefault("demo_wn_entail", {}).update(max_train_examples=50)),
-     None),  # handled in its own test below
-    ("retrieval pooling", lambda s: s.setdefault("retrieval", {}).update(pooling="cls"),
-     lambda p: p[0] == "evaluation" and p[3] in RETRIEVAL),
-    ("a retrieval layer", lambda s: s["models"][0].update(retrieval_layer=3),
-     lambda p: p[0] == "evaluation" and p[1] == "e5-small" and p[3] in RETRIEVAL),
+    (
+        "evaluation subsample",
+        lambda s: s["hyperparameters"]["target"].update(max_eval_examples=50),
+        lambda p: p[0] == "evaluation",
+    ),
+    (
+        "target max length",
+        lambda s: s["hyperparameters"]["target"].update(max_seq_length=96),
+        lambda p: p[0] in ("target", "evaluation"),
+    ),
+    (
+        "intermediate learning rate",
+        lambda s: s["hyperparameters"]["intermediate"].update(learning_rate=3e-4),
+        lambda p: p[0] == "intermediate",
+    ),
+    (
+        "one target's epochs",
+        lambda s: s["hyperparameters"]["demo_qa"].update(num_epochs=1),
+        lambda p: p[0] == "target" and p[3] == "demo_qa",
+    ),
+    (
+        "one setting's cap",
+        lambda s: s["intermediate"][1].setdefault("hyperparameters", {}).update(max_train_examples=50),
+        lambda p: p[0] == "intermediate" and p[2] == "wn_entail",
+    ),
+    (
+        "a task block under a setting's own value",
+        lambda s: (
+            s["intermediate"][1].setdefault("hyperparameters", {}).update(max_train_examples=10),
+            s["hyperparameters"].setdefault("demo_wn_entail", {}).update(max_train_examples=50),
+        ),
+        None,
+    ),  # handled in its own test below
+    (
+        "retrieval pooling",
+        lambda s: s.setdefault("retrieval", {}).update(pooling="cls"),
+        lambda p: p[0] == "evaluation" and p[3] in RETRIEVAL,
+    ),
+    (
+        "a retrieval layer",
+        lambda s: s["models"][0].update(retrieval_layer=3),
+        lambda p: p[0] == "evaluation" and p[1] == "e5-small" and p[3] in RETRIEVAL,
+    ),
     # Splits and languages decide which texts the pruned e5-small keeps: its vocabulary, so all of its nodes, change.
     ("splits", lambda s: s.update(splits=["dev", "test"]), lambda p: p[0] == "evaluation" or p[1] == "e5-small"),
-    ("languages of one target", lambda s: s["languages"].update(demo_topic=["en", "de"]),
-     lambda p: (p[0] == "evaluation" and p[3] == "demo_topic") or p[1] == "e5-small"),
-    ("a mixture's sampler", lambda s: s["intermediate"][5].update(sampler="proportional"),
-     lambda p: p[0] == "intermediate" and p[2] == "wn_all"),
+    (
+        "languages of one target",
+        lambda s: s["languages"].update(demo_topic=["en", "de"]),
+        lambda p: (p[0] == "evaluation" and p[3] == "demo_topic") or p[1] == "e5-small",
+    ),
+    (
+        "a mixture's sampler",
+        lambda s: s["intermediate"][5].update(sampler="proportional"),
+        lambda p: p[0] == "intermediate" and p[2] == "wn_all",
+    ),
 ]
 
 
@@ -135,7 +166,11 @@ def test_unknown_or_bad_hyperparameters_are_exit_2_naming_the_key(tmp_path):
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     result = Ran(*["plan", str(path)])
     assert result.exit_code == 2
-    assert "learnig_rate" in result.output and "learning_rate" in result.output and "hyperparameters.target" in result.output
+    assert (
+        "learnig_rate" in result.output
+        and "learning_rate" in result.output
+        and "hyperparameters.target" in result.output
+    )
     spec = demo()
     spec["hyperparameters"]["target"]["batch_size"] = -3
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
@@ -184,8 +219,9 @@ def test_only_selects_a_slice_with_the_full_grids_hashes(tmp_path):
     part = select_nodes(full, {"model": ["xlmr-base"], "seed": ["0"]})
     assert part and all(n.model == "xlmr-base" and n.seed == 0 for n in part)
     assert len(part) == len(full) // 9  # 3 models x 3 seeds
-    result = Ran(*["plan", str(ROOT / "experiments" / "beyond-nine.yaml"), "--json",
-                                 "--only", "model=xlmr-base,seed=0"])
+    result = Ran(
+        *["plan", str(ROOT / "experiments" / "beyond-nine.yaml"), "--json", "--only", "model=xlmr-base,seed=0"]
+    )
     assert result.exit_code == 0, result.output
     listed = {n["id"]: n["hash"] for n in json.loads(result.output)["nodes"]}
     assert listed == {n.id: n.hash for n in part}
@@ -201,12 +237,24 @@ def test_what_each_node_records_is_its_job(tiny_models, toy_tasks, tmp_path):
     from xstilts.experiments.plan import node_dir
     from xstilts.experiments.run import run_local
 
-    hp = {"max_seq_length": 32, "batch_size": 8, "grad_accumulation": 1, "learning_rate": 1e-3, "max_steps": 2,
-          "max_train_examples": 24, "max_dev_examples": 8, "max_eval_examples": 8}
-    spec = {"name": "rec", "models": [{"name": "tiny", "path": str(tiny_models["xlmr"]), "retrieval_layer": 1}],
-            "intermediate": [{"name": "none"}, {"name": "cls", "tasks": ["toy_cls"], "hyperparameters": {"max_steps": 3}}],
-            "targets": ["toy_target", "toy_retrieval"], "splits": ["dev"],
-            "hyperparameters": {"intermediate": hp, "target": hp, "toy_cls": {"learning_rate": 2e-3}}}
+    hp = {
+        "max_seq_length": 32,
+        "batch_size": 8,
+        "grad_accumulation": 1,
+        "learning_rate": 1e-3,
+        "max_steps": 2,
+        "max_train_examples": 24,
+        "max_dev_examples": 8,
+        "max_eval_examples": 8,
+    }
+    spec = {
+        "name": "rec",
+        "models": [{"name": "tiny", "path": str(tiny_models["xlmr"]), "retrieval_layer": 1}],
+        "intermediate": [{"name": "none"}, {"name": "cls", "tasks": ["toy_cls"], "hyperparameters": {"max_steps": 3}}],
+        "targets": ["toy_target", "toy_retrieval"],
+        "splits": ["dev"],
+        "hyperparameters": {"intermediate": hp, "target": hp, "toy_cls": {"learning_rate": 2e-3}},
+    }
     path = tmp_path / "rec.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     loaded = load_spec(path)
@@ -233,8 +281,13 @@ def test_official_layout_xnli_early_stops_on_the_downloads_english_dev(tiny_mode
     from xstilts.training.phase import PhaseConfig, run_phase
 
     official = ROOT / "tests" / "fixtures" / "xtreme" / "official"
-    cfg = PhaseConfig("target", ["xnli"], str(tiny_models["bert"]), data_dirs={"xnli": str(official)},
-                      settings={"max_steps": 1, "batch_size": 2, "grad_accumulation": 1, "max_seq_length": 32})
+    cfg = PhaseConfig(
+        "target",
+        ["xnli"],
+        str(tiny_models["bert"]),
+        data_dirs={"xnli": str(official)},
+        settings={"max_steps": 1, "batch_size": 2, "grad_accumulation": 1, "max_seq_length": 32},
+    )
     where = cfg.task_source("xnli")
     assert (where["source_task"], where["dev_task"], where["dev_language"]) == ("mnli", "xnli", "en")
     out = run_phase(cfg, tmp_path / "x", progress=False, dev_scorer=dev_evaluator)

@@ -97,9 +97,9 @@ def test_real_windows_map_onto_the_context_tokens(tiny_models):
     windows = [f["meta"]["offsets"] for f in feats]
     doc = [tuple(o) for o in tok(context, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
     owners = [0] * len(doc)
-    for start, win, flags in zip(_window_starts(windows), windows, max_context_flags(windows)):
-        ctx = [(tuple(o), f) for o, f in zip(win, flags) if o is not None]
-        assert [o for o, _ in ctx] == doc[start: start + len(ctx)]
+    for start, win, flags in zip(_window_starts(windows), windows, max_context_flags(windows), strict=False):
+        ctx = [(tuple(o), f) for o, f in zip(win, flags, strict=False) if o is not None]
+        assert [o for o, _ in ctx] == doc[start : start + len(ctx)]
         for i, (_, is_max) in enumerate(ctx):
             owners[start + i] += is_max
     assert owners == [1] * len(doc)

@@ -35,8 +35,11 @@ def test_paper_preset_rehearses_all_nine_targets_in_every_language_and_split(tmp
     with (tmp_path / "r" / "results.csv").open() as f:
         rows = [r for r in csv.DictReader(f) if r["metric"] == "score"]
     # Every target, every official language, on every split its data has (what the plan says), for both settings.
-    evaluation = {n.target: n.job["evaluation"] for n in build_plan(load_spec(spec))
-                  if n.kind == "evaluation" and n.intermediate == "none"}
+    evaluation = {
+        n.target: n.job["evaluation"]
+        for n in build_plan(load_spec(spec))
+        if n.kind == "evaluation" and n.intermediate == "none"
+    }
     for setting in ("none", "mnli"):
         for target, langs in XTREME_TASK2LANGS.items():
             got = {(r["language"], r["split"]) for r in rows if r["target"] == target and r["intermediate"] == setting}

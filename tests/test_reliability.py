@@ -26,16 +26,28 @@ from xstilts.experiments.lock import LOCK_FILE, RunLock
 from xstilts.experiments.plan import build_plan
 from xstilts.experiments.spec import load_spec
 
-HP = {"max_seq_length": 32, "batch_size": 8, "grad_accumulation": 1, "learning_rate": 1e-3, "eval_every_steps": 1000,
-      "max_train_examples": 16, "max_steps": 2, "max_eval_examples": 16}
+HP = {
+    "max_seq_length": 32,
+    "batch_size": 8,
+    "grad_accumulation": 1,
+    "learning_rate": 1e-3,
+    "eval_every_steps": 1000,
+    "max_train_examples": 16,
+    "max_steps": 2,
+    "max_eval_examples": 16,
+}
 
 
 def tiny_spec(path: Path, model_dir: Path, **extra) -> Path:
     """7 nodes: intermediate cls; targets (none, cls); evaluations of toy_target and toy_retrieval for both settings."""
-    spec = {"name": "tiny", "models": [{"name": "tiny", "path": str(model_dir), "retrieval_layer": 1}],
-            "intermediate": [{"name": "none"}, {"name": "cls", "tasks": ["toy_cls"]}],
-            "targets": ["toy_target", "toy_retrieval"], "seeds": [0],
-            "hyperparameters": {"intermediate": dict(HP), "target": dict(HP)}}
+    spec = {
+        "name": "tiny",
+        "models": [{"name": "tiny", "path": str(model_dir), "retrieval_layer": 1}],
+        "intermediate": [{"name": "none"}, {"name": "cls", "tasks": ["toy_cls"]}],
+        "targets": ["toy_target", "toy_retrieval"],
+        "seeds": [0],
+        "hyperparameters": {"intermediate": dict(HP), "target": dict(HP)},
+    }
     for k, v in extra.items():
         spec[k] = v
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
@@ -48,8 +60,9 @@ def cli_env(toy_tasks: Path) -> dict[str, str]:
 
 
 def xstilts(*args: str, env: dict[str, str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xstilts.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", *args], env=env, capture_output=True, text=True, timeout=600, **kw
+    )
 
 
 def events(out: Path) -> list[dict]:
@@ -59,8 +72,11 @@ def events(out: Path) -> list[dict]:
 
 def finished_dirs(out: Path) -> set[str]:
     nodes = out / "nodes"
-    return {d.name for d in nodes.iterdir() if (d / "done.json").is_file() or (d / "phase.json").is_file()} \
-        if nodes.is_dir() else set()
+    return (
+        {d.name for d in nodes.iterdir() if (d / "done.json").is_file() or (d / "phase.json").is_file()}
+        if nodes.is_dir()
+        else set()
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------- kill anywhere
@@ -107,9 +123,13 @@ def test_sigkill_anywhere_then_resume_is_byte_identical(tiny_models, toy_tasks, 
         assert res.returncode == 0, res.stderr
         after = events(out)[n_before:]
         rerun = {e["node"] for e in after if e["event"] == "start"} & done_at_kill
-        return {"alive": alive, "done_at_kill": len(done_at_kill), "rerun": rerun,
-                "same": (out / "results.csv").read_bytes() == clean, "repairs": [e for e in after
-                                                                               if e["event"] == "repaired"]}
+        return {
+            "alive": alive,
+            "done_at_kill": len(done_at_kill),
+            "rerun": rerun,
+            "same": (out / "results.csv").read_bytes() == clean,
+            "repairs": [e for e in after if e["event"] == "repaired"],
+        }
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         trials = list(pool.map(trial, range(KILLS)))
@@ -119,24 +139,29 @@ def test_sigkill_anywhere_then_resume_is_byte_identical(tiny_models, toy_tasks, 
     live = [t for t in trials if t["alive"]]
     assert len(live) >= KILLS - 2  # the kills really hit a running process
     assert len({t["done_at_kill"] for t in live}) >= 4, [t["done_at_kill"] for t in live]  # spread over the run
-    print(f"kill points: {len(live)} live of {KILLS}; nodes finished at kill: {[t['done_at_kill'] for t in trials]}; "
-          f"clean run {t_end:.1f} s")
+    print(
+        f"kill points: {len(live)} live of {KILLS}; nodes finished at kill: {[t['done_at_kill'] for t in trials]}; "
+        f"clean run {t_end:.1f} s"
+    )
 
 
 # --------------------------------------------------------------------------------------------------- two runs, one directory
 
 
 def _hold_lock(out: Path, seconds: float) -> subprocess.Popen:
-    code = ("import sys, time; from pathlib import Path; from xstilts.experiments.lock import RunLock\n"
-            f"l = RunLock(Path({str(out)!r})); l.acquire(); print('held', flush=True); time.sleep({seconds}); l.release()")
+    code = (
+        "import sys, time; from pathlib import Path; from xstilts.experiments.lock import RunLock\n"
+        f"l = RunLock(Path({str(out)!r})); l.acquire(); print('held', flush=True); time.sleep({seconds}); l.release()"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
 
 
 def test_second_run_refuses_waits_or_takes_over_a_stale_lock(tiny_models, toy_tasks, tmp_path):
-    spec_path = tiny_spec(tmp_path / "s.yaml", tiny_models["bert"], targets=["toy_retrieval"],
-                          intermediate=[{"name": "none"}])  # one evaluation node: fast
+    spec_path = tiny_spec(
+        tmp_path / "s.yaml", tiny_models["bert"], targets=["toy_retrieval"], intermediate=[{"name": "none"}]
+    )  # one evaluation node: fast
     env = cli_env(toy_tasks)
     out = tmp_path / "run"
     holder = _hold_lock(out, 60)
@@ -186,8 +211,9 @@ def _enospc(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/fake/disk/file")
 
 
-def test_full_disk_mid_node_fails_the_node_and_nothing_half_written_is_done(tiny_models, toy_tasks, tmp_path,
-                                                                          monkeypatch):
+def test_full_disk_mid_node_fails_the_node_and_nothing_half_written_is_done(
+    tiny_models, toy_tasks, tmp_path, monkeypatch
+):
     """The checkpoint writer runs out of space after writing part of its files: the node fails (exit 1 from the CLI),
     its dependents are skipped, the rest of the grid runs, and the partial output is never taken as done."""
     from xstilts.experiments.run import run_local
@@ -226,8 +252,9 @@ def _main(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
 
 def test_full_disk_in_the_driver_is_one_line_exit_2(tiny_models, toy_tasks, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("xstilts.experiments.run.append_results", _enospc)
-    spec_path = tiny_spec(tmp_path / "s.yaml", tiny_models["bert"], targets=["toy_retrieval"],
-                          intermediate=[{"name": "none"}])
+    spec_path = tiny_spec(
+        tmp_path / "s.yaml", tiny_models["bert"], targets=["toy_retrieval"], intermediate=[{"name": "none"}]
+    )
     code, err = _main(monkeypatch, capsys, "run", str(spec_path), "--out", str(tmp_path / "run"), "--quiet")
     assert code == 2 and len(err.splitlines()) == 1 and "No space left on device" in err and "Traceback" not in err
     assert len((tmp_path / "run" / "results.csv").read_text().splitlines()) == 1  # the header only
@@ -239,11 +266,13 @@ def test_full_disk_in_the_driver_is_one_line_exit_2(tiny_models, toy_tasks, tmp_
 
 
 def test_read_only_run_directory_is_one_line_exit_2(tiny_models, toy_tasks, tmp_path, monkeypatch, capsys):
-    spec_path = tiny_spec(tmp_path / "s.yaml", tiny_models["bert"], targets=["toy_retrieval"],
-                          intermediate=[{"name": "none"}])
+    spec_path = tiny_spec(
+        tmp_path / "s.yaml", tiny_models["bert"], targets=["toy_retrieval"], intermediate=[{"name": "none"}]
+    )
     ro = tmp_path / "ro"
     ro.mkdir()
     if os.geteuid() == 0:  # root ignores file modes: inject the error the kernel would give instead
+
         def denied(self):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self.path))
 
@@ -295,25 +324,55 @@ DOWNSTREAM_OF_INTER = {INTER, TGT_CLS, EVAL_CLS, "evaluation/tiny/cls/toy_retrie
 CORRUPTIONS = [
     ("results_truncated_mid_row", lambda s, o: _truncate(o / "results.csv", 0.6), set(), "truncated or edited"),
     ("results_last_rows_lost", lambda s, o: _drop_lines(o / "results.csv", 3), set(), "were missing"),
-    ("results_value_edited", lambda s, o: _replace(o / "results.csv", ",0,score,", ",0,score,9"), set(),
-     "truncated or edited"),
+    (
+        "results_value_edited",
+        lambda s, o: _replace(o / "results.csv", ",0,score,", ",0,score,9"),
+        set(),
+        "truncated or edited",
+    ),
     ("results_deleted", lambda s, o: (o / "results.csv").unlink(), set(), None),
-    ("intermediate_safetensors_bit_flip", lambda s, o: _flip(_weights(_node_dir(s, o, INTER))), DOWNSTREAM_OF_INTER,
-     "is corrupted"),
-    ("target_safetensors_truncated", lambda s, o: _truncate(_weights(_node_dir(s, o, TGT_CLS)), 0.5),
-     {TGT_CLS, EVAL_CLS}, "is truncated"),
-    ("done_json_value_tampered", lambda s, o: _edit_json(_node_dir(s, o, EVAL_CLS) / "done.json",
-                                                         lambda r: r["rows"][0].update(value=99.0)), {EVAL_CLS},
-     "edited after the node finished"),
-    ("done_json_truncated", lambda s, o: _truncate(_node_dir(s, o, EVAL_CLS) / "done.json", 0.5), {EVAL_CLS},
-     "not valid JSON"),
-    ("phase_json_tampered", lambda s, o: _edit_json(_node_dir(s, o, TGT_CLS) / "phase.json",
-                                                    lambda r: r["train"].update(best_step=-1)), {TGT_CLS, EVAL_CLS},
-     "edited after the node finished"),
-    ("phase_json_deleted", lambda s, o: (_node_dir(s, o, INTER) / "phase.json").unlink(), DOWNSTREAM_OF_INTER,
-     "phase.json missing"),
-    ("prediction_file_deleted", lambda s, o: next((_node_dir(s, o, EVAL_CLS) / "predictions").rglob("*.tsv")).unlink(),
-     {EVAL_CLS}, "is missing"),
+    (
+        "intermediate_safetensors_bit_flip",
+        lambda s, o: _flip(_weights(_node_dir(s, o, INTER))),
+        DOWNSTREAM_OF_INTER,
+        "is corrupted",
+    ),
+    (
+        "target_safetensors_truncated",
+        lambda s, o: _truncate(_weights(_node_dir(s, o, TGT_CLS)), 0.5),
+        {TGT_CLS, EVAL_CLS},
+        "is truncated",
+    ),
+    (
+        "done_json_value_tampered",
+        lambda s, o: _edit_json(_node_dir(s, o, EVAL_CLS) / "done.json", lambda r: r["rows"][0].update(value=99.0)),
+        {EVAL_CLS},
+        "edited after the node finished",
+    ),
+    (
+        "done_json_truncated",
+        lambda s, o: _truncate(_node_dir(s, o, EVAL_CLS) / "done.json", 0.5),
+        {EVAL_CLS},
+        "not valid JSON",
+    ),
+    (
+        "phase_json_tampered",
+        lambda s, o: _edit_json(_node_dir(s, o, TGT_CLS) / "phase.json", lambda r: r["train"].update(best_step=-1)),
+        {TGT_CLS, EVAL_CLS},
+        "edited after the node finished",
+    ),
+    (
+        "phase_json_deleted",
+        lambda s, o: (_node_dir(s, o, INTER) / "phase.json").unlink(),
+        DOWNSTREAM_OF_INTER,
+        "phase.json missing",
+    ),
+    (
+        "prediction_file_deleted",
+        lambda s, o: next((_node_dir(s, o, EVAL_CLS) / "predictions").rglob("*.tsv")).unlink(),
+        {EVAL_CLS},
+        "is missing",
+    ),
 ]
 
 
@@ -337,8 +396,9 @@ def _replace(p: Path, old: str, new: str) -> None:
 
 
 @pytest.mark.parametrize("name,corrupt,recomputed,words", CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
-def test_corrupted_output_is_detected_reported_and_recomputed(finished_run, tmp_path, capsys, name, corrupt,
-                                                              recomputed, words):
+def test_corrupted_output_is_detected_reported_and_recomputed(
+    finished_run, tmp_path, capsys, name, corrupt, recomputed, words
+):
     from xstilts.experiments.run import run_local
 
     spec, src = finished_run
@@ -462,18 +522,40 @@ def test_trust_remote_code_off_by_default_and_recorded_when_on(finished_run, tmp
     assert ModelSpec(name="m").trust_remote_code is False
     spec, out = finished_run
     assert {r.trust_remote_code for r in read_results(out / "results.csv")} == {""}
-    row = {"model": "m", "intermediate": "none", "target": "t", "language": "en", "split": "dev", "seed": 0,
-           "metric": "score", "value": 1.0, "node": "n", "trust_remote_code": True}
+    row = {
+        "model": "m",
+        "intermediate": "none",
+        "target": "t",
+        "language": "en",
+        "split": "dev",
+        "seed": 0,
+        "metric": "score",
+        "value": 1.0,
+        "node": "n",
+        "trust_remote_code": True,
+    }
     p = tmp_path / "r.csv"
     p.write_text(",".join(ResultRow.__dataclass_fields__) + "\n" + format_rows([row]))
     assert read_results(p)[0].trust_remote_code == "true"
 
 
-@pytest.mark.parametrize("field,value", [("name", "../escape"), ("name", "a/b"), ("setting", "../../x"),
-                                         ("model", "m/../../x"), ("target", "../toy_target")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("name", "../escape"),
+        ("name", "a/b"),
+        ("setting", "../../x"),
+        ("model", "m/../../x"),
+        ("target", "../toy_target"),
+    ],
+)
 def test_names_cannot_escape_the_run_directory(tiny_models, toy_tasks, tmp_path, field, value):
-    spec = {"name": "ok", "models": [{"name": "tiny", "path": str(tiny_models["bert"])}],
-            "intermediate": [{"name": "none"}], "targets": ["toy_retrieval"]}
+    spec = {
+        "name": "ok",
+        "models": [{"name": "tiny", "path": str(tiny_models["bert"])}],
+        "intermediate": [{"name": "none"}],
+        "targets": ["toy_retrieval"],
+    }
     if field == "setting":
         spec["intermediate"][0]["name"] = value
     elif field == "model":

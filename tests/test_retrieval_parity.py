@@ -33,6 +33,7 @@ def one_torch_thread():
 
 # --- a direct re-statement of the official algorithm (loops, as written there) --------------------------------------
 
+
 def official_knn(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     sims = x @ y.T
     ind = np.argsort(-sims, axis=1, kind="stable")[:, :k]
@@ -58,8 +59,9 @@ def official_mine_max(x: np.ndarray, y: np.ndarray, k: int = 4, threshold: float
     bwd_scores = score_candidates(y, x, y2x_ind, y2x_mean, x2y_mean)
     fwd_best = x2y_ind[np.arange(len(x)), fwd_scores.argmax(axis=1)]
     bwd_best = y2x_ind[np.arange(len(y)), bwd_scores.argmax(axis=1)]
-    indices = np.stack((np.concatenate((np.arange(len(x)), bwd_best)), np.concatenate((fwd_best, np.arange(len(y))))),
-                       axis=1)
+    indices = np.stack(
+        (np.concatenate((np.arange(len(x)), bwd_best)), np.concatenate((fwd_best, np.arange(len(y))))), axis=1
+    )
     scores = np.concatenate((fwd_scores.max(axis=1), bwd_scores.max(axis=1)))
     seen_src, seen_trg, out = set(), set(), []
     for i in np.argsort(-scores):
@@ -72,10 +74,12 @@ def official_mine_max(x: np.ndarray, y: np.ndarray, k: int = 4, threshold: float
     return out
 
 
-def official_pipeline(src: list[tuple[str, str]], tgt: list[tuple[str, str]], vec: dict[str, np.ndarray],
-                      k: int = 4) -> dict[tuple[str, str], float]:
+def official_pipeline(
+    src: list[tuple[str, str]], tgt: list[tuple[str, str]], vec: dict[str, np.ndarray], k: int = 4
+) -> dict[tuple[str, str], float]:
     """(id, text) lines of both sides -> the official candidate2score: embeddings per line, unified
     (text_load_unify + unique_embeddings), mined, then mapped to ids through read_sent2id."""
+
     def unify(lines):
         sent2ind, inds, sents = {}, [], []
         for _, text in lines:
@@ -135,6 +139,7 @@ def planted(n_src: int, n_tgt: int, n_pairs: int, dim: int = 32, noise: float = 
 
 
 # --- BUCC mining ---------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", [(200, 270, 120), (300, 150, 100), (3, 2, 2)])
 def test_mining_equals_the_official_max_retrieval_pair_for_pair(shape):
@@ -216,6 +221,7 @@ def test_knn_in_chunks_equals_one_search():
 
 # --- the production path on the official layout, against the model computed directly ------------------------------
 
+
 def direct_vectors(model_dir: Path, texts: list[str], layer: int, pooling: str, max_len: int) -> np.ndarray:
     """Sentence vectors straight from transformers: hidden_states[layer] pooled as XTREME's evaluate_retrieval."""
     import torch
@@ -293,12 +299,22 @@ def test_tatoeba_official_layout_equals_a_direct_computation(tiny_models, tmp_pa
 
     model_dir = tiny_models["xlmr"]
     xx, en = write_official_tatoeba(tmp_path / "data")
-    rows = evaluate_target(str(model_dir), get_task("tatoeba"), ["de"], ["test"], tmp_path / "run",
-                           data_dir=str(tmp_path / "data"), layer=1, progress=False, pooling=pooling)
+    rows = evaluate_target(
+        str(model_dir),
+        get_task("tatoeba"),
+        ["de"],
+        ["test"],
+        tmp_path / "run",
+        data_dir=str(tmp_path / "data"),
+        layer=1,
+        progress=False,
+        pooling=pooling,
+    )
     assert rows == []  # the official files carry no gold
     max_len = int(phase_defaults("target", "tatoeba")["max_seq_length"])
-    expected = faiss_cosine_nn(direct_vectors(model_dir, en, 1, pooling, max_len),
-                               direct_vectors(model_dir, xx, 1, pooling, max_len))
+    expected = faiss_cosine_nn(
+        direct_vectors(model_dir, en, 1, pooling, max_len), direct_vectors(model_dir, xx, 1, pooling, max_len)
+    )
     got = [int(x) for x in S.read_labels(tmp_path / "run" / "predictions" / "tatoeba" / "test-de.tsv")]
     assert len(got) == len(en) and got == expected
     assert len(set(expected)) > 5  # not one sentence for every query
@@ -323,13 +339,22 @@ def test_tatoeba_directions_and_recorded_settings(tiny_models, tmp_path):
         mp.setattr("xstilts.evaluation.zero_shot.load_examples", lambda *a, **k: list(pairs))
         for direction in ("en_to_xx", "xx_to_en"):
             out = tmp_path / direction
-            rows = evaluate_target(str(tiny_models["xlmr"]), get_task("tatoeba"), ["de"], ["test"], out, layer=1,
-                                   progress=False, direction=direction, pooling="mean_content")
+            rows = evaluate_target(
+                str(tiny_models["xlmr"]),
+                get_task("tatoeba"),
+                ["de"],
+                ["test"],
+                out,
+                layer=1,
+                progress=False,
+                direction=direction,
+                pooling="mean_content",
+            )
             gold = [int(g) for g in S.read_labels(out / "labels" / "tatoeba" / "test-de.tsv")]
             pred = [int(p) for p in S.read_labels(out / "predictions" / "tatoeba" / "test-de.tsv")]
             assert gold == (order if direction == "en_to_xx" else line)
             acc = next(r["value"] for r in rows if r["metric"] == "accuracy")
-            assert acc == pytest.approx(100 * sum(p == g for p, g in zip(pred, gold)) / len(gold))
+            assert acc == pytest.approx(100 * sum(p == g for p, g in zip(pred, gold, strict=False)) / len(gold))
             assert all(r["retrieval_direction"] == direction and r["pooling"] == "mean_content" for r in rows)
             assert json.loads((out / "metrics.json").read_text(encoding="utf-8")) == rows
 
@@ -340,11 +365,27 @@ def test_unknown_direction_or_pooling_is_a_user_error(tiny_models, tmp_path):
     from xstilts.tasks.registry import get_task
 
     with pytest.raises(UserError, match="retrieval direction 'both'"):
-        evaluate_target(str(tiny_models["xlmr"]), get_task("tatoeba"), ["de"], ["test"], tmp_path,
-                        data_dir=str(OFFICIAL), progress=False, direction="both")
+        evaluate_target(
+            str(tiny_models["xlmr"]),
+            get_task("tatoeba"),
+            ["de"],
+            ["test"],
+            tmp_path,
+            data_dir=str(OFFICIAL),
+            progress=False,
+            direction="both",
+        )
     with pytest.raises(UserError, match="pooling 'max'"):
-        evaluate_target(str(tiny_models["xlmr"]), get_task("tatoeba"), ["de"], ["test"], tmp_path,
-                        data_dir=str(OFFICIAL), progress=False, pooling="max")
+        evaluate_target(
+            str(tiny_models["xlmr"]),
+            get_task("tatoeba"),
+            ["de"],
+            ["test"],
+            tmp_path,
+            data_dir=str(OFFICIAL),
+            progress=False,
+            pooling="max",
+        )
 
 
 def test_bucc_official_layout_run_equals_the_official_pipeline(tiny_models, tmp_path):
@@ -357,8 +398,16 @@ def test_bucc_official_layout_run_equals_the_official_pipeline(tiny_models, tmp_
 
     model_dir = tiny_models["xlmr"]
     write_official_bucc(tmp_path / "data")
-    rows = evaluate_target(str(model_dir), get_task("bucc2018"), ["de"], ["dev"], tmp_path / "run",
-                           data_dir=str(tmp_path / "data"), layer=1, progress=False)
+    rows = evaluate_target(
+        str(model_dir),
+        get_task("bucc2018"),
+        ["de"],
+        ["dev"],
+        tmp_path / "run",
+        data_dir=str(tmp_path / "data"),
+        layer=1,
+        progress=False,
+    )
     d = tmp_path / "data" / "bucc2018"
 
     def lines(name):
@@ -367,7 +416,7 @@ def test_bucc_official_layout_run_equals_the_official_pipeline(tiny_models, tmp_
     src, tgt = [(i, t.strip()) for i, t in lines("de-en.dev.de")], [(i, t.strip()) for i, t in lines("de-en.dev.en")]
     texts = sorted({t for _, t in src} | {t for _, t in tgt})
     max_len = int(phase_defaults("target", "bucc2018")["max_seq_length"])
-    vec = dict(zip(texts, direct_vectors(model_dir, texts, 1, "mean_all", max_len)))
+    vec = dict(zip(texts, direct_vectors(model_dir, texts, 1, "mean_all", max_len), strict=False))
     cand = official_pipeline(src, tgt, vec)
     gold = {"\t".join(p) for p in lines("de-en.dev.gold")}
     th = official_bucc_optimize(cand, gold)
@@ -405,8 +454,15 @@ def test_a_plan_job_passes_its_retrieval_protocol_through(tiny_models, tmp_path)
     from xstilts.evaluation.zero_shot import evaluate_job
 
     pairs = [BitextExample(f"de-{i}", f"en-{i}", f"{e} x", e) for i, e in enumerate(["red cat", "a dog", "big sun"])]
-    job = {"target": "tatoeba", "languages": ["de"], "splits": {"de": ["test"]}, "hparams": {}, "data_dir": None,
-           "trust_remote_code": False, "retrieval": {"layer": 1, "direction": "xx_to_en", "pooling": "cls"}}
+    job = {
+        "target": "tatoeba",
+        "languages": ["de"],
+        "splits": {"de": ["test"]},
+        "hparams": {},
+        "data_dir": None,
+        "trust_remote_code": False,
+        "retrieval": {"layer": 1, "direction": "xx_to_en", "pooling": "cls"},
+    }
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("xstilts.evaluation.zero_shot.load_examples", lambda *a, **k: list(pairs))
         rows = evaluate_job(str(tiny_models["xlmr"]), job, tmp_path, progress=False)

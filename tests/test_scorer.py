@@ -33,8 +33,15 @@ def test_hand_fixture_scores(tmp_path: Path):
 
     # pawsx: 4 labels per language; en has 1 wrong (75), es 2 wrong (50), the other five 100
     pawsx = result["pawsx"]
-    assert pawsx["accuracy"] == {"de": 100.0, "en": 75.0, "es": 50.0, "fr": 100.0, "ja": 100.0, "ko": 100.0,
-                                 "zh": 100.0}
+    assert pawsx["accuracy"] == {
+        "de": 100.0,
+        "en": 75.0,
+        "es": 50.0,
+        "fr": 100.0,
+        "ja": 100.0,
+        "ko": 100.0,
+        "zh": 100.0,
+    }
     assert pawsx["avg_accuracy"] == approx(625 / 7) and pawsx["avg_metric"] == pawsx["avg_accuracy"]
     # xnli: 2 labels per language; ar 1 wrong (50), sw 2 wrong (0), 13 languages at 100
     assert result["xnli"]["accuracy"]["ar"] == 50.0 and result["xnli"]["accuracy"]["sw"] == 0.0
@@ -53,10 +60,16 @@ def test_hand_fixture_scores(tmp_path: Path):
     # es/de/ar/vi: article (or Arabic "ال") removed -> 100; hi "the book" vs "book": no articles in hi, F1 2/3;
     # zh "北京大学" vs "北京": per-character tokens, F1 2/3
     mlqa = result["mlqa"]
-    assert mlqa["exact_match"] == {"en": 50.0, "es": 100.0, "de": 100.0, "ar": 100.0, "hi": 0.0, "vi": 100.0,
-                                   "zh": 0.0}
-    assert mlqa["f1"] == {"en": 50.0, "es": 100.0, "de": 100.0, "ar": 100.0, "hi": approx(200 / 3),
-                          "vi": 100.0, "zh": approx(200 / 3)}
+    assert mlqa["exact_match"] == {"en": 50.0, "es": 100.0, "de": 100.0, "ar": 100.0, "hi": 0.0, "vi": 100.0, "zh": 0.0}
+    assert mlqa["f1"] == {
+        "en": 50.0,
+        "es": 100.0,
+        "de": 100.0,
+        "ar": 100.0,
+        "hi": approx(200 / 3),
+        "vi": 100.0,
+        "zh": approx(200 / 3),
+    }
     assert mlqa["avg_exact_match"] == approx(450 / 7)
     assert mlqa["avg_f1"] == approx(250 / 3)
     assert mlqa["avg_metric"] == approx((450 / 7 + 250 / 3) / 2)
@@ -100,7 +113,7 @@ def test_all_nine_tasks_give_all_task_and_groups(tmp_path: Path):
 
 def test_dev_split_prefix(hand_copy: Path):
     for path in sorted(hand_copy.rglob("test-*")):
-        path.rename(path.with_name("dev-" + path.name[len("test-"):]))
+        path.rename(path.with_name("dev-" + path.name[len("test-") :]))
     result = score_predictions(hand_copy / "predictions", hand_copy / "labels", split="dev")
     assert result["pawsx"]["accuracy"]["es"] == 50.0
     with pytest.raises(UserError, match="missing prediction file"):
@@ -151,6 +164,7 @@ def test_score_task_lang_in_memory():
 
 
 # --- submission layout round trips ----------------------------------------------------------------------------------
+
 
 def test_tagging_round_trip_keeps_empty_sentences(tmp_path: Path):
     sents = [["B-PER", "O"], [], ["NOUN"]]
@@ -216,7 +230,9 @@ def test_official_mock_submission_gives_the_golden_averages():
         got = {k: v for k, v in result[task].items() if k.startswith("avg_") and k != "avg_metric"}
         assert got == expected, task
     # the group scores and the overall score follow from the task scores as in evaluate.py
-    qa = [(OFFICIAL_AVERAGES[t]["avg_exact_match"] + OFFICIAL_AVERAGES[t]["avg_f1"]) / 2
-          for t in ("xquad", "mlqa", "tydiqa")]
+    qa = [
+        (OFFICIAL_AVERAGES[t]["avg_exact_match"] + OFFICIAL_AVERAGES[t]["avg_f1"]) / 2
+        for t in ("xquad", "mlqa", "tydiqa")
+    ]
     assert result["qa"] == approx(sum(qa) / 3)
     assert result["all_task"] == approx(sum(result[t]["avg_metric"] for t in OFFICIAL_AVERAGES) / 9)

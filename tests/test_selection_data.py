@@ -27,7 +27,7 @@ def test_candidates_load_and_span_four_families():
         if task.family == "span_qa":
             for ex in train[:50]:
                 a = ex.answers[0]
-                assert ex.context[a.answer_start: a.answer_start + len(a.text)] == a.text
+                assert ex.context[a.answer_start : a.answer_start + len(a.text)] == a.text
         if task.family == "multiple_choice":
             assert all(len(set(ex.choices)) == 4 for ex in train)
     assert len(families) >= 4

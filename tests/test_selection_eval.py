@@ -74,9 +74,23 @@ def write_grid(run: Path) -> None:
 
 
 def write_ranking(path: Path, method: str, order: list[str], model: str = "m1", aliases=()) -> Path:
-    path.write_text(json.dumps({"model": model, "model_aliases": list(aliases), "rankings": [
-        {"method": method, "target": "toy_target", "model": model, "cost": {"seconds": 6.0, "examples": 10},
-         "candidates": [{"name": c, "score": -i} for i, c in enumerate(order)]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "model": model,
+                "model_aliases": list(aliases),
+                "rankings": [
+                    {
+                        "method": method,
+                        "target": "toy_target",
+                        "model": model,
+                        "cost": {"seconds": 6.0, "examples": 10},
+                        "candidates": [{"name": c, "score": -i} for i, c in enumerate(order)],
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -161,8 +175,10 @@ def test_cli_user_errors_are_one_line(tmp_path):
     for res, fragment in (
         (run("select-eval", str(tmp_path / "run"), "--rankings", str(tmp_path / "missing.json")), "ranking file"),
         (run("select", "--target", "demo_wn_entail", "--out", str(tmp_path / "r.json")), "not a target task"),
-        (run("select", "--target", "demo_topic", "--methods", "logme,nope", "--out", str(tmp_path / "r.json")),
-         "unknown selection method 'nope'"),
+        (
+            run("select", "--target", "demo_topic", "--methods", "logme,nope", "--out", str(tmp_path / "r.json")),
+            "unknown selection method 'nope'",
+        ),
     ):
         assert res.returncode == 2, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1 and fragment in res.stderr, res.stderr

@@ -14,8 +14,14 @@ def direct_evidence(f: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> 
     a = alpha * np.eye(d) + beta * f.T @ f
     m = beta * np.linalg.solve(a, f.T @ y)
     _, logdet = np.linalg.slogdet(a)
-    ev = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
-          - beta / 2 * np.sum((f @ m - y) ** 2) - alpha / 2 * m @ m - logdet / 2)
+    ev = (
+        d / 2 * np.log(alpha)
+        + n / 2 * np.log(beta)
+        - n / 2 * np.log(2 * np.pi)
+        - beta / 2 * np.sum((f @ m - y) ** 2)
+        - alpha / 2 * m @ m
+        - logdet / 2
+    )
     return ev / n
 
 

@@ -12,9 +12,20 @@ import yaml
 from xstilts.selection.methods import METHODS, Selector
 from xstilts.selection.probe import Workbench
 
-BUDGET = {"intermediate_examples": 200, "target_examples": 48, "fewshot_target_examples": 32, "dev_examples": 16,
-          "text_examples": 32, "fisher_examples": 6, "parallel_pairs": 8, "max_languages": 1,
-          "parallel_task": "toy_retrieval", "max_seq_length": 32, "batch_size": 16, "learning_rate": 1e-3}
+BUDGET = {
+    "intermediate_examples": 200,
+    "target_examples": 48,
+    "fewshot_target_examples": 32,
+    "dev_examples": 16,
+    "text_examples": 32,
+    "fisher_examples": 6,
+    "parallel_pairs": 8,
+    "max_languages": 1,
+    "parallel_task": "toy_retrieval",
+    "max_seq_length": 32,
+    "batch_size": 16,
+    "learning_rate": 1e-3,
+}
 CANDIDATES = ["toy_pair", "toy_cls", "toy_tag", "toy_mc", "toy_reg"]
 
 
@@ -25,9 +36,19 @@ def copy_target(toy_tasks) -> str:
 
     d = Path(toy_tasks).parent / "selection_copy_task"
     d.mkdir(exist_ok=True)
-    (d / "toy_cls_as_target.yaml").write_text(yaml.safe_dump({
-        "name": "toy_cls_as_target", "role": "target", "family": "classification", "labels": ["neg", "pos"],
-        "languages": ["en", "xx"], "local_dir": str(Path(toy_tasks) / "toy_cls"), "metric": "accuracy"}))
+    (d / "toy_cls_as_target.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "toy_cls_as_target",
+                "role": "target",
+                "family": "classification",
+                "labels": ["neg", "pos"],
+                "languages": ["en", "xx"],
+                "local_dir": str(Path(toy_tasks) / "toy_cls"),
+                "metric": "accuracy",
+            }
+        )
+    )
     register_task_dir(d)
     return "toy_cls_as_target"
 
@@ -35,9 +56,17 @@ def copy_target(toy_tasks) -> str:
 def _selector(tiny_models, target: str) -> Selector:
     from xstilts.defaults import phase_defaults
 
-    bench = Workbench.load(str(tiny_models["xlmr"]), {**phase_defaults("intermediate"), **BUDGET,
-                                                      "num_epochs": 1.0, "grad_accumulation": 1,
-                                                      "eval_every_steps": 10_000, "freeze_embeddings": False})
+    bench = Workbench.load(
+        str(tiny_models["xlmr"]),
+        {
+            **phase_defaults("intermediate"),
+            **BUDGET,
+            "num_epochs": 1.0,
+            "grad_accumulation": 1,
+            "eval_every_steps": 10_000,
+            "freeze_embeddings": False,
+        },
+    )
     return Selector(bench, target, CANDIDATES, "tiny", None, BUDGET)
 
 
@@ -67,8 +96,19 @@ def test_cli_select_every_method(tiny_models, toy_tasks, tmp_path):
     from xstilts.cli import app
 
     out = tmp_path / "r.json"
-    args = ["select", "--target", "toy_target", "--model", str(tiny_models["xlmr"]), "--candidates",
-            ",".join(CANDIDATES), "--methods", "all", "--out", str(out)]
+    args = [
+        "select",
+        "--target",
+        "toy_target",
+        "--model",
+        str(tiny_models["xlmr"]),
+        "--candidates",
+        ",".join(CANDIDATES),
+        "--methods",
+        "all",
+        "--out",
+        str(out),
+    ]
     for k, v in BUDGET.items():
         args += ["--set", f"{k}={v}"]
     res = CliRunner().invoke(app, args)

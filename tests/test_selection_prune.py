@@ -11,14 +11,23 @@ SETTINGS = {"none": [], "s_a": ["a"], "s_b": ["b"], "s_c": ["c"], "s_d": ["d"], 
 
 
 def ranking(method, target, order, model="m1", aliases=()):
-    return {"method": method, "target": target, "model": model, "model_aliases": list(aliases), "file": "r.json",
-            "candidates": [{"name": c, "score": -i} for i, c in enumerate(order)]}
+    return {
+        "method": method,
+        "target": target,
+        "model": model,
+        "model_aliases": list(aliases),
+        "file": "r.json",
+        "candidates": [{"name": c, "score": -i} for i, c in enumerate(order)],
+    }
 
 
 def test_top_k_kept_baseline_and_mixtures_never_pruned():
     sel = SelectionSpec(method="logme", top_k=2, targets={"t2": {"method": "textemb", "top_k": 1}})
-    rankings = [ranking("logme", "t1", ["c", "a", "d", "b"]), ranking("textemb", "t2", ["d", "c", "a", "b"]),
-                ranking("logme", "t2", ["a", "b", "c", "d"])]
+    rankings = [
+        ranking("logme", "t1", ["c", "a", "d", "b"]),
+        ranking("textemb", "t2", ["d", "c", "a", "b"]),
+        ranking("logme", "t2", ["a", "b", "c", "d"]),
+    ]
     d1, d2 = decide(sel, ["m1"], ["t1", "t2"], SETTINGS, rankings)
     assert d1.kept == ["none", "s_a", "s_c", "mix"]
     assert set(d1.pruned) == {"s_b", "s_d"} and "#4 of 4" in d1.pruned["s_b"] and "logme" in d1.pruned["s_b"]

@@ -16,19 +16,41 @@ from xstilts.experiments.spec import load_spec
 def write_selection_spec(tmp_path: Path, model_dir: Path, top_k: int = 1) -> Path:
     sel = tmp_path / "rankings"
     sel.mkdir()
-    (sel / "tiny-toy_target.json").write_text(json.dumps({"model": "tiny", "rankings": [
-        {"method": "logme", "target": "toy_target", "model": "tiny", "cost": {"seconds": 1.0, "examples": 1},
-         "candidates": [{"name": "toy_tag", "score": 2.0}, {"name": "toy_cls", "score": 1.0},
-                        {"name": "toy_pair", "score": 0.0}]}]}))
+    (sel / "tiny-toy_target.json").write_text(
+        json.dumps(
+            {
+                "model": "tiny",
+                "rankings": [
+                    {
+                        "method": "logme",
+                        "target": "toy_target",
+                        "model": "tiny",
+                        "cost": {"seconds": 1.0, "examples": 1},
+                        "candidates": [
+                            {"name": "toy_tag", "score": 2.0},
+                            {"name": "toy_cls", "score": 1.0},
+                            {"name": "toy_pair", "score": 0.0},
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     spec = {
         "name": "toy-selection",
         "models": [{"name": "tiny", "path": str(model_dir), "retrieval_layer": 1}],
-        "intermediate": [{"name": "none"}, {"name": "cls", "tasks": ["toy_cls"]}, {"name": "tag", "tasks": ["toy_tag"]},
-                         {"name": "pair", "tasks": ["toy_pair"]}],
+        "intermediate": [
+            {"name": "none"},
+            {"name": "cls", "tasks": ["toy_cls"]},
+            {"name": "tag", "tasks": ["toy_tag"]},
+            {"name": "pair", "tasks": ["toy_pair"]},
+        ],
         "targets": ["toy_target"],
         "splits": ["dev"],
-        "hyperparameters": {"intermediate": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32},
-                            "target": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32}},
+        "hyperparameters": {
+            "intermediate": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32},
+            "target": {"max_steps": 2, "batch_size": 8, "max_seq_length": 32},
+        },
         "selection": {"method": "logme", "top_k": top_k, "rankings": "rankings"},
     }
     path = tmp_path / "spec.yaml"

@@ -56,11 +56,29 @@ def test_cli_offers_the_slurm_executor(tiny_models, toy_tasks, tmp_path):
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "xstilts.cli", "run", "--help"], capture_output=True, text=True,
-                         env={**os.environ, "COLUMNS": "200"})
+    res = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "run", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert "slurm" in res.stdout and "--slurm" in res.stdout and "--wait" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "xstilts.cli", "run", str(tiny_spec(tmp_path / "s.yaml",
-                          tiny_models["bert"])), "--out", str(tmp_path / "o"), "--executor", "slurm", "--slurm",
-                          "partition"], capture_output=True, text=True,
-                         env={**os.environ, "XSTILTS_TASK_DIRS": str(toy_tasks)})
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xstilts.cli",
+            "run",
+            str(tiny_spec(tmp_path / "s.yaml", tiny_models["bert"])),
+            "--out",
+            str(tmp_path / "o"),
+            "--executor",
+            "slurm",
+            "--slurm",
+            "partition",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XSTILTS_TASK_DIRS": str(toy_tasks)},
+    )
     assert res.returncode == 2 and "--slurm expects key=value" in res.stderr

@@ -13,8 +13,16 @@ from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder
 from xstilts.tasks import get_task
 from xstilts.training.loop import TrainingDiverged, TrainTask, _clip_exact, build_optimizer, grad_into_buffer, train
 
-FAST = {"learning_rate": 3e-3, "batch_size": 8, "grad_accumulation": 2, "max_seq_length": 48, "warmup_ratio": 0.1,
-        "num_epochs": 1, "eval_every_steps": 10_000, "weight_decay": 0.01}
+FAST = {
+    "learning_rate": 3e-3,
+    "batch_size": 8,
+    "grad_accumulation": 2,
+    "max_seq_length": 48,
+    "warmup_ratio": 0.1,
+    "num_epochs": 1,
+    "eval_every_steps": 10_000,
+    "weight_decay": 0.01,
+}
 
 
 def _setup(tiny_models, kind="bert", task_name="toy_pair"):
@@ -39,7 +47,7 @@ def test_embedding_grad_buffer_is_bit_identical(kind, tiny_models, toy_tasks):
     def grads():
         model.zero_grad(set_to_none=True)
         for b in batches:
-            model("toy_pair", {k: v for k, v in b.items()})["loss"].backward()
+            model("toy_pair", dict(b.items()))["loss"].backward()
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     plain = grads()
@@ -62,12 +70,12 @@ def test_clip_exact_equals_torch(max_norm):
     torch.manual_seed(0)
     a = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(7))]
     b = [torch.nn.Parameter(p.detach().clone()) for p in a]
-    for p, q in zip(a, b):
+    for p, q in zip(a, b, strict=False):
         p.grad = torch.randn_like(p)
         q.grad = p.grad.clone()
     torch.nn.utils.clip_grad_norm_(a, max_norm)
     _clip_exact(b, max_norm)
-    for p, q in zip(a, b):
+    for p, q in zip(a, b, strict=False):
         assert torch.equal(p.grad, q.grad)
 
 
@@ -86,8 +94,9 @@ def test_prefetch_gives_the_same_training(tiny_models, toy_tasks):
     for depth in (0, 3):
         model, tok, feats, settings = _setup(tiny_models, "xlmr", "toy_tag")
         settings["prefetch_batches"] = depth
-        res = train(model, [TrainTask("toy_tag", feats)], Collator(pad_id=tok.pad_token_id), settings, seed=3,
-                    progress=False)
+        res = train(
+            model, [TrainTask("toy_tag", feats)], Collator(pad_id=tok.pad_token_id), settings, seed=3, progress=False
+        )
         runs.append((res, {k: v.clone() for k, v in model.state_dict().items()}))
     (r0, w0), (r1, w1) = runs
     assert r0.losses == r1.losses and len(r0.losses) == r0.micro_batches == 6
@@ -106,8 +115,7 @@ def test_nan_loss_stops_with_step_and_task(tiny_models, toy_tasks):
     for f in feats:  # a NaN target: the first step's loss is NaN
         f["labels"] = float("nan")
     with pytest.raises(TrainingDiverged) as err:
-        train(model, [TrainTask("toy_reg", feats)], Collator(pad_id=tok.pad_token_id), settings, seed=0,
-              progress=False)
+        train(model, [TrainTask("toy_reg", feats)], Collator(pad_id=tok.pad_token_id), settings, seed=0, progress=False)
     assert err.value.step == 1 and err.value.task == "toy_reg"
     assert "step 1" in str(err.value) and "toy_reg" in str(err.value)
     assert isinstance(err.value, RuntimeError)
@@ -116,10 +124,14 @@ def test_nan_loss_stops_with_step_and_task(tiny_models, toy_tasks):
 def test_token_budget_batches_cover_everything_once():
     from xstilts.evaluation.predict import _batches
 
-    feats = [{"input_ids": [1] * n, "attention_mask": [1] * n, "meta": {"example": i}}
-             for i, n in enumerate([5, 50, 3, 17, 17, 2, 64, 9, 30, 1])]
-    choices = [{"input_ids": [[1] * n] * c, "attention_mask": [[1] * n] * c, "meta": {"example": i}}
-               for i, (n, c) in enumerate([(6, 2), (8, 4), (3, 4), (20, 3)])]
+    feats = [
+        {"input_ids": [1] * n, "attention_mask": [1] * n, "meta": {"example": i}}
+        for i, n in enumerate([5, 50, 3, 17, 17, 2, 64, 9, 30, 1])
+    ]
+    choices = [
+        {"input_ids": [[1] * n] * c, "attention_mask": [[1] * n] * c, "meta": {"example": i}}
+        for i, (n, c) in enumerate([(6, 2), (8, 4), (3, 4), (20, 3)])
+    ]
     for group in (feats, choices):
         seen = []
         for idx, batch in _batches(group, Collator(pad_id=0), max_tokens=64):
@@ -144,7 +156,9 @@ def test_token_budget_predictions_in_input_order(task_name, tiny_models, toy_tas
     collate = Collator(pad_id=tok.pad_token_id)
     one_by_one = run_head(model, task_name, feats, collate, torch.device("cpu"), batch_size=1)
     budget = run_head(model, task_name, feats, collate, torch.device("cpu"), max_tokens=200)
-    for a, b in zip(one_by_one, budget):  # a feature's own positions agree; padding only lengthens per-token rows
+    for a, b in zip(
+        one_by_one, budget, strict=False
+    ):  # a feature's own positions agree; padding only lengthens per-token rows
         for k in a:
             x, y = a[k], b[k]
             if task.family != "classification":

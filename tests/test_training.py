@@ -12,8 +12,16 @@ from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder
 from xstilts.tasks import get_task
 from xstilts.training.loop import TrainTask, train
 
-FAST = {"learning_rate": 3e-3, "batch_size": 16, "grad_accumulation": 1, "max_seq_length": 64, "warmup_ratio": 0.0,
-        "num_epochs": 12, "eval_every_steps": 10_000, "weight_decay": 0.0}
+FAST = {
+    "learning_rate": 3e-3,
+    "batch_size": 16,
+    "grad_accumulation": 1,
+    "max_seq_length": 64,
+    "warmup_ratio": 0.0,
+    "num_epochs": 12,
+    "eval_every_steps": 10_000,
+    "weight_decay": 0.0,
+}
 
 
 def mean_loss(model, task, feats, collate) -> float:
@@ -24,7 +32,7 @@ def mean_loss(model, task, feats, collate) -> float:
         return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
     with torch.no_grad():
-        losses = [model(task, on_device(collate(feats[i: i + 32])))["loss"].item() for i in range(0, len(feats), 32)]
+        losses = [model(task, on_device(collate(feats[i : i + 32])))["loss"].item() for i in range(0, len(feats), 32)]
     model.train()
     return sum(losses) / len(losses)
 
@@ -54,9 +62,17 @@ def test_mlm_head_learns(tiny_models, toy_tasks):
     examples = list(read_jsonl(toy_tasks / "toy_mlm" / "train.en.jsonl", "mlm"))
     feats = featurize("mlm", examples, tok, None, settings, train=True)
     collate = Collator(pad_id=tok.pad_token_id, mask_id=tok.mask_token_id, vocab_size=len(tok), mlm_probability=0.15)
-    before = mean_loss(model, "mlm", feats, Collator(pad_id=tok.pad_token_id, mask_id=tok.mask_token_id,
-                                                     vocab_size=len(tok), mlm_probability=0.15, seed=1))
+    before = mean_loss(
+        model,
+        "mlm",
+        feats,
+        Collator(pad_id=tok.pad_token_id, mask_id=tok.mask_token_id, vocab_size=len(tok), mlm_probability=0.15, seed=1),
+    )
     train(model, [TrainTask("mlm", feats)], collate, settings, seed=0, progress=False)
-    after = mean_loss(model, "mlm", feats, Collator(pad_id=tok.pad_token_id, mask_id=tok.mask_token_id,
-                                                    vocab_size=len(tok), mlm_probability=0.15, seed=1))
+    after = mean_loss(
+        model,
+        "mlm",
+        feats,
+        Collator(pad_id=tok.pad_token_id, mask_id=tok.mask_token_id, vocab_size=len(tok), mlm_probability=0.15, seed=1),
+    )
     assert after < 0.8 * before, (before, after)

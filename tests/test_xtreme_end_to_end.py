@@ -37,12 +37,24 @@ SCORED = ("accuracy", "f1", "precision", "recall", "exact_match")  # what the sc
 
 # Languages with fixture data in each layout.
 HUB_LANGS = {
-    "xnli": ["en", "de", "ar"], "pawsx": ["en", "de", "zh"], "udpos": ["en", "de", "th"], "panx": ["en", "de", "ja"],
-    "xquad": ["en", "de", "zh"], "mlqa": ["en", "de"], "tydiqa": ["en", "ar", "fi", "ko"],
-    "bucc2018": ["de", "fr"], "tatoeba": ["de", "ar"],
+    "xnli": ["en", "de", "ar"],
+    "pawsx": ["en", "de", "zh"],
+    "udpos": ["en", "de", "th"],
+    "panx": ["en", "de", "ja"],
+    "xquad": ["en", "de", "zh"],
+    "mlqa": ["en", "de"],
+    "tydiqa": ["en", "ar", "fi", "ko"],
+    "bucc2018": ["de", "fr"],
+    "tatoeba": ["de", "ar"],
 }
-OFFICIAL_DEV = {"xnli": ["en", "de", "ar"], "pawsx": ["en", "de", "zh"], "udpos": ["en", "de"],
-                "panx": ["en", "de", "ja"], "mlqa": ["en", "de"], "bucc2018": ["de", "fr"]}
+OFFICIAL_DEV = {
+    "xnli": ["en", "de", "ar"],
+    "pawsx": ["en", "de", "zh"],
+    "udpos": ["en", "de"],
+    "panx": ["en", "de", "ja"],
+    "mlqa": ["en", "de"],
+    "bucc2018": ["de", "fr"],
+}
 # Only an unlabelled split in the official layout (answers replaced by placeholders; Tatoeba's English side sorted
 # apart from its sources): covered for scores by the hub run.
 OFFICIAL_TEST_ONLY = {"xquad": ["en", "de", "zh"], "tydiqa": ["en", "ar", "fi", "ko"], "tatoeba": ["de", "ar"]}
@@ -132,8 +144,17 @@ def score_with_cli(out: Path, split: str, tmp_path: Path, langs: dict[str, list[
     from xstilts.cli import app
 
     result_file = tmp_path / f"score-{split}.json"
-    args = ["score", "--predictions", str(out / "predictions"), "--labels", str(out / "labels"),
-            "--output", str(result_file), "--split", split]
+    args = [
+        "score",
+        "--predictions",
+        str(out / "predictions"),
+        "--labels",
+        str(out / "labels"),
+        "--output",
+        str(result_file),
+        "--split",
+        split,
+    ]
     for task, ls in (langs or {}).items():
         args += ["--languages", f"{task}={','.join(ls)}"]
     res = CliRunner().invoke(app, args)
@@ -145,8 +166,12 @@ def assert_scores_match(task: str, rows: list[dict], result: dict[str, Any], spl
     """Per language, the scorer's metrics are exactly the run's (to 1e-9), no more and no fewer."""
     reported = {(r["language"], r["metric"]): r["value"] for r in rows if r["split"] == split and r["metric"] in SCORED}
     assert {lang for lang, _ in reported} == set(langs), reported
-    scored = {(lang, m): v for m, per_lang in result[task].items() if isinstance(per_lang, dict)
-              for lang, v in per_lang.items()}
+    scored = {
+        (lang, m): v
+        for m, per_lang in result[task].items()
+        if isinstance(per_lang, dict)
+        for lang, v in per_lang.items()
+    }
     assert set(scored) == set(reported)
     for key, value in reported.items():
         assert abs(scored[key] - value) <= 1e-9, (task, key, scored[key], value)
@@ -163,6 +188,7 @@ def count_written(task: str, path: Path, labels: bool = False) -> int:
 
 
 # --- hub schema: gold in the test split of every task --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("task", list(XTREME_TASK2LANGS))
 def test_hub_schema_scores_equal_the_run(task, hub_runs, monkeypatch, tmp_path):
@@ -203,6 +229,7 @@ def test_all_nine_hub_runs_scored_together(hub_runs, monkeypatch, tmp_path):
 
 # --- official download layout: gold in dev ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("task", list(OFFICIAL_DEV))
 def test_official_layout_dev_scores_equal_the_run(task, checkpoint, monkeypatch, tmp_path):
     langs = OFFICIAL_DEV[task]
@@ -217,14 +244,19 @@ def test_official_bucc_dev_gold_and_distractors(checkpoint, tmp_path):
     evaluate_target(checkpoint, get_task("bucc2018"), ["de"], ["dev"], out, data_dir=str(OFFICIAL), progress=False)
     gold = (OFFICIAL / "bucc2018" / "de-en.dev.gold").read_text(encoding="utf-8").split("\n")
     assert sorted(S.read_bucc(out / "labels" / "bucc2018" / "dev-de.tsv")) == sorted(
-        tuple(line.split("\t")) for line in gold if line)
-    corpus_ids = {line.split("\t")[0] for f in ("de-en.dev.de", "de-en.dev.en")
-                  for line in (OFFICIAL / "bucc2018" / f).read_text(encoding="utf-8").splitlines()}
+        tuple(line.split("\t")) for line in gold if line
+    )
+    corpus_ids = {
+        line.split("\t")[0]
+        for f in ("de-en.dev.de", "de-en.dev.en")
+        for line in (OFFICIAL / "bucc2018" / f).read_text(encoding="utf-8").splitlines()
+    }
     for src, tgt in S.read_bucc(out / "predictions" / "bucc2018" / "dev-de.tsv"):
         assert src.startswith("de-") and tgt.startswith("en-") and {src, tgt} <= corpus_ids
 
 
 # --- official download layout: unlabelled test files -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("task", ["xnli", "pawsx", "udpos", "panx", "mlqa", "bucc2018"])
 def test_official_test_files_give_predictions_only(task, checkpoint, tmp_path):
@@ -264,8 +296,10 @@ def test_tatoeba_indices_are_lines_of_the_sorted_english_file(hub_runs):
     """Hub (aligned) data, official direction: one label per line of the sorted English file, naming the line of the
     non-English file (= the aligned index) that English line translates."""
     _, out = hub_runs["tatoeba"]
-    english = [json.loads(line)["target_sentence"] for line in
-               (FIX / "hub" / "tatoeba.deu" / "validation.jsonl").read_text(encoding="utf-8").splitlines()]
+    english = [
+        json.loads(line)["target_sentence"]
+        for line in (FIX / "hub" / "tatoeba.deu" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     gold = [int(g) for g in S.read_labels(out / "labels" / "tatoeba" / "test-de.tsv")]
     assert sorted(gold) == list(range(len(english))) and gold != list(range(len(english)))
     official_en = (OFFICIAL / "tatoeba" / "de-en.en").read_text(encoding="utf-8").splitlines()
@@ -275,13 +309,29 @@ def test_tatoeba_indices_are_lines_of_the_sorted_english_file(hub_runs):
 
 # --- the real command line -----------------------------------------------------------------------------------------
 
+
 def test_real_cli_refuses_a_partial_language_set(hub_runs, tmp_path):
     """`python -m xstilts.cli score` on a run over three of XNLI's fifteen languages: one-line error, exit code 2,
     naming the first missing prediction file (the official average needs every language)."""
     _, out = hub_runs["xnli"]
-    res = subprocess.run([sys.executable, "-m", "xstilts.cli", "score", "--predictions", str(out / "predictions"),
-                          "--labels", str(out / "labels"), "--output", str(tmp_path / "s.json")],
-                         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "300"})
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xstilts.cli",
+            "score",
+            "--predictions",
+            str(out / "predictions"),
+            "--labels",
+            str(out / "labels"),
+            "--output",
+            str(tmp_path / "s.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     missing = next(lang for lang in XTREME_TASK2LANGS["xnli"] if lang not in HUB_LANGS["xnli"])
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
@@ -289,10 +339,25 @@ def test_real_cli_refuses_a_partial_language_set(hub_runs, tmp_path):
     assert f"test-{missing}.tsv" in res.stderr
     assert not (tmp_path / "s.json").exists()
     # With the run's languages named, the real command scores it (no group scores: not official-comparable).
-    res = subprocess.run([sys.executable, "-m", "xstilts.cli", "score", "--predictions", str(out / "predictions"),
-                          "--labels", str(out / "labels"), "--output", str(tmp_path / "s.json"),
-                          "--languages", "xnli=" + ",".join(HUB_LANGS["xnli"])],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xstilts.cli",
+            "score",
+            "--predictions",
+            str(out / "predictions"),
+            "--labels",
+            str(out / "labels"),
+            "--output",
+            str(tmp_path / "s.json"),
+            "--languages",
+            "xnli=" + ",".join(HUB_LANGS["xnli"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert set(json.loads((tmp_path / "s.json").read_text())) == {"xnli"}
 
@@ -308,8 +373,14 @@ def test_stripped_qa_files_are_decoded_as_the_labelled_ones(tiny_models, tmp_pat
 
     encoder, tokenizer = load_encoder(str(tiny_models["xlmr"]))
     model = MultiTaskModel(encoder, {"xquad": HeadSpec("xquad", "span_qa")})
-    feats = featurize("span_qa", hub_examples_of("xquad", "test", "en"), tokenizer, None,
-                      phase_defaults("target", "xquad"), train=False)
+    feats = featurize(
+        "span_qa",
+        hub_examples_of("xquad", "test", "en"),
+        tokenizer,
+        None,
+        phase_defaults("target", "xquad"),
+        train=False,
+    )
     batch = Collator(pad_id=tokenizer.pad_token_id)(feats)
     with torch.no_grad():
         hidden = model.encode(batch).last_hidden_state[0]
@@ -317,8 +388,15 @@ def test_stripped_qa_files_are_decoded_as_the_labelled_ones(tiny_models, tmp_pat
         model.heads["xquad"].out.weight.copy_(torch.stack([direction, direction]) * 10)
         model.heads["xquad"].out.bias.zero_()
     save_checkpoint(model, tokenizer, tmp_path / "ckpt")
-    evaluate_target(str(tmp_path / "ckpt"), get_task("xquad"), ["en"], ["test"], tmp_path / "official",
-                    data_dir=str(OFFICIAL), progress=False)
+    evaluate_target(
+        str(tmp_path / "ckpt"),
+        get_task("xquad"),
+        ["en"],
+        ["test"],
+        tmp_path / "official",
+        data_dir=str(OFFICIAL),
+        progress=False,
+    )
     with pytest.MonkeyPatch.context() as mp:
         route_hub_to_fixtures(mp)
         evaluate_target(str(tmp_path / "ckpt"), get_task("xquad"), ["en"], ["test"], tmp_path / "hub", progress=False)

@@ -31,8 +31,17 @@ from xstilts.languages import UDPOS_LANG2NAME, XTREME_GROUP2TASK, XTREME_TASK2LA
 from xstilts.tasks.registry import get_task
 
 TARGETS = list(XTREME_TASK2LANGS)
-TRAIN_FROM = {"xnli": "mnli", "pawsx": "pawsx_en", "udpos": "udpos_en", "panx": "panx_en", "xquad": "squad",
-              "mlqa": "squad", "tydiqa": "tydiqa_en", "bucc2018": None, "tatoeba": None}
+TRAIN_FROM = {
+    "xnli": "mnli",
+    "pawsx": "pawsx_en",
+    "udpos": "udpos_en",
+    "panx": "panx_en",
+    "xquad": "squad",
+    "mlqa": "squad",
+    "tydiqa": "tydiqa_en",
+    "bucc2018": None,
+    "tatoeba": None,
+}
 
 
 def unlabelled(ex):
@@ -47,6 +56,7 @@ def unlabelled(ex):
 
 
 # --- task definitions -------------------------------------------------------------------------------------------
+
 
 def test_nine_targets_are_defined_from_the_language_tables():
     group_of = {t: g for g, ts in XTREME_GROUP2TASK.items() for t in ts}
@@ -103,6 +113,7 @@ def test_udpos_languages_without_dev():
 
 # --- hand-written expectations, both loaders ----------------------------------------------------------------------
 
+
 def test_xnli_keeps_the_requested_language_only():
     expected = [
         SentenceExample("de-0", "Die Katze sitzt auf der Matte.", "Eine Katze sitzt.", "entailment"),
@@ -119,11 +130,15 @@ def test_xnli_keeps_the_requested_language_only():
 
 
 def test_pawsx_train_dev_test():
-    assert hub("pawsx", "dev", "zh") == official("pawsx", "dev", "zh") == [
-        SentenceExample("zh-0", "她于1990年搬到巴黎。", "1990年她搬到了巴黎。", "1"),
-        SentenceExample("zh-1", "该队以2比1击败阿贾克斯。", "阿贾克斯以2比1击败该队。", "0"),
-        SentenceExample("zh-2", "它位于城镇东部。", "它在城镇的东边。", "1"),
-    ]
+    assert (
+        hub("pawsx", "dev", "zh")
+        == official("pawsx", "dev", "zh")
+        == [
+            SentenceExample("zh-0", "她于1990年搬到巴黎。", "1990年她搬到了巴黎。", "1"),
+            SentenceExample("zh-1", "该队以2比1击败阿贾克斯。", "阿贾克斯以2比1击败该队。", "0"),
+            SentenceExample("zh-2", "它位于城镇东部。", "它在城镇的东边。", "1"),
+        ]
+    )
     train = hub("pawsx_en", "train", "en")
     assert train == official("pawsx_en", "train", "en")
     assert [e.label for e in train] == ["1", "0", "1"]
@@ -131,16 +146,26 @@ def test_pawsx_train_dev_test():
 
 
 def test_tagging_ints_become_tag_names():
-    assert hub("udpos", "dev", "de") == official("udpos", "dev", "de") == [
-        TagExample("de-0", ["Der", "Hund", "bellt", "."], ["DET", "NOUN", "VERB", "PUNCT"]),
-        TagExample("de-1", ["Ich", "bin", "müde"], ["PRON", "AUX", "ADJ"]),
+    assert (
+        hub("udpos", "dev", "de")
+        == official("udpos", "dev", "de")
+        == [
+            TagExample("de-0", ["Der", "Hund", "bellt", "."], ["DET", "NOUN", "VERB", "PUNCT"]),
+            TagExample("de-1", ["Ich", "bin", "müde"], ["PRON", "AUX", "ADJ"]),
+        ]
+    )
+    assert (
+        hub("panx", "dev", "ja")
+        == official("panx", "dev", "ja")
+        == [
+            TagExample("ja-0", ["東京", "都"], ["B-LOC", "I-LOC"]),
+            TagExample("ja-1", ["安倍", "晋三"], ["B-PER", "I-PER"]),
+        ]
+    )
+    assert official("panx", "test", "en") == [
+        TagExample("en-0", ["Lake", "Geneva"]),
+        TagExample("en-1", ["the", "United", "Nations"]),
     ]
-    assert hub("panx", "dev", "ja") == official("panx", "dev", "ja") == [
-        TagExample("ja-0", ["東京", "都"], ["B-LOC", "I-LOC"]),
-        TagExample("ja-1", ["安倍", "晋三"], ["B-PER", "I-PER"]),
-    ]
-    assert official("panx", "test", "en") == [TagExample("en-0", ["Lake", "Geneva"]),
-                                              TagExample("en-1", ["the", "United", "Nations"])]
     assert hub("panx", "test", "en")[1].tags == ["O", "B-ORG", "I-ORG"]
     assert hub("udpos", "test", "th")[0] == TagExample("th-0", ["แมว", "กิน", "ปลา"], ["NOUN", "VERB", "NOUN"])
     assert hub("udpos_en", "train", "en") == official("udpos_en", "train", "en")
@@ -183,8 +208,10 @@ def test_tydiqa_per_language_train_file_is_the_fallback(tmp_path):
 
 
 def test_bucc_gold_pairs_and_distractors():
-    pairs = [BitextExample("de-000000001", "en-000000003", "Das Wetter ist heute schön.", "The weather is nice today."),
-             BitextExample("de-000000002", "en-000000002", "Der Zug hat Verspätung.", "The train is late.")]
+    pairs = [
+        BitextExample("de-000000001", "en-000000003", "Das Wetter ist heute schön.", "The weather is nice today."),
+        BitextExample("de-000000002", "en-000000002", "Der Zug hat Verspätung.", "The train is late."),
+    ]
     assert hub("bucc2018", "dev", "de") == pairs
     dev = official("bucc2018", "dev", "de")
     assert dev[:2] == pairs
@@ -228,8 +255,10 @@ PARITY = [  # (task, split, lang, official file stripped of labels)
     *[("xnli", "test", lang, True) for lang in ("en", "de", "ar")],
     *[("pawsx", s, lang, s == "test") for s in ("dev", "test") for lang in ("en", "de", "zh")],
     ("pawsx_en", "train", "en", False),
-    *[("udpos", s, lang, s == "test") for s, lang in [("dev", "en"), ("test", "en"), ("dev", "de"), ("test", "de"),
-                                                    ("test", "th")]],
+    *[
+        ("udpos", s, lang, s == "test")
+        for s, lang in [("dev", "en"), ("test", "en"), ("dev", "de"), ("test", "de"), ("test", "th")]
+    ],
     ("udpos_en", "train", "en", False),
     *[("panx", s, lang, s == "test") for s in ("dev", "test") for lang in ("en", "de", "ja")],
     ("panx_en", "train", "en", False),
@@ -258,6 +287,7 @@ def test_bucc_parity_on_dev():
 
 # --- mapper quirks and dispatch -------------------------------------------------------------------------------------
 
+
 def test_pair_mapper_skips_the_tsv_header_and_rejects_unknown_labels():
     paws = get_task("pawsx_en")
     header = {"sentence1": "sentence1", "sentence2": "sentence2", "label": "label"}
@@ -280,14 +310,21 @@ def test_languages_a_shared_config_lacks_are_errors():
 
 def test_generic_hub_path_uses_the_train_language():
     xnli = get_task("xnli")
-    rows = [{"language": "de", "sentence1": "a", "sentence2": "b", "gold_label": "neutral"},
-            {"language": "en", "sentence1": "c", "sentence2": "d", "gold_label": "entailment"}]
+    rows = [
+        {"language": "de", "sentence1": "a", "sentence2": "b", "gold_label": "neutral"},
+        {"language": "en", "sentence1": "c", "sentence2": "d", "gold_label": "entailment"},
+    ]
     assert map_rows(xnli, rows) == [SentenceExample("en-1", "c", "d", "entailment")]
 
 
 def test_squad_mapper_realigns_offsets_of_stripped_contexts():
     # google/xtreme strips the context but keeps answer_start: " Paris is big." had "big" at 10, now at 9.
-    row = {"id": "q", "question": "How?", "context": "Paris is big.", "answers": {"answer_start": [10], "text": ["big"]}}
+    row = {
+        "id": "q",
+        "question": "How?",
+        "context": "Paris is big.",
+        "answers": {"answer_start": [10], "text": ["big"]},
+    }
     assert map_squad(row, get_task("xquad"), 0).answers == [Answer("big", 9)]
     row["answers"] = [{"answer_start": 0, "text": ""}]
     assert map_squad(row, get_task("xquad"), 0).answers == []

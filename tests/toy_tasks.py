@@ -51,15 +51,18 @@ def choice(rng, i):
     c = rng.choice(COLORS)
     opts = list(COLORS)
     rng.shuffle(opts)
-    return ChoiceExample(guid=f"m{i}", context=f"the color is {c}", question="answer:", choices=opts, label=opts.index(c))
+    return ChoiceExample(
+        guid=f"m{i}", context=f"the color is {c}", question="answer:", choices=opts, label=opts.index(c)
+    )
 
 
 def span(rng, i):
     pre, post = " ".join(_filler(rng, rng.randint(1, 6))), " ".join(_filler(rng, rng.randint(1, 6)))
     ans = rng.choice(COLORS + NUMS)
     ctx = f"{pre} is {ans} {post}"
-    return SpanExample(guid=f"s{i}", question="what is it", context=ctx,
-                       answers=[Answer(text=ans, answer_start=len(pre) + 4)])
+    return SpanExample(
+        guid=f"s{i}", question="what is it", context=ctx, answers=[Answer(text=ans, answer_start=len(pre) + 4)]
+    )
 
 
 def tags(rng, i):
@@ -92,23 +95,56 @@ def write_toy_tasks(root: Path, n_train: int = 96, n_dev: int = 32) -> None:
         write_jsonl(d / "dev.xx.jsonl", [make(rng, i) for i in range(n_dev)])
         write_jsonl(d / "test.xx.jsonl", [make(rng, i) for i in range(n_dev)])
         write_jsonl(d / "test.en.jsonl", [make(rng, i) for i in range(n_dev)])
-        spec = {"name": name, "role": "intermediate", "family": family, "metric": metric, "local_dir": name,
-                "languages": ["en", "xx"], "description": "toy task for tests", "size": n_train}
+        spec = {
+            "name": name,
+            "role": "intermediate",
+            "family": family,
+            "metric": metric,
+            "local_dir": name,
+            "languages": ["en", "xx"],
+            "description": "toy task for tests",
+            "size": n_train,
+        }
         if labels:
             spec["labels"] = labels
         (root / f"{name}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     # A target trained from toy_cls's data, and a retrieval target.
-    (root / "toy_target.yaml").write_text(yaml.safe_dump({
-        "name": "toy_target", "role": "target", "family": "classification", "labels": ["neg", "pos"],
-        "languages": ["en", "xx"], "train_from": "toy_cls", "local_dir": "toy_cls", "metric": "accuracy",
-        "splits": ["dev", "test"]}), encoding="utf-8")
+    (root / "toy_target.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "toy_target",
+                "role": "target",
+                "family": "classification",
+                "labels": ["neg", "pos"],
+                "languages": ["en", "xx"],
+                "train_from": "toy_cls",
+                "local_dir": "toy_cls",
+                "metric": "accuracy",
+                "splits": ["dev", "test"],
+            }
+        ),
+        encoding="utf-8",
+    )
     d = root / "toy_retrieval"
     for split in ("dev", "test"):
-        rows = [BitextExample(source_id=f"s{i}", target_id=f"t{i}", source=f"{w} {w} cat", target=f"the {w} cat")
-                for i, w in enumerate(COLORS + NUMS)]
+        rows = [
+            BitextExample(source_id=f"s{i}", target_id=f"t{i}", source=f"{w} {w} cat", target=f"the {w} cat")
+            for i, w in enumerate(COLORS + NUMS)
+        ]
         rows.append(BitextExample(source_id="s_extra", target_id="", source="dog dog dog", target=None))
         write_jsonl(d / f"{split}.xx.jsonl", rows)
-    (root / "toy_retrieval.yaml").write_text(yaml.safe_dump({
-        "name": "toy_retrieval", "role": "target", "family": "retrieval", "languages": ["xx"], "metric": "accuracy",
-        "local_dir": "toy_retrieval", "splits": ["dev", "test"]}), encoding="utf-8")
+    (root / "toy_retrieval.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "toy_retrieval",
+                "role": "target",
+                "family": "retrieval",
+                "languages": ["xx"],
+                "metric": "accuracy",
+                "local_dir": "toy_retrieval",
+                "splits": ["dev", "test"],
+            }
+        ),
+        encoding="utf-8",
+    )
     write_jsonl(root / "toy_mlm" / "train.en.jsonl", [text(rng, i) for i in range(64)])

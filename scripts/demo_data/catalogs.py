@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from demo_data.mo import read_mo
@@ -17,9 +17,19 @@ CATALOGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gdk-pixbuf": ("libgdk-pixbuf2.0-common", ("gdk-pixbuf",)),
     "glib": ("libglib2.0-data", ("glib20",)),
     "gtk": ("libgtk2.0-common", ("gtk20", "gtk20-properties")),
-    "iso-codes": ("iso-codes", (
-        "iso_3166-1", "iso_3166-2", "iso_3166-3", "iso_4217", "iso_639-2", "iso_639-3", "iso_639-5", "iso_15924",
-    )),
+    "iso-codes": (
+        "iso-codes",
+        (
+            "iso_3166-1",
+            "iso_3166-2",
+            "iso_3166-3",
+            "iso_4217",
+            "iso_639-2",
+            "iso_639-3",
+            "iso_639-5",
+            "iso_15924",
+        ),
+    ),
 }
 DEBIAN_PACKAGES = sorted(pkg for pkg, _ in CATALOGS.values())
 
@@ -46,7 +56,7 @@ def norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(label: str, lang: str) -> dict[str, str]:
     """msgid -> msgstr of one topic label in one language (domains merged in their listed order)."""
     out: dict[str, str] = {}
@@ -58,7 +68,7 @@ def catalog(label: str, lang: str) -> dict[str, str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def english_messages() -> dict[str, list[str]]:
     """label -> sorted English msgids (3+ words, clean) found in any language's catalog of that label."""
     out: dict[str, list[str]] = {}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from xstilts.data.local import local_path, write_jsonl
 
@@ -43,6 +44,6 @@ def consecutive(items: Sequence[T], sizes: dict[str, int]) -> dict[str, list[T]]
     """Cut items into consecutive disjoint parts of the given sizes, in the dict's order."""
     out, start = {}, 0
     for name, n in sizes.items():
-        out[name] = list(items[start: start + n])
+        out[name] = list(items[start : start + n])
         start += n
     return out

@@ -21,8 +21,8 @@ def read_mo(path: str | Path) -> dict[str, str]:
     _, count, orig_off, trans_off = struct.unpack(endian + "4I", data[4:20])
 
     def entry(table: int, i: int) -> bytes:
-        length, offset = struct.unpack(endian + "2I", data[table + 8 * i: table + 8 * i + 8])
-        return data[offset: offset + length]
+        length, offset = struct.unpack(endian + "2I", data[table + 8 * i : table + 8 * i + 8])
+        return data[offset : offset + length]
 
     raw = [(entry(orig_off, i), entry(trans_off, i)) for i in range(count)]
     charset = "utf-8"

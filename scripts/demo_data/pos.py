@@ -49,14 +49,17 @@ def _silver(lang: str, texts: list[str], sizes: dict[str, int]) -> dict[tuple[st
     tagged: list[tuple[list[str], list[str]]] = []
     batch = 2 * need
     for start in range(0, len(texts), batch):
-        tagged += [t for t in tag_sentences(lang, texts[start: start + batch]) if t is not None]
+        tagged += [t for t in tag_sentences(lang, texts[start : start + batch]) if t is not None]
         if len(tagged) >= need:
             break
     if len(tagged) < need:  # a small lexicon (Basque): shrink every split in proportion
         sizes = {split: len(tagged) * n // need for split, n in sizes.items()}
-    return {(split, lang): [TagExample(guid=f"{split}-{lang}-{i:05d}", tokens=tok, tags=tag)
-                            for i, (tok, tag) in enumerate(chunk)]
-            for split, chunk in consecutive(tagged, sizes).items()}
+    return {
+        (split, lang): [
+            TagExample(guid=f"{split}-{lang}-{i:05d}", tokens=tok, tags=tag) for i, (tok, tag) in enumerate(chunk)
+        ]
+        for split, chunk in consecutive(tagged, sizes).items()
+    }
 
 
 def _treebank_files() -> list[Path]:
@@ -90,8 +93,10 @@ def read_conllu_upos(path: Path) -> list[tuple[str, list[str], list[str]]]:
 def _turkish() -> dict[tuple[str, str], list[TagExample]]:
     sents = [s for f in _treebank_files() for s in read_conllu_upos(f)]
     parts = consecutive(shuffled(sorted(sents), "demo_pos", "tr"), TR_SIZES)
-    return {(split, "tr"): [TagExample(guid=sid, tokens=forms, tags=tags) for sid, forms, tags in chunk]
-            for split, chunk in parts.items()}
+    return {
+        (split, "tr"): [TagExample(guid=sid, tokens=forms, tags=tags) for sid, forms, tags in chunk]
+        for split, chunk in parts.items()
+    }
 
 
 def build_pos() -> dict[tuple[str, str], list[Any]]:

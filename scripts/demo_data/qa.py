@@ -20,57 +20,135 @@ MAX_ROWS = {"train": 2000, "dev": 300, "test": 600}
 # M currency name, K currency code. French and Russian put the name in apposition ("du pays nommé X",
 # "страны X") so no article or case ending has to agree with it.
 FACTS: dict[str, dict[str, str]] = {
-    "en": {"a2": "The two-letter code of {C} is {A2}.", "a3": "The three-letter code of {C} is {A3}.",
-           "num": "The numeric code of {C} is {N}.", "off": "The official name of {C} is {O}.",
-           "cur": "The currency of {C} is the {M} ({K})."},
-    "de": {"a2": "Der Zweibuchstabencode von {C} ist {A2}.", "a3": "Der Dreibuchstabencode von {C} ist {A3}.",
-           "num": "Der numerische Code von {C} ist {N}.", "off": "Der offizielle Name von {C} ist {O}.",
-           "cur": "Die Währung von {C} ist {M} ({K})."},
-    "es": {"a2": "El código de dos letras de {C} es {A2}.", "a3": "El código de tres letras de {C} es {A3}.",
-           "num": "El código numérico de {C} es {N}.", "off": "El nombre oficial de {C} es {O}.",
-           "cur": "La moneda de {C} es {M} ({K})."},
-    "fr": {"a2": "Le code à deux lettres du pays nommé {C} est {A2}.",
-           "a3": "Le code à trois lettres du pays nommé {C} est {A3}.",
-           "num": "Le code numérique du pays nommé {C} est {N}.",
-           "off": "Le nom officiel du pays nommé {C} est {O}.",
-           "cur": "La monnaie du pays nommé {C} est {M} ({K})."},
-    "ru": {"a2": "Двухбуквенный код страны {C} — {A2}.", "a3": "Трёхбуквенный код страны {C} — {A3}.",
-           "num": "Цифровой код страны {C} — {N}.", "off": "Официальное название страны {C} — {O}.",
-           "cur": "Валюта страны {C} — {M} ({K})."},
-    "zh": {"a2": "{C}的两字母代码是{A2}。", "a3": "{C}的三字母代码是{A3}。", "num": "{C}的数字代码是{N}。",
-           "off": "{C}的正式名称是{O}。", "cur": "{C}的货币是{M}（{K}）。"},
+    "en": {
+        "a2": "The two-letter code of {C} is {A2}.",
+        "a3": "The three-letter code of {C} is {A3}.",
+        "num": "The numeric code of {C} is {N}.",
+        "off": "The official name of {C} is {O}.",
+        "cur": "The currency of {C} is the {M} ({K}).",
+    },
+    "de": {
+        "a2": "Der Zweibuchstabencode von {C} ist {A2}.",
+        "a3": "Der Dreibuchstabencode von {C} ist {A3}.",
+        "num": "Der numerische Code von {C} ist {N}.",
+        "off": "Der offizielle Name von {C} ist {O}.",
+        "cur": "Die Währung von {C} ist {M} ({K}).",
+    },
+    "es": {
+        "a2": "El código de dos letras de {C} es {A2}.",
+        "a3": "El código de tres letras de {C} es {A3}.",
+        "num": "El código numérico de {C} es {N}.",
+        "off": "El nombre oficial de {C} es {O}.",
+        "cur": "La moneda de {C} es {M} ({K}).",
+    },
+    "fr": {
+        "a2": "Le code à deux lettres du pays nommé {C} est {A2}.",
+        "a3": "Le code à trois lettres du pays nommé {C} est {A3}.",
+        "num": "Le code numérique du pays nommé {C} est {N}.",
+        "off": "Le nom officiel du pays nommé {C} est {O}.",
+        "cur": "La monnaie du pays nommé {C} est {M} ({K}).",
+    },
+    "ru": {
+        "a2": "Двухбуквенный код страны {C} — {A2}.",
+        "a3": "Трёхбуквенный код страны {C} — {A3}.",
+        "num": "Цифровой код страны {C} — {N}.",
+        "off": "Официальное название страны {C} — {O}.",
+        "cur": "Валюта страны {C} — {M} ({K}).",
+    },
+    "zh": {
+        "a2": "{C}的两字母代码是{A2}。",
+        "a3": "{C}的三字母代码是{A3}。",
+        "num": "{C}的数字代码是{N}。",
+        "off": "{C}的正式名称是{O}。",
+        "cur": "{C}的货币是{M}（{K}）。",
+    },
 }
 # question kind -> (fact it needs, answer placeholder, template per language)
 QUESTIONS: dict[str, tuple[str, str, dict[str, str]]] = {
-    "a2": ("a2", "A2", {"en": "What is the two-letter code of {C}?", "de": "Wie lautet der Zweibuchstabencode von {C}?",
-                        "es": "¿Cuál es el código de dos letras de {C}?",
-                        "fr": "Quel est le code à deux lettres du pays nommé {C} ?",
-                        "ru": "Какой двухбуквенный код у страны {C}?", "zh": "{C}的两字母代码是什么？"}),
-    "a3": ("a3", "A3", {"en": "What is the three-letter code of {C}?",
-                        "de": "Wie lautet der Dreibuchstabencode von {C}?",
-                        "es": "¿Cuál es el código de tres letras de {C}?",
-                        "fr": "Quel est le code à trois lettres du pays nommé {C} ?",
-                        "ru": "Какой трёхбуквенный код у страны {C}?", "zh": "{C}的三字母代码是什么？"}),
-    "num": ("num", "N", {"en": "What is the numeric code of {C}?", "de": "Wie lautet der numerische Code von {C}?",
-                         "es": "¿Cuál es el código numérico de {C}?",
-                         "fr": "Quel est le code numérique du pays nommé {C} ?",
-                         "ru": "Какой цифровой код у страны {C}?", "zh": "{C}的数字代码是什么？"}),
-    "off": ("off", "O", {"en": "What is the official name of {C}?", "de": "Wie lautet der offizielle Name von {C}?",
-                         "es": "¿Cuál es el nombre oficial de {C}?",
-                         "fr": "Quel est le nom officiel du pays nommé {C} ?",
-                         "ru": "Каково официальное название страны {C}?", "zh": "{C}的正式名称是什么？"}),
-    "cur": ("cur", "M", {"en": "What is the currency of {C}?", "de": "Was ist die Währung von {C}?",
-                         "es": "¿Cuál es la moneda de {C}?", "fr": "Quelle est la monnaie du pays nommé {C} ?",
-                         "ru": "Какая валюта у страны {C}?", "zh": "{C}的货币是什么？"}),
-    "who_a3": ("a3", "C", {"en": "Which country has the three-letter code {A3}?",
-                           "de": "Welches Land hat den Dreibuchstabencode {A3}?",
-                           "es": "¿Qué país tiene el código de tres letras {A3}?",
-                           "fr": "Quel pays a le code à trois lettres {A3} ?",
-                           "ru": "У какой страны трёхбуквенный код {A3}?", "zh": "哪个国家的三字母代码是{A3}？"}),
-    "who_cur": ("cur", "C", {"en": "Which country has the {M} as its currency?",
-                             "de": "Welches Land hat die Währung {M}?", "es": "¿Qué país tiene como moneda {M}?",
-                             "fr": "Quel pays a pour monnaie {M} ?", "ru": "В какой стране валюта {M}?",
-                             "zh": "哪个国家的货币是{M}？"}),
+    "a2": (
+        "a2",
+        "A2",
+        {
+            "en": "What is the two-letter code of {C}?",
+            "de": "Wie lautet der Zweibuchstabencode von {C}?",
+            "es": "¿Cuál es el código de dos letras de {C}?",
+            "fr": "Quel est le code à deux lettres du pays nommé {C} ?",
+            "ru": "Какой двухбуквенный код у страны {C}?",
+            "zh": "{C}的两字母代码是什么？",
+        },
+    ),
+    "a3": (
+        "a3",
+        "A3",
+        {
+            "en": "What is the three-letter code of {C}?",
+            "de": "Wie lautet der Dreibuchstabencode von {C}?",
+            "es": "¿Cuál es el código de tres letras de {C}?",
+            "fr": "Quel est le code à trois lettres du pays nommé {C} ?",
+            "ru": "Какой трёхбуквенный код у страны {C}?",
+            "zh": "{C}的三字母代码是什么？",
+        },
+    ),
+    "num": (
+        "num",
+        "N",
+        {
+            "en": "What is the numeric code of {C}?",
+            "de": "Wie lautet der numerische Code von {C}?",
+            "es": "¿Cuál es el código numérico de {C}?",
+            "fr": "Quel est le code numérique du pays nommé {C} ?",
+            "ru": "Какой цифровой код у страны {C}?",
+            "zh": "{C}的数字代码是什么？",
+        },
+    ),
+    "off": (
+        "off",
+        "O",
+        {
+            "en": "What is the official name of {C}?",
+            "de": "Wie lautet der offizielle Name von {C}?",
+            "es": "¿Cuál es el nombre oficial de {C}?",
+            "fr": "Quel est le nom officiel du pays nommé {C} ?",
+            "ru": "Каково официальное название страны {C}?",
+            "zh": "{C}的正式名称是什么？",
+        },
+    ),
+    "cur": (
+        "cur",
+        "M",
+        {
+            "en": "What is the currency of {C}?",
+            "de": "Was ist die Währung von {C}?",
+            "es": "¿Cuál es la moneda de {C}?",
+            "fr": "Quelle est la monnaie du pays nommé {C} ?",
+            "ru": "Какая валюта у страны {C}?",
+            "zh": "{C}的货币是什么？",
+        },
+    ),
+    "who_a3": (
+        "a3",
+        "C",
+        {
+            "en": "Which country has the three-letter code {A3}?",
+            "de": "Welches Land hat den Dreibuchstabencode {A3}?",
+            "es": "¿Qué país tiene el código de tres letras {A3}?",
+            "fr": "Quel pays a le code à trois lettres {A3} ?",
+            "ru": "У какой страны трёхбуквенный код {A3}?",
+            "zh": "哪个国家的三字母代码是{A3}？",
+        },
+    ),
+    "who_cur": (
+        "cur",
+        "C",
+        {
+            "en": "Which country has the {M} as its currency?",
+            "de": "Welches Land hat die Währung {M}?",
+            "es": "¿Qué país tiene como moneda {M}?",
+            "fr": "Quel pays a pour monnaie {M} ?",
+            "ru": "В какой стране валюта {M}?",
+            "zh": "哪个国家的货币是{M}？",
+        },
+    ),
 }
 
 
@@ -123,14 +201,24 @@ def countries() -> list[Country]:
         official = tr(names, c.official_name) if hasattr(c, "official_name") else None
         cur = by_numeric.get(c.numeric)
         currency = tr(curs, cur.name) if cur is not None and cur.alpha_3[:2] == c.alpha_2 else None
-        out.append(Country(c.alpha_2, c.alpha_3, c.numeric, name, official or {}, currency or {},
-                           cur.alpha_3 if currency else ""))
+        out.append(
+            Country(
+                c.alpha_2, c.alpha_3, c.numeric, name, official or {}, currency or {}, cur.alpha_3 if currency else ""
+            )
+        )
     return out
 
 
 def _values(c: Country, lang: str) -> dict[str, str]:
-    return {"C": c.name[lang], "A2": c.alpha_2, "A3": c.alpha_3, "N": c.numeric, "O": c.official.get(lang, ""),
-            "M": c.currency.get(lang, ""), "K": c.currency_code}
+    return {
+        "C": c.name[lang],
+        "A2": c.alpha_2,
+        "A3": c.alpha_3,
+        "N": c.numeric,
+        "O": c.official.get(lang, ""),
+        "M": c.currency.get(lang, ""),
+        "K": c.currency_code,
+    }
 
 
 def _facts(c: Country) -> list[str]:
@@ -142,7 +230,9 @@ def _facts(c: Country) -> list[str]:
     return kinds
 
 
-def _render(lang: str, group: list[Country], kinds: dict[str, list[str]]) -> tuple[str, dict[tuple[str, str], tuple[int, str]]]:
+def _render(
+    lang: str, group: list[Country], kinds: dict[str, list[str]]
+) -> tuple[str, dict[tuple[str, str], tuple[int, str]]]:
     """The context and, per (country, placeholder), the character offset and text of its first occurrence
     in that country's own fact sentences."""
     sep = "" if lang == "zh" else " "
@@ -162,7 +252,7 @@ def _render(lang: str, group: list[Country], kinds: dict[str, list[str]]) -> tup
                     text += template[pos:]
                     break
                 j = template.index("}", i)
-                key = template[i + 1: j]
+                key = template[i + 1 : j]
                 text += template[pos:i]
                 spans.setdefault((c.alpha_2, key), (len(text), vals[key]))
                 text += vals[key]
@@ -207,7 +297,14 @@ def build_qa() -> dict[tuple[str, str], list[Any]]:
                 _, answer_key, templates = QUESTIONS[q]
                 question = templates[lang].format(**_values(target, lang))
                 start, text = spans[(target.alpha_2, answer_key)]
-                rows.append(SpanExample(guid=f"{split}-{i:05d}", question=question, context=context,
-                                        answers=[Answer(text=text, answer_start=start)], title=target.alpha_2))
+                rows.append(
+                    SpanExample(
+                        guid=f"{split}-{i:05d}",
+                        question=question,
+                        context=context,
+                        answers=[Answer(text=text, answer_start=start)],
+                        title=target.alpha_2,
+                    )
+                )
             out[(split, lang)] = rows
     return out

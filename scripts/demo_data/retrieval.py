@@ -31,7 +31,7 @@ def build_tatoeba() -> dict[tuple[str, str], list[Any]]:
 
 
 def _bucc_split(lang: str, split: str, chunk: list[tuple[str, str, str]], n: int) -> list[BitextExample]:
-    gold, src_only, tgt_only = chunk[:n], chunk[n: 2 * n], chunk[2 * n: 3 * n]
+    gold, src_only, tgt_only = chunk[:n], chunk[n : 2 * n], chunk[2 * n : 3 * n]
     # Ids are assigned after shuffling each side, so an id says nothing about whether a sentence has a pair.
     sources = shuffled([x for _, _, x in gold + src_only], "demo_bucc", lang, split, "src")
     targets = shuffled([e for _, e, _ in gold + tgt_only], "demo_bucc", lang, split, "tgt")

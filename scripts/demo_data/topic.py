@@ -61,12 +61,16 @@ def build_topic() -> dict[tuple[str, str], list[Any]]:
     ]
     for split in HELD_OUT:
         n = min(len(v) for v in held[split].values())  # balanced even if a class ran short
-        rows = shuffled([(label, m) for label in sorted(held[split]) for m in held[split][label][:n]],
-                        "demo_topic", split)
+        rows = shuffled(
+            [(label, m) for label in sorted(held[split]) for m in held[split][label][:n]], "demo_topic", split
+        )
         for lang in ["en", *TOPIC_LANGS]:
             out[(split, lang)] = [
-                SentenceExample(guid=f"{split}-{lang}-{i:05d}",
-                                text_a=m if lang == "en" else translation(label, lang, m), label=label)
+                SentenceExample(
+                    guid=f"{split}-{lang}-{i:05d}",
+                    text_a=m if lang == "en" else translation(label, lang, m),
+                    label=label,
+                )
                 for i, (label, m) in enumerate(rows)
             ]
     return out

@@ -22,7 +22,7 @@ def tokenize(text: str) -> list[str]:
 def common_word(s: Synset) -> str | None:
     """The synset's most frequent (SemCor) plain lowercase word, or None when none is attested."""
     best = None
-    for w, c in zip(s.words, s.counts):
+    for w, c in zip(s.words, s.counts, strict=False):
         w = w.replace("_", " ")
         if c > 0 and _PLAIN.match(w) and (best is None or c > best[1]):
             best = (w, c)
@@ -97,8 +97,7 @@ def _ancestors(s: Synset, max_dist: int = 2) -> list[Synset]:
 def build_entail() -> dict[tuple[str, str], list[Any]]:
     """Hypernymy -> entailment; reversed hypernymy -> neutral; co-hyponym or unrelated noun -> contradiction when both
     sentences describe one object, neutral when they only assert existence."""
-    pool = [s for sid, s in sorted(synsets().items())
-            if s.pos == "n" and s.lexname in CONCRETE and common_word(s)]
+    pool = [s for sid, s in sorted(synsets().items()) if s.pos == "n" and s.lexname in CONCRETE and common_word(s)]
     dev = _dev_keys([s.id for s in pool], "demo_wn_entail")
     out: dict[tuple[str, str], list[Any]] = {}
     for split, n in SIZES.items():
@@ -132,13 +131,20 @@ def build_entail() -> dict[tuple[str, str], list[Any]]:
                 h = common_word(r.choice(unrelated))
             if h == p:
                 continue
-            rows.append(SentenceExample(guid=f"{split}-{len(rows):05d}", text_a=template.format(x=_a(p)),
-                                        text_b=template.format(x=_a(h)), label=label))
+            rows.append(
+                SentenceExample(
+                    guid=f"{split}-{len(rows):05d}",
+                    text_a=template.format(x=_a(p)),
+                    text_b=template.format(x=_a(h)),
+                    label=label,
+                )
+            )
         out[(split, "en")] = rows
     return out
 
 
 # ---------------------------------------------------------------- gloss choice
+
 
 def build_gloss() -> dict[tuple[str, str], list[Any]]:
     """Pick the gloss of the sense a word has in a WordNet example sentence; wrong choices are the word's other
@@ -177,9 +183,15 @@ def build_gloss() -> dict[tuple[str, str], list[Any]]:
             r.shuffle(choices)
             used.add(s.id)
             surface = " ".join(tokens[a:b])
-            rows.append(ChoiceExample(guid=f"{split}-{len(rows):05d}", context=sentence,
-                                      choices=choices, label=choices.index(right),
-                                      question=f'What does "{surface}" mean in this sentence?'))
+            rows.append(
+                ChoiceExample(
+                    guid=f"{split}-{len(rows):05d}",
+                    context=sentence,
+                    choices=choices,
+                    label=choices.index(right),
+                    question=f'What does "{surface}" mean in this sentence?',
+                )
+            )
         out[(split, "en")] = rows
     return out
 
@@ -209,7 +221,10 @@ def build_define() -> dict[tuple[str, str], list[Any]]:
             if len(same) < DEFINE_ENTRIES - 1:
                 continue
             entries = r.sample(same, DEFINE_ENTRIES - 1) + [s]
-            if len({common_word(e) for e in entries}) < DEFINE_ENTRIES or len({e.definition for e in entries}) < DEFINE_ENTRIES:
+            if (
+                len({common_word(e) for e in entries}) < DEFINE_ENTRIES
+                or len({e.definition for e in entries}) < DEFINE_ENTRIES
+            ):
                 continue
             r.shuffle(entries)
             lines, start = [], 0
@@ -218,14 +233,21 @@ def build_define() -> dict[tuple[str, str], list[Any]]:
                     start = sum(len(x) + 1 for x in lines)
                 lines.append(f"{common_word(e)}: {e.definition}.")
             word = common_word(s)
-            rows.append(SpanExample(guid=f"{split}-{len(rows):05d}", question=f'Which word means "{s.definition}"?',
-                                    context="\n".join(lines), answers=[Answer(text=word, answer_start=start)],
-                                    title=s.lexname))
+            rows.append(
+                SpanExample(
+                    guid=f"{split}-{len(rows):05d}",
+                    question=f'Which word means "{s.definition}"?',
+                    context="\n".join(lines),
+                    answers=[Answer(text=word, answer_start=start)],
+                    title=s.lexname,
+                )
+            )
         out[(split, "en")] = rows
     return out
 
 
 # ---------------------------------------------------------------- supersense tagging
+
 
 def build_supersense() -> dict[tuple[str, str], list[Any]]:
     """WordNet example sentences; the tokens of the headword carry its synset's lexicographer file (supersense),

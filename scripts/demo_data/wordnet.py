@@ -74,8 +74,16 @@ def _parse_line(line: str, file_pos: str) -> Synset:
         i += 4
     definition, examples = _split_gloss(gloss.strip())
     return Synset(
-        id=file_pos + offset, pos=ss_type, lexname=LEXNAMES[lexfile], words=words, definition=definition,
-        examples=examples, hypernyms=hyper, hyponyms=hypo, lex_ids=lex_ids, counts=[0] * len(words),
+        id=file_pos + offset,
+        pos=ss_type,
+        lexname=LEXNAMES[lexfile],
+        words=words,
+        definition=definition,
+        examples=examples,
+        hypernyms=hyper,
+        hyponyms=hypo,
+        lex_ids=lex_ids,
+        counts=[0] * len(words),
     )
 
 
@@ -92,7 +100,7 @@ def synsets() -> dict[str, Synset]:
                 out[s.id] = s
     keys: dict[tuple[str, int, str, int], tuple[Synset, int]] = {}
     for s in out.values():
-        for j, (w, lid) in enumerate(zip(s.words, s.lex_ids)):
+        for j, (w, lid) in enumerate(zip(s.words, s.lex_ids, strict=False)):
             keys.setdefault((w.lower(), _SS_NUM[s.pos], s.lexname, lid), (s, j))
     with (WORDNET / "cntlist.rev").open(encoding="utf-8") as f:
         for line in f:
@@ -133,8 +141,16 @@ def _exceptions() -> dict[str, dict[str, list[str]]]:
 
 # Detachment rules of WordNet's morphy (morph(7WN)): inflectional suffix -> replacement.
 _RULES = {
-    "n": [("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
-          ("ies", "y")],
+    "n": [
+        ("s", ""),
+        ("ses", "s"),
+        ("xes", "x"),
+        ("zes", "z"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("men", "man"),
+        ("ies", "y"),
+    ],
     "v": [("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", "")],
     "a": [("er", ""), ("est", ""), ("er", "e"), ("est", "e")],
     "r": [],
@@ -151,6 +167,11 @@ def base_forms(word: str, pos: str) -> set[str]:
             out.add(w[: -len(suffix)] + repl)
     # Doubled consonant before -ing/-ed: "running" -> "run".
     for suffix in ("ing", "ed"):
-        if pos == "v" and w.endswith(suffix) and len(w) > len(suffix) + 2 and w[-len(suffix) - 1] == w[-len(suffix) - 2]:
+        if (
+            pos == "v"
+            and w.endswith(suffix)
+            and len(w) > len(suffix) + 2
+            and w[-len(suffix) - 1] == w[-len(suffix) - 2]
+        ):
             out.add(w[: -len(suffix) - 1])
     return out

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -16,7 +15,9 @@ from xstilts.errors import UserError
 
 app = typer.Typer(
     help="X-STILTs: English intermediate-task training and zero-shot cross-lingual transfer on XTREME.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
 )
 console = Console()
 err = Console(stderr=True)
@@ -45,9 +46,11 @@ def _parse_pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-ONLY_HELP = ("Restrict the grid: axis=value[,value...] with axis model, intermediate, target or seed (repeat or join "
-             "with ';' or ','): e.g. --only model=xlmr-base,seed=0. The same filter in plan and run, so a grid can be "
-             "split across machines by hand.")
+ONLY_HELP = (
+    "Restrict the grid: axis=value[,value...] with axis model, intermediate, target or seed (repeat or join "
+    "with ';' or ','): e.g. --only model=xlmr-base,seed=0. The same filter in plan and run, so a grid can be "
+    "split across machines by hand."
+)
 
 
 def parse_only(spec, only: list[str]) -> dict[str, list[str]]:
@@ -79,8 +82,10 @@ def _split_list(value: str | None) -> list[str] | None:
 
 @app.command()
 def tasks(
-    as_json: bool = typer.Option(False, "--json", help="Print every task as JSON (name, role, family, languages, source, metric, size)."),
-    role: Optional[str] = typer.Option(None, help="Only 'target' or 'intermediate' tasks."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print every task as JSON (name, role, family, languages, source, metric, size)."
+    ),
+    role: str | None = typer.Option(None, help="Only 'target' or 'intermediate' tasks."),
 ) -> None:
     """List the tasks xstilts knows: XTREME targets, English intermediate tasks, and the offline demo tasks."""
     from xstilts.tasks import list_tasks
@@ -108,19 +113,23 @@ def tasks(
 def train(
     task: list[str] = typer.Option(..., "--task", "-t", help="Task to train (repeat for multi-task training)."),
     model: str = typer.Option(None, help="Start from this hub id or model folder (default: the embedded encoder)."),
-    start: Optional[Path] = typer.Option(None, "--from", help="Start from a previous phase's checkpoint directory."),
+    start: Path | None = typer.Option(None, "--from", help="Start from a previous phase's checkpoint directory."),
     out: Path = typer.Option(..., help="Output directory of this phase's checkpoint."),
     phase: str = typer.Option("intermediate", help="'intermediate' or 'target' (chooses the recipe defaults)."),
     seed: int = typer.Option(0),
-    max_train_examples: Optional[int] = typer.Option(None, help="Deterministic subsample (by seed) of each task's training set."),
+    max_train_examples: int | None = typer.Option(
+        None, help="Deterministic subsample (by seed) of each task's training set."
+    ),
     sampler: str = typer.Option("proportional", help="Multi-task sampler: proportional, temperature, uniform."),
     temperature: float = typer.Option(2.0, help="Temperature T for the temperature sampler."),
     keep_heads: bool = typer.Option(False, help="Keep a head from --from when its task and labels match."),
-    data_dir: list[str] = typer.Option([], help="task=DIR: read this task's data from DIR (uniform JSONL or official layout)."),
+    data_dir: list[str] = typer.Option(
+        [], help="task=DIR: read this task's data from DIR (uniform JSONL or official layout)."
+    ),
     language: list[str] = typer.Option([], help="task=LANG: train this task on data in LANG instead of English."),
-    mlm_corpus: Optional[Path] = typer.Option(None, help="Text file for multilingual MLM co-training."),
+    mlm_corpus: Path | None = typer.Option(None, help="Text file for multilingual MLM co-training."),
     set_: list[str] = typer.Option([], "--set", help="Override a hyperparameter: key=value (e.g. learning_rate=2e-5)."),
-    log_with: Optional[str] = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
+    log_with: str | None = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
     trust_remote_code: bool = typer.Option(False, help="Allow a hub model to run its own code (off by default)."),
 ) -> None:
     """Train one phase (one task or several at once) and write its checkpoint atomically."""
@@ -139,11 +148,21 @@ def train(
         from xstilts.modeling.embedded import ensure_embedded_model
 
         model = str(ensure_embedded_model())
-    cfg = PhaseConfig(kind=phase, tasks=list(task), start=str(start or model), seed=seed, settings=settings,
-                      sampler=sampler, temperature=temperature, keep_heads=keep_heads,
-                      data_dirs=_parse_pairs(data_dir, "--data-dir"), languages=_parse_pairs(language, "--language"),
-                      mlm_corpus=str(mlm_corpus) if mlm_corpus else None, log_with=log_with,
-                      trust_remote_code=trust_remote_code)
+    cfg = PhaseConfig(
+        kind=phase,
+        tasks=list(task),
+        start=str(start or model),
+        seed=seed,
+        settings=settings,
+        sampler=sampler,
+        temperature=temperature,
+        keep_heads=keep_heads,
+        data_dirs=_parse_pairs(data_dir, "--data-dir"),
+        languages=_parse_pairs(language, "--language"),
+        mlm_corpus=str(mlm_corpus) if mlm_corpus else None,
+        log_with=log_with,
+        trust_remote_code=trust_remote_code,
+    )
     for name in cfg.tasks:
         from xstilts.tasks import get_task
 
@@ -157,13 +176,15 @@ def train(
 
 @app.command()
 def evaluate(
-    checkpoint: str = typer.Option(..., help="Phase checkpoint directory (or a model folder / hub id for retrieval tasks)."),
+    checkpoint: str = typer.Option(
+        ..., help="Phase checkpoint directory (or a model folder / hub id for retrieval tasks)."
+    ),
     task: str = typer.Option(..., "--task", "-t", help="Target task."),
     out: Path = typer.Option(..., help="Where predictions/, labels/ and metrics.json go."),
-    languages: Optional[str] = typer.Option(None, help="Comma-separated languages (default: all of the task's)."),
+    languages: str | None = typer.Option(None, help="Comma-separated languages (default: all of the task's)."),
     split: str = typer.Option("dev", help="Comma-separated splits: dev, test."),
-    layer: Optional[int] = typer.Option(None, help="Retrieval: hidden_states index to pool (default: a middle layer)."),
-    data_dir: Optional[str] = typer.Option(None, help="Read the task's data from this directory."),
+    layer: int | None = typer.Option(None, help="Retrieval: hidden_states index to pool (default: a middle layer)."),
+    data_dir: str | None = typer.Option(None, help="Read the task's data from this directory."),
     trust_remote_code: bool = typer.Option(False, help="Allow a hub model to run its own code (off by default)."),
 ) -> None:
     """Zero-shot evaluation: per-language metrics JSON and predictions in the official submission layout."""
@@ -175,8 +196,16 @@ def evaluate(
     unknown = [l for l in langs if l not in spec.languages]
     if unknown:
         raise UserError(f"task '{task}' has no language '{unknown[0]}'; its languages: {' '.join(spec.languages)}")
-    rows = evaluate_target(checkpoint, spec, langs, _split_list(split) or ["dev"], out, data_dir=data_dir, layer=layer,
-                           trust_remote_code=trust_remote_code)
+    rows = evaluate_target(
+        checkpoint,
+        spec,
+        langs,
+        _split_list(split) or ["dev"],
+        out,
+        data_dir=data_dir,
+        layer=layer,
+        trust_remote_code=trust_remote_code,
+    )
     print_language_table(spec.name, rows)
 
 
@@ -202,8 +231,9 @@ def score(
     output: Path = typer.Option(..., help="Output JSON (the official evaluate.py --output_file layout)."),
     benchmark: str = typer.Option("xtreme"),
     split: str = typer.Option("test", help="Score <task>/<split>-<lang> files (test or dev)."),
-    languages: list[str] = typer.Option([], help="task=en,de,...: score a task on a subset of its languages "
-                                        "(no group scores or all_task then)."),
+    languages: list[str] = typer.Option(
+        [], help="task=en,de,...: score a task on a subset of its languages (no group scores or all_task then)."
+    ),
 ) -> None:
     """Score predictions exactly as the official XTREME scorer does."""
     from xstilts.evaluation.scorer import run_score_cli
@@ -219,9 +249,12 @@ def score(
 @app.command()
 def plan(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
-    out: Optional[Path] = typer.Option(None, help="Run directory, to show which nodes are already done."),
-    as_json: bool = typer.Option(False, "--json", help="Print the DAG as JSON (nodes with id, kind, depends_on, done, "
-                                 "and each node's fully resolved job)."),
+    out: Path | None = typer.Option(None, help="Run directory, to show which nodes are already done."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the DAG as JSON (nodes with id, kind, depends_on, done, and each node's fully resolved job).",
+    ),
     only: list[str] = typer.Option([], help=ONLY_HELP),
 ) -> None:
     """Show the DAG a spec expands to: node counts per kind, what is done, what is skipped, and a cost estimate."""
@@ -238,23 +271,35 @@ def plan(
     for kind, c in summary["counts"].items():
         table.add_row(kind, str(c["total"]), str(c["done"]))
     console.print(table)
-    console.print(f"estimated remaining: {summary['estimated_gpu_hours_remaining']} GPU-hours (base-size model, coarse)")
+    console.print(
+        f"estimated remaining: {summary['estimated_gpu_hours_remaining']} GPU-hours (base-size model, coarse)"
+    )
 
 
 @app.command()
 def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
     out: Path = typer.Option(..., help="Run directory (resumable: finished nodes are never recomputed)."),
-    executor: str = typer.Option("local", help="'local' (this machine; one worker per GPU when there are several), "
-                                 "'ray', or 'slurm' (one cluster job per node, via submitit)."),
-    jobs: Optional[int] = typer.Option(None, help="Local executor: parallel worker processes (default: one per local GPU "
-                                       "when there are several, else run in this process)."),
-    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
+    executor: str = typer.Option(
+        "local",
+        help="'local' (this machine; one worker per GPU when there are several), "
+        "'ray', or 'slurm' (one cluster job per node, via submitit).",
+    ),
+    jobs: int | None = typer.Option(
+        None,
+        help="Local executor: parallel worker processes (default: one per local GPU "
+        "when there are several, else run in this process).",
+    ),
+    ray_address: str | None = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
     quiet: bool = typer.Option(False, help="No progress bars."),
-    log_with: Optional[str] = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
+    log_with: str | None = typer.Option(None, help="Experiment tracking: tensorboard, wandb or mlflow."),
     only: list[str] = typer.Option([], help=ONLY_HELP),
-    slurm: list[str] = typer.Option([], "--slurm", help="Slurm executor: a submitit parameter KEY=VALUE (repeat), e.g. "
-                                    "slurm_partition=gpu, timeout_min=720, gpus_per_node=1."),
+    slurm: list[str] = typer.Option(
+        [],
+        "--slurm",
+        help="Slurm executor: a submitit parameter KEY=VALUE (repeat), e.g. "
+        "slurm_partition=gpu, timeout_min=720, gpus_per_node=1.",
+    ),
     wait: bool = typer.Option(False, "--wait", help="If another run holds DIR, wait for it instead of refusing."),
 ) -> None:
     """Run every unfinished node of a spec; resume after any crash with the same command."""
@@ -272,8 +317,17 @@ def run(
     _print_summary(summary, out)
 
 
-def _run_with(executor: str, spec, out: Path, jobs: Optional[int], ray_address: Optional[str], quiet: bool,
-              log_with: Optional[str], filters, slurm: list[str]) -> dict:
+def _run_with(
+    executor: str,
+    spec,
+    out: Path,
+    jobs: int | None,
+    ray_address: str | None,
+    quiet: bool,
+    log_with: str | None,
+    filters,
+    slurm: list[str],
+) -> dict:
     if executor == "local":
         import torch
 
@@ -290,14 +344,22 @@ def _run_with(executor: str, spec, out: Path, jobs: Optional[int], ray_address: 
         return run_ray(spec, out, address=ray_address, progress=not quiet, log_with=log_with, only=filters)
     from xstilts.experiments.slurm_executor import run_slurm
 
-    return run_slurm(spec, out, _parse_sets(slurm, "--slurm"), cluster=os.environ.get("XSTILTS_SUBMITIT_CLUSTER"),
-                     log_with=log_with, only=filters)
+    return run_slurm(
+        spec,
+        out,
+        _parse_sets(slurm, "--slurm"),
+        cluster=os.environ.get("XSTILTS_SUBMITIT_CLUSTER"),
+        log_with=log_with,
+        only=filters,
+    )
 
 
 @app.command()
 def rehearse(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML) to rehearse."),
-    out: Path = typer.Option(..., help="Rehearsal directory (results.csv, report.html, nodes; toy data in rehearsal/)."),
+    out: Path = typer.Option(
+        ..., help="Rehearsal directory (results.csv, report.html, nodes; toy data in rehearsal/)."
+    ),
     only: list[str] = typer.Option([], help=ONLY_HELP),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
@@ -370,7 +432,7 @@ def results(
 def report(
     run_dir: Path = typer.Argument(..., metavar="DIR", help="Run directory with results.csv."),
     baseline: str = typer.Option("none", help="The intermediate setting gains are measured against."),
-    out: Optional[Path] = typer.Option(None, help="Where report.html and report.md go (default: DIR)."),
+    out: Path | None = typer.Option(None, help="Where report.html and report.md go (default: DIR)."),
 ) -> None:
     """Write DIR/report.html (self-contained) and DIR/report.md, and print the headline table."""
     from xstilts.analysis.report import run_report_cli
@@ -383,7 +445,7 @@ def report(
 def compare(
     run_dirs: list[Path] = typer.Argument(..., metavar="DIR...", help="Run directories to put in one report."),
     baseline: str = typer.Option("none"),
-    out: Optional[Path] = typer.Option(None, help="Output directory (default: ./xstilts-compare)."),
+    out: Path | None = typer.Option(None, help="Output directory (default: ./xstilts-compare)."),
 ) -> None:
     """One report over several runs (e.g. an mBERT run and an XLM-R run)."""
     from xstilts.analysis.report import run_report_cli
@@ -398,7 +460,9 @@ DEMO_SPEC = Path(__file__).parent / "experiments" / "demo.yaml"
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Run directory (rerunning into it reuses every finished node)."),
-    spec_path: Path = typer.Option(DEMO_SPEC, "--spec", help="The demo spec (default: the packaged experiments/demo.yaml)."),
+    spec_path: Path = typer.Option(
+        DEMO_SPEC, "--spec", help="The demo spec (default: the packaged experiments/demo.yaml)."
+    ),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """The offline demo: intermediate settings x demo targets on the embedded encoder, then the results table and report.
@@ -415,8 +479,10 @@ def demo(
     summary = run_local(spec, out, progress=not quiet)
     results(out, metric="score")
     report(out, baseline="none", out=None)
-    console.print(f"[yellow]Offline smoke-scale numbers on generated demo tasks: not XTREME results.[/] "
-                  f"({time.time() - t0:.0f} s)")
+    console.print(
+        f"[yellow]Offline smoke-scale numbers on generated demo tasks: not XTREME results.[/] "
+        f"({time.time() - t0:.0f} s)"
+    )
     _print_summary(summary, out)
 
 
@@ -439,8 +505,11 @@ def main() -> None:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
             raise
         where = f"{e.filename}: " if e.filename else ""
-        err.print(f"[red]error:[/] {where}{e.strerror}; expected a writable directory with free space",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]error:[/] {where}{e.strerror}; expected a writable directory with free space",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

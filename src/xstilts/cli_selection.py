@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -21,8 +21,9 @@ def _split(value: str | None) -> list[str]:
     return [x for x in (value or "").replace(",", " ").split() if x]
 
 
-def resolve_selection_model(model: str, spec_path: Path | None,
-                            work_dir: Path) -> tuple[str, list[str], dict[str, Any]]:
+def resolve_selection_model(
+    model: str, spec_path: Path | None, work_dir: Path
+) -> tuple[str, list[str], dict[str, Any]]:
     """(folder, names the grid may call this model, training settings from the spec).
 
     `model` is a spec model name (with --spec: the model is prepared exactly as the run prepares it: pruned vocabulary,
@@ -38,8 +39,11 @@ def resolve_selection_model(model: str, spec_path: Path | None,
         if named is not None:
             from xstilts.experiments.run import resolve_model
 
-            settings = {k: v for k, v in spec.hyperparameters.get("intermediate", {}).items()
-                        if k in ("max_seq_length", "learning_rate", "freeze_embeddings", "batch_size")}
+            settings = {
+                k: v
+                for k, v in spec.hyperparameters.get("intermediate", {}).items()
+                if k in ("max_seq_length", "learning_rate", "freeze_embeddings", "batch_size")
+            }
             settings["retrieval_layer"] = named.retrieval_layer
             return resolve_model_path(resolve_model(named, spec, work_dir)), [named.path], settings
     aliases = []
@@ -50,19 +54,29 @@ def resolve_selection_model(model: str, spec_path: Path | None,
 
 def select(
     target: str = typer.Option(..., help="Target task to select intermediate tasks for."),
-    model: str = typer.Option("embedded", help="Model: a spec model name (with --spec), a folder, or embedded / "
-                              "embedded-english."),
-    candidates: str = typer.Option("all", help="all (bundled intermediate tasks), a file (one task per line, or an "
-                                   "experiment spec's single-task settings), or a,b,c."),
-    methods: str = typer.Option("logme,textemb,random", help="Comma-separated: logme, textemb, taskemb, fewshot, "
-                                "random, size, family, xalign, xlangid (or 'all')."),
-    languages: Optional[str] = typer.Option(None, help="Target languages the cross-lingual methods use (default: the "
-                                            "target's, at most max_languages)."),
-    spec: Optional[Path] = typer.Option(None, help="Experiment spec: its model names and budgets (see --model)."),
+    model: str = typer.Option(
+        "embedded", help="Model: a spec model name (with --spec), a folder, or embedded / embedded-english."
+    ),
+    candidates: str = typer.Option(
+        "all",
+        help="all (bundled intermediate tasks), a file (one task per line, or an "
+        "experiment spec's single-task settings), or a,b,c.",
+    ),
+    methods: str = typer.Option(
+        "logme,textemb,random",
+        help="Comma-separated: logme, textemb, taskemb, fewshot, random, size, family, xalign, xlangid (or 'all').",
+    ),
+    languages: str | None = typer.Option(
+        None, help="Target languages the cross-lingual methods use (default: the target's, at most max_languages)."
+    ),
+    spec: Path | None = typer.Option(None, help="Experiment spec: its model names and budgets (see --model)."),
     work_dir: Path = typer.Option(Path("runs/selection-models"), help="Where a spec model's prepared copy is kept."),
     set_: list[str] = typer.Option([], "--set", help="Override a selection budget, e.g. intermediate_examples=64."),
-    name: Optional[str] = typer.Option(None, help="The grid's name for this model (select-eval matches on it), e.g. "
-                                       "e5-small when --model is a prepared folder."),
+    name: str | None = typer.Option(
+        None,
+        help="The grid's name for this model (select-eval matches on it), e.g. "
+        "e5-small when --model is a prepared folder.",
+    ),
     out: Path = typer.Option(..., help="Ranking file (JSON) to write."),
 ) -> None:
     """Rank candidate intermediate tasks for a target with cheap methods; prints each method's scores and cost."""
@@ -94,15 +108,27 @@ def select(
     sel = Selector(bench, target, names, model, langs, budget)
     sel.prefetch(wanted)
     rankings = [sel.run(m) for m in wanted]
-    payload = {"target": target, "model": model, "model_path": path, "model_aliases": aliases,
-               "candidates": names, "languages": sel.languages, "budget": budget,
-               "load_seconds": round(load_seconds, 3), "seconds": round(time.time() - t0, 3),
-               "rankings": [r.to_json() for r in rankings]}
+    payload = {
+        "target": target,
+        "model": model,
+        "model_path": path,
+        "model_aliases": aliases,
+        "candidates": names,
+        "languages": sel.languages,
+        "budget": budget,
+        "load_seconds": round(load_seconds, 3),
+        "seconds": round(time.time() - t0, 3),
+        "rankings": [r.to_json() for r in rankings],
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     for r in rankings:
-        table = Table("rank", "candidate", "score", title=f"{r.method}: {target} on {model} "
-                      f"({r.cost['seconds']:.1f} s, {r.cost['examples']} examples)")
+        table = Table(
+            "rank",
+            "candidate",
+            "score",
+            title=f"{r.method}: {target} on {model} ({r.cost['seconds']:.1f} s, {r.cost['examples']} examples)",
+        )
         for i, c in enumerate(r.candidates, 1):
             table.add_row(str(i), c["name"], f"{c['score']:.4g}")
         console.print(table)
@@ -114,10 +140,11 @@ def select(
 def select_eval(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="Run directory of the exhaustive grid (results.csv)."),
     rankings: list[Path] = typer.Option(..., "--rankings", help="Ranking files written by xstilts select."),
-    split: Optional[str] = typer.Option(None, help="Split of the true scores (default: test when every run has it)."),
+    split: str | None = typer.Option(None, help="Split of the true scores (default: test when every run has it)."),
     gain: str = typer.Option("exp", help="NDCG gain of the main table: exp (2^points - 1, Poth et al.) or linear."),
-    out: Optional[Path] = typer.Option(None, help="Where selection-eval.json and the plot go (default: "
-                                       "RUN_DIR/selection)."),
+    out: Path | None = typer.Option(
+        None, help="Where selection-eval.json and the plot go (default: RUN_DIR/selection)."
+    ),
 ) -> None:
     """NDCG@k and Regret@k (k = 1, 3, 5) of each ranking against the grid, with the ranking's and the grid's cost."""
     from xstilts.selection.evaluate import GAINS, evaluate_rankings, load_rankings, summarize
@@ -137,10 +164,15 @@ def select_eval(
         console.print(f"[yellow]skipped[/] {s}")
     for s in result["summary"]:
         ratio = "n/a" if s["cost_ratio"] is None else f"{s['cost_ratio']:.4f}"
-        console.print(f"{s['method']}: mean over {s['rankings']} ranking(s): " + " ".join(
-            f"Regret@{k} {s[f'regret@{k}']:.2f}" for k in (1, 3, 5)) + " " + " ".join(
-            f"NDCG@{k} {s[f'ndcg@{k}/{gain}']:.3f}" for k in (1, 3, 5)) + f" ({gain}); cost/grid {ratio}",
-            highlight=False, soft_wrap=True)
+        console.print(
+            f"{s['method']}: mean over {s['rankings']} ranking(s): "
+            + " ".join(f"Regret@{k} {s[f'regret@{k}']:.2f}" for k in (1, 3, 5))
+            + " "
+            + " ".join(f"NDCG@{k} {s[f'ndcg@{k}/{gain}']:.3f}" for k in (1, 3, 5))
+            + f" ({gain}); cost/grid {ratio}",
+            highlight=False,
+            soft_wrap=True,
+        )
     from xstilts.analysis.selection_report import plot_selection
 
     png = plot_selection(result["rows"], dest / "selection.png", gain)
@@ -148,14 +180,33 @@ def select_eval(
 
 
 def print_eval_table(rows: list[dict[str, Any]], g: str, title: str) -> None:
-    table = Table("method", "model", "target", "n", *[f"NDCG@{k}" for k in (1, 3, 5)],
-                  *[f"Regret@{k}" for k in (1, 3, 5)], "top-1 > none", "cost s", "grid s", "ratio", title=title)
+    table = Table(
+        "method",
+        "model",
+        "target",
+        "n",
+        *[f"NDCG@{k}" for k in (1, 3, 5)],
+        *[f"Regret@{k}" for k in (1, 3, 5)],
+        "top-1 > none",
+        "cost s",
+        "grid s",
+        "ratio",
+        title=title,
+    )
     for r in rows:
         beats = "" if r["top1_beats_baseline"] is None else ("yes" if r["top1_beats_baseline"] else "no")
         method = r["method"] + (" (exact E)" if r["expected"] else "")
         ratio = "" if r["cost_ratio"] is None else f"{r['cost_ratio']:.3f}"
-        table.add_row(method, r["model"], r["target"], str(r["n"]),
-                      *[f"{r[f'ndcg@{k}/{g}']:.3f}" for k in (1, 3, 5)],
-                      *[f"{r[f'regret@{k}']:.2f}" for k in (1, 3, 5)], beats,
-                      f"{r['cost_seconds']:.1f}", f"{r['grid_seconds']:.1f}", ratio)
+        table.add_row(
+            method,
+            r["model"],
+            r["target"],
+            str(r["n"]),
+            *[f"{r[f'ndcg@{k}/{g}']:.3f}" for k in (1, 3, 5)],
+            *[f"{r[f'regret@{k}']:.2f}" for k in (1, 3, 5)],
+            beats,
+            f"{r['cost_seconds']:.1f}",
+            f"{r['grid_seconds']:.1f}",
+            ratio,
+        )
     console.print(table)

@@ -127,4 +127,3 @@ def merge_hyperparameters(phase: str, task: str | None, *layers: dict[str, Any])
 INTERMEDIATE_PRESETS: dict[str, list[str]] = {
     "paper_nine": ["anli_plus", "mnli", "qqp", "squad_v2", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "sst2"],
 }
-

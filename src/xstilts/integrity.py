@@ -17,8 +17,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 SEAL = "integrity"
 CACHE_FILE = ".verified.json"
@@ -151,8 +152,9 @@ def remove_partial_outputs(out: Path) -> int:
     return n
 
 
-def verify_run(out: Path, nodes: Iterable[PlanNode], record_name: Callable[[PlanNode], str],
-               report: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+def verify_run(
+    out: Path, nodes: Iterable[PlanNode], record_name: Callable[[PlanNode], str], report: Callable[[str], None]
+) -> dict[str, dict[str, Any]]:
     """Check every finished node of a run before resuming it; returns {node id: its record} of the intact ones.
 
     A bad node is reported (one line), moved aside and recomputed, and so is every finished node downstream of it
@@ -168,8 +170,10 @@ def verify_run(out: Path, nodes: Iterable[PlanNode], record_name: Callable[[Plan
         d = out / "nodes" / n.dirname()
         if any(u in bad for u in n.depends_on):
             if d.exists():
-                report(f"{n.id}: recomputed because upstream {next(u for u in n.depends_on if u in bad)} is; "
-                       f"old output moved to {quarantine(out, d)}")
+                report(
+                    f"{n.id}: recomputed because upstream {next(u for u in n.depends_on if u in bad)} is; "
+                    f"old output moved to {quarantine(out, d)}"
+                )
             bad.add(n.id)
             continue
         record, problem = check_node(d, record_name(n), cache)

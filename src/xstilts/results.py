@@ -15,9 +15,10 @@ import csv
 import io
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from xstilts.errors import UserError
 
@@ -63,9 +64,18 @@ def format_rows(rows: Iterable[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     for r in rows:
-        w.writerow(["" if r.get(k) is None else (f"{float(r[k]):.6f}" if k == "value" else
-                                                 ("true" if r[k] is True else "" if r[k] is False else r[k]))
-                    for k in COLUMNS])
+        w.writerow(
+            [
+                ""
+                if r.get(k) is None
+                else (
+                    f"{float(r[k]):.6f}"
+                    if k == "value"
+                    else ("true" if r[k] is True else "" if r[k] is False else r[k])
+                )
+                for k in COLUMNS
+            ]
+        )
     return buf.getvalue()
 
 
@@ -77,8 +87,9 @@ def read_results(path: str | Path) -> list[ResultRow]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise UserError(f"not UTF-8 text ({e.reason} at byte {e.start}); expected a CSV results table",
-                        path=str(path)) from None
+        raise UserError(
+            f"not UTF-8 text ({e.reason} at byte {e.start}); expected a CSV results table", path=str(path)
+        ) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -94,16 +105,22 @@ def read_results(path: str | Path) -> list[ResultRow]:
             raise UserError(f"empty value(s) for {blank}", path=str(path), line=lineno)
         if row["language"].strip().lower() == "avg":
             # Averages are the report's job (unweighted over the target's languages); a stored one would count twice.
-            raise UserError("language 'avg' in the results table; write per-language rows only", path=str(path),
-                            line=lineno)
+            raise UserError(
+                "language 'avg' in the results table; write per-language rows only", path=str(path), line=lineno
+            )
         try:
             value = float(row["value"])
         except ValueError:
             raise UserError(f"value {row['value']!r} is not a number", path=str(path), line=lineno) from None
         if not math.isfinite(value):
             raise UserError(f"value {row['value']!r} is not finite", path=str(path), line=lineno)
-        rows.append(ResultRow(**{c: row[c].strip() for c in REQUIRED_COLUMNS if c != "value"}, value=value,
-                              **{c: (row.get(c) or "").strip() for c in OPTIONAL_COLUMNS}))
+        rows.append(
+            ResultRow(
+                **{c: row[c].strip() for c in REQUIRED_COLUMNS if c != "value"},
+                value=value,
+                **{c: (row.get(c) or "").strip() for c in OPTIONAL_COLUMNS},
+            )
+        )
     return rows
 
 
@@ -159,8 +176,10 @@ def sync_results(path: str | Path, node_rows: Iterable[tuple[str, list[dict[str,
         if lines and lines[0] != HEADER.strip() and set(lines[0].split(",")) <= set(COLUMNS) and not torn:
             pass  # the header of an older xstilts (fewer optional columns): rewritten in the current schema
         elif not lines or lines[0] + "\n" != HEADER or torn or not set(kept) <= want:
-            note = (f"{p}: results.csv does not match the records of the {len(node_rows)} finished evaluation node(s) "
-                    "(truncated or edited); rebuilt from their done.json")
+            note = (
+                f"{p}: results.csv does not match the records of the {len(node_rows)} finished evaluation node(s) "
+                "(truncated or edited); rebuilt from their done.json"
+            )
         elif len(set(kept)) < len(want):
             missing = {k for k, rows in node_rows if not set(format_rows(rows).splitlines()) <= set(kept)}
             note = f"{p}: rows of {len(missing)} finished node(s) were missing (a run was interrupted); added"

@@ -55,8 +55,15 @@ def gain_heatmap(title: str, rows: list[str], columns: list[str], gains: np.ndar
         if len(columns) <= ANNOTATE_MAX_COLUMNS:
             for (i, j), v in np.ndenumerate(gains):
                 if not math.isnan(v):
-                    ax.text(j, i, f"{round(v, 1) + 0.0:+.1f}", ha="center", va="center", fontsize=7,
-                            color="white" if abs(v) > 0.6 * limit else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{round(v, 1) + 0.0:+.1f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if abs(v) > 0.6 * limit else "black",
+                    )
         fig.colorbar(image, ax=ax, label="gain over baseline (points)")
         fig.tight_layout()
         return _png(fig)

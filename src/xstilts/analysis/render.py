@@ -110,8 +110,9 @@ def to_html(doc: Document) -> str:
             caption = f'<p class="note">{esc(block.caption)}</p>' if block.caption else ""
             head = "".join(f"<th>{esc(h)}</th>" for h in block.header)
             body = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in block.rows)
-            parts.append(f'{caption}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-                         f"<tbody>{body}</tbody></table></div>")
+            parts.append(
+                f'{caption}<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+            )
         else:
             data = base64.b64encode(block.png).decode("ascii")
             parts.append(f'<img alt="{esc(block.alt)}" src="data:image/png;base64,{data}">')

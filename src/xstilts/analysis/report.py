@@ -75,26 +75,37 @@ def _section_paper_tables(doc: Document, data: ReportData) -> None:
 
 def _section_languages(doc: Document, data: ReportData) -> None:
     doc.add(Heading(2, "2. Gains per target and language"))
-    doc.add(Paragraph(
-        f"Gain = mean over seeds of the setting's score minus the '{data.baseline}' score, per language; "
-        "colour scale centred at zero (blue = gain, red = loss). Transfer gap = English score minus the mean "
-        "of the other languages (smaller is better transfer).", "note"))
+    doc.add(
+        Paragraph(
+            f"Gain = mean over seeds of the setting's score minus the '{data.baseline}' score, per language; "
+            "colour scale centred at zero (blue = gain, red = loss). Transfer gap = English score minus the mean "
+            "of the other languages (smaller is better transfer).",
+            "note",
+        )
+    )
     for d in data.details:
         doc.add(Heading(3, f"{d.model} · {d.target}"))
         settings = [s for s in d.settings if s != data.baseline and any((s, lang) in d.gains for lang in d.languages)]
         if settings:
             columns = [*d.languages, "mean"]
-            gains = np.array([
-                [d.gains.get((s, lang), math.nan) for lang in d.languages]
-                + [float(np.mean([d.gains[(s, lang)] for lang in d.languages if (s, lang) in d.gains]))]
-                for s in settings
-            ])
+            gains = np.array(
+                [
+                    [d.gains.get((s, lang), math.nan) for lang in d.languages]
+                    + [float(np.mean([d.gains[(s, lang)] for lang in d.languages if (s, lang) in d.gains]))]
+                    for s in settings
+                ]
+            )
             title = f"{d.target}: gain over {data.baseline} ({d.model})"
             doc.add(
                 Image(plots.gain_heatmap(title, settings, columns, gains), f"heatmap of gains, {d.model}, {d.target}"),
-                Table(["Setting", *columns],
-                      [[cell(s), *(cell(fmt(v, signed=True)) for v in row)] for s, row in zip(settings, gains)],
-                      "Gain per language (points)."),
+                Table(
+                    ["Setting", *columns],
+                    [
+                        [cell(s), *(cell(fmt(v, signed=True)) for v in row)]
+                        for s, row in zip(settings, gains, strict=False)
+                    ],
+                    "Gain per language (points).",
+                ),
             )
         else:
             doc.add(Paragraph(f"No gains: no '{data.baseline}' baseline or no other setting for this target.", "note"))
@@ -102,10 +113,22 @@ def _section_languages(doc: Document, data: ReportData) -> None:
         rows = []
         for s in d.settings:
             en, rest, gap = d.transfer_gap(s)
-            rows.append([cell(s), cell(fmt(en)), cell(fmt(rest)), cell(fmt(gap)),
-                         cell(fmt(gap - base_gap, signed=True) if s != data.baseline else DASH)])
-        doc.add(Table(["Setting", "English", "non-English mean", "gap", f"gap change vs {data.baseline}"], rows,
-                      "English vs non-English transfer gap."))
+            rows.append(
+                [
+                    cell(s),
+                    cell(fmt(en)),
+                    cell(fmt(rest)),
+                    cell(fmt(gap)),
+                    cell(fmt(gap - base_gap, signed=True) if s != data.baseline else DASH),
+                ]
+            )
+        doc.add(
+            Table(
+                ["Setting", "English", "non-English mean", "gap", f"gap change vs {data.baseline}"],
+                rows,
+                "English vs non-English transfer gap.",
+            )
+        )
 
 
 def _section_comparison(doc: Document, data: ReportData) -> None:
@@ -123,33 +146,63 @@ def _section_comparison(doc: Document, data: ReportData) -> None:
             row = [cell(s)]
             for t in tables:
                 c = t.cells.get((s, scope))
-                row.append(cell(DASH) if c is None else cell(
-                    fmt(c.delta, signed=True) + (SIGNIFICANT_MARK if c.significant else ""), *cell_classes(c)[1:]))
+                row.append(
+                    cell(DASH)
+                    if c is None
+                    else cell(
+                        fmt(c.delta, signed=True) + (SIGNIFICANT_MARK if c.significant else ""), *cell_classes(c)[1:]
+                    )
+                )
             rows.append(row)
-        doc.add(Heading(3, f"Gains side by side: {label}"),
-                Table(["Setting", *data.models], rows, f"Gain over '{data.baseline}' per model."))
+        doc.add(
+            Heading(3, f"Gains side by side: {label}"),
+            Table(["Setting", *data.models], rows, f"Gain over '{data.baseline}' per model."),
+        )
         if scope == AVERAGE and settings:
-            series = {t.model: [t.cells[(s, AVERAGE)].delta if (s, AVERAGE) in t.cells else math.nan
-                                for s in settings] for t in tables}
-            doc.add(Image(plots.grouped_bars("Mean gain over targets", settings, series, "gain (points)"),
-                          "mean gain over targets per setting and model"))
-    doc.add(Heading(3, "Rank correlation of settings between models"),
-            Table(["Model A", "Model B", "Target", "n settings", "Spearman rho", "Kendall tau"],
-                  [[cell(r.model_a), cell(r.model_b), cell(r.scope), cell(str(r.n)), cell(fmt3(r.spearman)),
-                    cell(fmt3(r.kendall))] for r in data.correlations],
-                  "Settings ranked by mean gain (the baseline counts, at gain 0); 'overall' ranks by the gain of the "
-                  "average over targets. Undefined (—) below 3 settings or when a model ranks all settings equal."))
+            series = {
+                t.model: [t.cells[(s, AVERAGE)].delta if (s, AVERAGE) in t.cells else math.nan for s in settings]
+                for t in tables
+            }
+            doc.add(
+                Image(
+                    plots.grouped_bars("Mean gain over targets", settings, series, "gain (points)"),
+                    "mean gain over targets per setting and model",
+                )
+            )
+    doc.add(
+        Heading(3, "Rank correlation of settings between models"),
+        Table(
+            ["Model A", "Model B", "Target", "n settings", "Spearman rho", "Kendall tau"],
+            [
+                [
+                    cell(r.model_a),
+                    cell(r.model_b),
+                    cell(r.scope),
+                    cell(str(r.n)),
+                    cell(fmt3(r.spearman)),
+                    cell(fmt3(r.kendall)),
+                ]
+                for r in data.correlations
+            ],
+            "Settings ranked by mean gain (the baseline counts, at gain 0); 'overall' ranks by the gain of the "
+            "average over targets. Undefined (—) below 3 settings or when a model ranks all settings equal.",
+        ),
+    )
 
 
 def _section_uncertainty(doc: Document, data: ReportData) -> None:
     doc.add(Heading(2, "4. Uncertainty and significance"))
-    doc.add(Paragraph(
-        f"mean ± std over seeds (sample std). Gain CI: percentile bootstrap of the mean paired difference over "
-        f"(language, seed) pairs, {stats.BOOTSTRAP_RESAMPLES} resamples, seed {stats.BOOTSTRAP_SEED}. Test: two-sided "
-        f"paired t-test over (language, seed) pairs when there are fewer than {stats.WILCOXON_MIN_PAIRS} pairs, "
-        "Wilcoxon signed-rank otherwise; all-equal nonzero differences get the exact sign-test p. p-values are "
-        f"Holm-Bonferroni corrected across the settings of each model and target; significant = corrected p < "
-        f"{stats.ALPHA}.", "note"))
+    doc.add(
+        Paragraph(
+            f"mean ± std over seeds (sample std). Gain CI: percentile bootstrap of the mean paired difference over "
+            f"(language, seed) pairs, {stats.BOOTSTRAP_RESAMPLES} resamples, seed {stats.BOOTSTRAP_SEED}. Test: two-sided "
+            f"paired t-test over (language, seed) pairs when there are fewer than {stats.WILCOXON_MIN_PAIRS} pairs, "
+            "Wilcoxon signed-rank otherwise; all-equal nonzero differences get the exact sign-test p. p-values are "
+            f"Holm-Bonferroni corrected across the settings of each model and target; significant = corrected p < "
+            f"{stats.ALPHA}.",
+            "note",
+        )
+    )
     header = ["Target", "Setting", "mean ± std", "seeds", "gain", "95% CI", "test", "pairs", "p", "p (Holm)", "sig."]
     for t in data.tables:
         rows = []
@@ -160,23 +213,34 @@ def _section_uncertainty(doc: Document, data: ReportData) -> None:
                     continue
                 test = c.test
                 sig = ("yes" if c.significant else "no") if test is not None and not math.isnan(c.p_holm) else DASH
-                rows.append([
-                    cell(target), cell(s), cell(f"{fmt(c.mean)} ± {fmt(c.std)}"), cell(str(c.n_seeds)),
-                    cell(fmt(c.delta, signed=True) if s != data.baseline else DASH),
-                    cell(f"[{fmt(c.ci[0], True)}, {fmt(c.ci[1], True)}]" if test else DASH),
-                    cell(test.name if test else DASH), cell(str(test.n) if test else DASH),
-                    cell(fmt3(test.p_value) if test else DASH), cell(fmt3(c.p_holm)),
-                    cell(sig, *cell_classes(c)[1:]),
-                ])
+                rows.append(
+                    [
+                        cell(target),
+                        cell(s),
+                        cell(f"{fmt(c.mean)} ± {fmt(c.std)}"),
+                        cell(str(c.n_seeds)),
+                        cell(fmt(c.delta, signed=True) if s != data.baseline else DASH),
+                        cell(f"[{fmt(c.ci[0], True)}, {fmt(c.ci[1], True)}]" if test else DASH),
+                        cell(test.name if test else DASH),
+                        cell(str(test.n) if test else DASH),
+                        cell(fmt3(test.p_value) if test else DASH),
+                        cell(fmt3(c.p_holm)),
+                        cell(sig, *cell_classes(c)[1:]),
+                    ]
+                )
         doc.add(Heading(3, f"Model: {t.model}"), Table(header, rows))
 
 
 def _section_groups(doc: Document, data: ReportData) -> None:
     doc.add(Heading(2, "5. Gains by language group"))
-    doc.add(Paragraph(
-        "Mean gain over the (target, language) cells of each group; n = number of such cells. Families and scripts "
-        "from xstilts.languages. Pretraining data: CC-100 size per language from the XLM-R paper (Conneau et al. "
-        "2020, Table 6) for XLM-R models; unknown for other models (no per-language size recorded here).", "note"))
+    doc.add(
+        Paragraph(
+            "Mean gain over the (target, language) cells of each group; n = number of such cells. Families and scripts "
+            "from xstilts.languages. Pretraining data: CC-100 size per language from the XLM-R paper (Conneau et al. "
+            "2020, Table 6) for XLM-R models; unknown for other models (no per-language size recorded here).",
+            "note",
+        )
+    )
     for g in data.group_tables:
         settings = [s for s in data.table(g.model).settings if s != data.baseline]
         doc.add(Heading(3, f"{g.model} · by {g.kind}"))
@@ -184,8 +248,16 @@ def _section_groups(doc: Document, data: ReportData) -> None:
             doc.add(Paragraph(f"Pretraining data size per language is unknown for {g.model}.", "note"))
             continue
         limit = plots.symmetric_limit(list(g.gains.values()))
-        rows = [[cell(s), *(cell(fmt(v, signed=True), background=plots.diverging_colour(v, limit))
-                            for v in (g.gains.get((s, grp), math.nan) for grp in g.groups))] for s in settings]
+        rows = [
+            [
+                cell(s),
+                *(
+                    cell(fmt(v, signed=True), background=plots.diverging_colour(v, limit))
+                    for v in (g.gains.get((s, grp), math.nan) for grp in g.groups)
+                ),
+            ]
+            for s in settings
+        ]
         members = "; ".join(f"{grp}: {', '.join(g.members[grp])}" for grp in g.groups)
         doc.add(Table(["Setting", *(f"{grp} (n={g.counts[grp]})" for grp in g.groups)], rows, f"Languages: {members}."))
 
@@ -195,25 +267,49 @@ def _section_retrieval(doc: Document, data: ReportData) -> None:
     if not data.retrieval_targets:
         doc.add(Paragraph("No retrieval targets in these results.", "note"))
         return
-    rows = [[cell(d.model), cell(d.target), cell(s), cell(d.layers.get(s) or "not recorded")]
-            for d in data.details if d.target in data.retrieval_targets for s in d.settings]
-    doc.add(Table(["Model", "Target", "Setting", "Layer"], rows,
-                  "Hidden-state layer whose mean-pooled states were compared (from the results' layer column)."))
+    rows = [
+        [cell(d.model), cell(d.target), cell(s), cell(d.layers.get(s) or "not recorded")]
+        for d in data.details
+        if d.target in data.retrieval_targets
+        for s in d.settings
+    ]
+    doc.add(
+        Table(
+            ["Model", "Target", "Setting", "Layer"],
+            rows,
+            "Hidden-state layer whose mean-pooled states were compared (from the results' layer column).",
+        )
+    )
 
 
 def build_document(data: ReportData) -> Document:
     """All sections of the report as one document (rendered to HTML and Markdown)."""
     doc = Document(TITLE)
     if data.demo_targets:
-        doc.add(Paragraph(
-            f"Offline demo numbers ({', '.join(data.demo_targets)}): smoke-scale runs on tiny bundled data. "
-            "They check that the pipeline works; they are NOT XTREME results.", "banner"))
-    doc.add(Paragraph(f"{data.split_note} Baseline: '{data.baseline}'. Models: {', '.join(data.models)}. "
-                      f"Sources: {', '.join(data.sources)}. Scores are x100."))
+        doc.add(
+            Paragraph(
+                f"Offline demo numbers ({', '.join(data.demo_targets)}): smoke-scale runs on tiny bundled data. "
+                "They check that the pipeline works; they are NOT XTREME results.",
+                "banner",
+            )
+        )
+    doc.add(
+        Paragraph(
+            f"{data.split_note} Baseline: '{data.baseline}'. Models: {', '.join(data.models)}. "
+            f"Sources: {', '.join(data.sources)}. Scores are x100."
+        )
+    )
     from xstilts.analysis.selection_report import section_selection  # only when runs store rankings
 
-    for section in (_section_paper_tables, _section_languages, _section_comparison, _section_uncertainty,
-                    _section_groups, _section_retrieval, section_selection):
+    for section in (
+        _section_paper_tables,
+        _section_languages,
+        _section_comparison,
+        _section_uncertainty,
+        _section_groups,
+        _section_retrieval,
+        section_selection,
+    ):
         section(doc, data)
     if data.warnings:
         doc.add(Heading(2, "Warnings"), *(Paragraph(w, "note") for w in data.warnings))
@@ -270,8 +366,12 @@ def headline_table(data: ReportData) -> HeadlineTable:
             rows.append([table.model, s, *(DASH if c is None else cell_text(c, s == data.baseline) for c in cells)])
             best.append([False, False, *(c is not None and c.best for c in cells)])
     labels = sorted({t.average_label for t in data.tables})
-    return HeadlineTable(["Model", "Setting", *targets, " / ".join(labels) or "Average"], rows, best,
-                         f"{data.split_note} Baseline '{data.baseline}'; {SIGNIFICANT_MARK} = significant (Holm).")
+    return HeadlineTable(
+        ["Model", "Setting", *targets, " / ".join(labels) or "Average"],
+        rows,
+        best,
+        f"{data.split_note} Baseline '{data.baseline}'; {SIGNIFICANT_MARK} = significant (Holm).",
+    )
 
 
 def run_report_cli(dirs: list[str], out: str | None, baseline: str) -> Path:
@@ -290,8 +390,10 @@ def run_report_cli(dirs: list[str], out: str | None, baseline: str) -> Path:
     table = RichTable(title=headline.title)
     for i, name in enumerate(headline.columns):
         table.add_column(name, justify="left" if i < 2 else "right")
-    for row, marks in zip(headline.rows, headline.best):
-        table.add_row(*(Text(v, style="bold" if m else "") for v, m in zip(row, marks)))  # Text: no markup parsing
+    for row, marks in zip(headline.rows, headline.best, strict=False):
+        table.add_row(
+            *(Text(v, style="bold" if m else "") for v, m in zip(row, marks, strict=False))
+        )  # Text: no markup parsing
     console = Console()
     if data.demo_targets:
         console.print("[yellow]Offline demo numbers: smoke-scale, not XTREME results.[/yellow]")

@@ -18,7 +18,6 @@ from xstilts.results import (  # noqa: F401 - the results table's names, re-expo
 __all__ = ["GRID_FILE", "HEADLINE_METRIC", "RESULTS_FILE", "ResultRow", "choose_split", "load_runs", "read_results"]
 
 
-
 def load_runs(run_dirs: list[Path]) -> list[ResultRow]:
     """All rows of several run directories; a measurement seen twice must carry the same value."""
     seen: dict[tuple[str, ...], tuple[float, Path]] = {}
@@ -39,5 +38,3 @@ def load_runs(run_dirs: list[Path]) -> list[ResultRow]:
     if not rows:
         raise UserError(f"no rows in {[str(d) for d in run_dirs]}; nothing to report")
     return rows
-
-

@@ -35,8 +35,9 @@ def cost_regret_png(rows: list[dict[str, Any]], k: int = 1) -> bytes:
         for s in summary:
             ratio = s["cost_ratio"] if s["cost_ratio"] else 1e-4  # free methods (size, family, random) at the floor
             ax.scatter([max(ratio, 1e-4)], [s[f"regret@{k}"]], s=30)
-            ax.annotate(s["method"], (max(ratio, 1e-4), s[f"regret@{k}"]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+            ax.annotate(
+                s["method"], (max(ratio, 1e-4), s[f"regret@{k}"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
         ax.set_xscale("log")
         ax.set_xlabel("cost / cost of the exhaustive grid")
         ax.set_ylabel(f"mean Regret@{k}")
@@ -86,21 +87,44 @@ def section_selection(doc: Any, data: Any) -> None:
     if not rows:
         return
     doc.add(Heading(2, "Selection"))
-    doc.add(Paragraph("Intermediate-task selection scored against this grid (Poth et al. 2021): Regret@k = 100 (M - "
-                      "O_k) / M, NDCG@k with the stated gain; 'random' is the exact expectation over orders. Cost = "
-                      "the ranking's seconds / the grid's seconds for the same candidates (their intermediate and target "
-                      "phases and evaluations, every seed)."))
+    doc.add(
+        Paragraph(
+            "Intermediate-task selection scored against this grid (Poth et al. 2021): Regret@k = 100 (M - "
+            "O_k) / M, NDCG@k with the stated gain; 'random' is the exact expectation over orders. Cost = "
+            "the ranking's seconds / the grid's seconds for the same candidates (their intermediate and target "
+            "phases and evaluations, every seed)."
+        )
+    )
     summary = summarize(rows)
     for g in GAINS:
         header = ["Method", "Rankings", *[f"NDCG@{k}" for k in KS], *[f"Regret@{k}" for k in KS], "Cost ratio"]
-        table_rows = [[cell(s["method"]), cell(str(s["rankings"])), *[cell(f"{s[f'ndcg@{k}/{g}']:.3f}") for k in KS],
-                       *[cell(f"{s[f'regret@{k}']:.2f}") for k in KS],
-                       cell("" if s["cost_ratio"] is None else f"{s['cost_ratio']:.4f}")] for s in summary]
+        table_rows = [
+            [
+                cell(s["method"]),
+                cell(str(s["rankings"])),
+                *[cell(f"{s[f'ndcg@{k}/{g}']:.3f}") for k in KS],
+                *[cell(f"{s[f'regret@{k}']:.2f}") for k in KS],
+                cell("" if s["cost_ratio"] is None else f"{s['cost_ratio']:.4f}"),
+            ]
+            for s in summary
+        ]
         doc.add(Table(header, table_rows, f"Mean over (model, target) rankings; NDCG gain: {g}."))
     doc.add(Image(cost_regret_png(rows), "Mean Regret@1 per method against its cost relative to the grid"))
-    top_rows = [[cell(r["method"]), cell(r["model"]), cell(r["target"]), cell(", ".join(r["selected"])),
-                 cell(", ".join(r["true_top"])),
-                 cell("" if r["top1_beats_baseline"] is None else ("yes" if r["top1_beats_baseline"] else "no"))]
-                for r in rows]
-    doc.add(Table(["Method", "Model", "Target", "Selected top-3", "True top-3", "Top-1 beats none"], top_rows,
-                  "Per target: the ranking's first three against the grid's best three."))
+    top_rows = [
+        [
+            cell(r["method"]),
+            cell(r["model"]),
+            cell(r["target"]),
+            cell(", ".join(r["selected"])),
+            cell(", ".join(r["true_top"])),
+            cell("" if r["top1_beats_baseline"] is None else ("yes" if r["top1_beats_baseline"] else "no")),
+        ]
+        for r in rows
+    ]
+    doc.add(
+        Table(
+            ["Method", "Model", "Target", "Selected top-3", "True top-3", "Top-1 beats none"],
+            top_rows,
+            "Per target: the ranking's first three against the grid's best three.",
+        )
+    )

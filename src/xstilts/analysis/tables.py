@@ -77,7 +77,9 @@ class TargetDetail:
     def transfer_gap(self, setting: str) -> tuple[float, float, float]:
         """(English score, mean non-English score, gap = English - non-English), nan where a side is missing."""
         en = self.scores.get((setting, "en"), math.nan)
-        others = [self.scores[(setting, lang)] for lang in self.languages if lang != "en" and (setting, lang) in self.scores]
+        others = [
+            self.scores[(setting, lang)] for lang in self.languages if lang != "en" and (setting, lang) in self.scores
+        ]
         rest = float(np.mean(others)) if others else math.nan
         return en, rest, en - rest
 
@@ -186,7 +188,7 @@ def _model_table(model: str, settings: list[str], targets: list[str], scores: _S
                     cell.test = stats.paired_test([own[k] for k in pairs], [base[k] for k in pairs])
             cells[(setting, target)] = cell
         tested = [s for s in present if cells[(s, target)].test is not None]
-        for setting, p in zip(tested, stats.holm([cells[(s, target)].test.p_value for s in tested])):
+        for setting, p in zip(tested, stats.holm([cells[(s, target)].test.p_value for s in tested]), strict=False):
             cells[(setting, target)].p_holm = p
     for setting in settings:
         # The average over targets is only comparable when the setting has every target.
@@ -206,8 +208,9 @@ def _model_table(model: str, settings: list[str], targets: list[str], scores: _S
     return ModelTable(model=model, settings=settings, targets=targets, cells=cells)
 
 
-def _target_detail(model: str, target: str, settings: list[str], scores: _Scores, rows: list[ResultRow],
-                   baseline: str, split: str) -> TargetDetail:
+def _target_detail(
+    model: str, target: str, settings: list[str], scores: _Scores, rows: list[ResultRow], baseline: str, split: str
+) -> TargetDetail:
     present = [s for s in settings if (model, s, target) in scores.by_run]
     means = {s: scores.language_means((model, s, target)) for s in present}
     base = means.get(baseline, {})
@@ -241,7 +244,9 @@ def _correlations(tables: list[ModelTable]) -> list[RankCorrelation]:
             x = [a.cells[(s, scope)].delta for s in settings]
             y = [b.cells[(s, scope)].delta for s in settings]
             rho, tau = stats.rank_correlation(x, y)
-            out.append(RankCorrelation(a.model, b.model, "overall" if scope == AVERAGE else scope, len(settings), rho, tau))
+            out.append(
+                RankCorrelation(a.model, b.model, "overall" if scope == AVERAGE else scope, len(settings), rho, tau)
+            )
     return out
 
 
@@ -270,15 +275,22 @@ def _group_tables(model: str, settings: list[str], details: list[TargetDetail], 
                         collected[(s, group)].append(d.gains[(s, lang)])
         order = bucket_order() if kind == "pretraining data" else sorted(members)
         groups = [g for g in order if g in members]
-        out.append(GroupTable(
-            model=model, kind=kind, groups=groups, counts=dict(counts),
-            members={g: _languages(members[g]) for g in groups},
-            gains={k: float(np.mean(v)) for k, v in collected.items()},
-        ))
+        out.append(
+            GroupTable(
+                model=model,
+                kind=kind,
+                groups=groups,
+                counts=dict(counts),
+                members={g: _languages(members[g]) for g in groups},
+                gains={k: float(np.mean(v)) for k, v in collected.items()},
+            )
+        )
     return out
 
 
-def _coverage_warnings(model: str, targets: list[str], settings: list[str], scores: _Scores, baseline: str) -> list[str]:
+def _coverage_warnings(
+    model: str, targets: list[str], settings: list[str], scores: _Scores, baseline: str
+) -> list[str]:
     notes = []
     for target in targets:
         runs = {s: scores.by_run[(model, s, target)] for s in settings if (model, s, target) in scores.by_run}
@@ -302,16 +314,24 @@ def is_retrieval(target: str, rows: list[ResultRow]) -> bool:
     )
 
 
-def summarize(rows: list[ResultRow], split: str, split_note: str, baseline: str, sources: list[str],
-              grid: dict[str, list[str]] | None = None) -> ReportData:
+def summarize(
+    rows: list[ResultRow],
+    split: str,
+    split_note: str,
+    baseline: str,
+    sources: list[str],
+    grid: dict[str, list[str]] | None = None,
+) -> ReportData:
     """Compute every number of the report from the rows of one split. `grid` (from the runs' grid.json: the targets the
     grid asked for, per model) makes partial coverage explicit: an average over fewer targets says so."""
     scores = _Scores(rows, split)
     runs = list(scores.by_run)
     all_settings = _ordered(s for _, s, _ in runs)
     if baseline not in all_settings:
-        raise UserError(f"baseline '{baseline}' has no '{HEADLINE_METRIC}' rows on split '{split}'; "
-                        f"settings present: {all_settings}")
+        raise UserError(
+            f"baseline '{baseline}' has no '{HEADLINE_METRIC}' rows on split '{split}'; "
+            f"settings present: {all_settings}"
+        )
     models = _ordered(m for m, _, _ in runs)
     tables, details, groups, warnings = [], [], [], []
     for model in models:
@@ -325,8 +345,10 @@ def summarize(rows: list[ResultRow], split: str, split_note: str, baseline: str,
             table.expected_targets = len(grid[model])
             missing = [t for t in grid[model] if t not in targets]
             if missing:
-                warnings.append(f"{model}: {len(targets)}/{len(grid[model])} targets have results on split '{split}' "
-                                f"(missing: {', '.join(missing)}); its average covers only those.")
+                warnings.append(
+                    f"{model}: {len(targets)}/{len(grid[model])} targets have results on split '{split}' "
+                    f"(missing: {', '.join(missing)}); its average covers only those."
+                )
         tables.append(table)
         model_details = [_target_detail(model, t, settings, scores, rows, baseline, split) for t in targets]
         details.extend(model_details)
@@ -335,8 +357,10 @@ def summarize(rows: list[ResultRow], split: str, split_note: str, baseline: str,
     targets_all = _ordered(t for _, _, t in runs)
     gold_only = sorted({r.target for r in rows if "gold_only" in r.options.split(";")})
     if gold_only:
-        warnings.append(f"{', '.join(gold_only)}: mined among the gold pairs only (a source without the distractors): "
-                        "gold-only numbers, not comparable with BUCC.")
+        warnings.append(
+            f"{', '.join(gold_only)}: mined among the gold pairs only (a source without the distractors): "
+            "gold-only numbers, not comparable with BUCC."
+        )
     return ReportData(
         baseline=baseline,
         split=split,

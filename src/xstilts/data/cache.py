@@ -16,9 +16,10 @@ import inspect
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -75,15 +76,30 @@ def examples_fingerprint(examples: Sequence[Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cache_key(family: str, examples: Sequence[Any], tokenizer: Any, labels: list[str] | None,
-              settings: dict[str, Any], train: bool) -> str:
-    material = {"format": FORMAT, "code": _CODE_HASH, "family": family, "labels": labels, "train": bool(train),
-                "settings": {k: settings.get(k) for k in _SETTINGS_USED}, "tokenizer": tokenizer_fingerprint(tokenizer),
-                "examples": examples_fingerprint(examples), "n": len(examples)}
+def cache_key(
+    family: str,
+    examples: Sequence[Any],
+    tokenizer: Any,
+    labels: list[str] | None,
+    settings: dict[str, Any],
+    train: bool,
+) -> str:
+    material = {
+        "format": FORMAT,
+        "code": _CODE_HASH,
+        "family": family,
+        "labels": labels,
+        "train": bool(train),
+        "settings": {k: settings.get(k) for k in _SETTINGS_USED},
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "examples": examples_fingerprint(examples),
+        "n": len(examples),
+    }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # ---- columnar encoding of feature dicts (ints, floats, lists, lists of lists, offset pairs or None) ----------------
+
 
 class _Unsupported(Exception):
     """A value this format does not encode: the features are returned uncached."""
@@ -141,7 +157,7 @@ def _encode_column(name: str, values: list[Any], arrays: dict[str, np.ndarray]) 
 
 def _split(flat: list[Any], off: np.ndarray) -> list[list[Any]]:
     o = off.tolist()
-    return [flat[o[i]: o[i + 1]] for i in range(len(o) - 1)]
+    return [flat[o[i] : o[i + 1]] for i in range(len(o) - 1)]
 
 
 def _decode_column(kind: str, name: str, z: Any) -> list[Any]:
@@ -154,7 +170,7 @@ def _decode_column(kind: str, name: str, z: Any) -> list[Any]:
         return [[value] * n for n in np.diff(o).tolist()]
     if kind == "pairs":
         ab = z[name]
-        pairs: list[Any] = list(zip(ab[:, 0].tolist(), ab[:, 1].tolist()))
+        pairs: list[Any] = list(zip(ab[:, 0].tolist(), ab[:, 1].tolist(), strict=False))
         for i in np.flatnonzero(z[name + ".none"]).tolist():
             pairs[i] = None
         return _split(pairs, z[name + ".off"])
@@ -193,10 +209,10 @@ def decode_features(z: Any) -> list[dict[str, Any]]:
         values = _decode_column(col["kind"], name, z)
         present = [True] * n if col["all"] else z[name + ".present"].tolist()
         target = feats if col["where"] == "f" else metas
-        for d, v, p in zip(target, values, present):
+        for d, v, p in zip(target, values, present, strict=False):
             if p:
                 d[col["key"]] = v
-    for f, m, has in zip(feats, metas, manifest["meta"]):
+    for f, m, has in zip(feats, metas, manifest["meta"], strict=False):
         if has:
             f["meta"] = m
     return feats
@@ -214,8 +230,15 @@ def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
-def featurize_cached(family: str, examples: Sequence[Any], tokenizer: Any, labels: list[str] | None,
-                     settings: dict[str, Any], train: bool, cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def featurize_cached(
+    family: str,
+    examples: Sequence[Any],
+    tokenizer: Any,
+    labels: list[str] | None,
+    settings: dict[str, Any],
+    train: bool,
+    cache_dir: str | Path | None = None,
+) -> list[dict[str, Any]]:
     """`featurize(...)` through the on-disk cache: equal features, computed once per distinct input.
 
     cache_dir: None = $XSTILTS_HOME/features. A feature layout the format cannot hold is featurized and returned uncached.

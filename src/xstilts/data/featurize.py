@@ -6,7 +6,8 @@ dict (never sent to the model) that decoding needs: which example a window came 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -24,7 +25,11 @@ def _model_inputs(enc: dict[str, Any], i: int | None = None) -> dict[str, Any]:
 
 
 def featurize_sentences(
-    examples: Sequence[SentenceExample], tokenizer: Any, labels: list[str] | None, max_len: int, regression: bool = False
+    examples: Sequence[SentenceExample],
+    tokenizer: Any,
+    labels: list[str] | None,
+    max_len: int,
+    regression: bool = False,
 ) -> list[dict[str, Any]]:
     label_ix = {l: i for i, l in enumerate(labels or [])}
     feats = []
@@ -72,12 +77,17 @@ def featurize_spans(
             question = tokenizer.decode(q_ids)
         stride = max(1, min(doc_stride, (max_len - len(q_ids) - 4) // 2))
         enc = tokenizer(
-            question, ex.context, truncation="only_second", max_length=max_len, stride=stride,
-            return_overflowing_tokens=True, return_offsets_mapping=True,
+            question,
+            ex.context,
+            truncation="only_second",
+            max_length=max_len,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
         )
         for w in range(len(enc["input_ids"])):
             seq_ids = enc.sequence_ids(w)
-            offsets = [o if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq_ids)]
+            offsets = [o if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq_ids, strict=False)]
             f = _model_inputs(enc, w)
             f["meta"] = {"example": n, "offsets": offsets}
             if train:
@@ -104,8 +114,8 @@ def featurize_tags(
     # The special tokens around a single sequence, e.g. [CLS] .. [SEP] or <s> .. </s>.
     specials = tokenizer("x", add_special_tokens=True)["input_ids"]
     body = tokenizer("x", add_special_tokens=False)["input_ids"]
-    k = next(i for i in range(len(specials)) if specials[i: i + len(body)] == body)
-    prefix, suffix = specials[:k], specials[k + len(body):]
+    k = next(i for i in range(len(specials)) if specials[i : i + len(body)] == body)
+    prefix, suffix = specials[:k], specials[k + len(body) :]
     budget = max(1, max_len - len(prefix) - len(suffix))
     feats = []
     for n, ex in enumerate(examples):
@@ -163,8 +173,14 @@ def featurize_retrieval(texts: Sequence[str], tokenizer: Any, max_len: int) -> l
     return feats
 
 
-def featurize(family: str, examples: Sequence[Any], tokenizer: Any, labels: list[str] | None, settings: dict[str, Any],
-              train: bool) -> list[dict[str, Any]]:
+def featurize(
+    family: str,
+    examples: Sequence[Any],
+    tokenizer: Any,
+    labels: list[str] | None,
+    settings: dict[str, Any],
+    train: bool,
+) -> list[dict[str, Any]]:
     max_len = int(settings["max_seq_length"])
     if family in ("classification", "regression"):
         return featurize_sentences(examples, tokenizer, labels, max_len, regression=family == "regression")
@@ -187,8 +203,14 @@ def feature_length(f: dict[str, Any]) -> int:
 class Collator:
     """Pads a list of features to the batch's longest sequence; masks MLM tokens when `mlm_probability` is set."""
 
-    def __init__(self, pad_id: int, mask_id: int | None = None, vocab_size: int | None = None,
-                 mlm_probability: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        pad_id: int,
+        mask_id: int | None = None,
+        vocab_size: int | None = None,
+        mlm_probability: float = 0.0,
+        seed: int = 0,
+    ):
         self.pad_id = pad_id
         self.mask_id = mask_id
         self.vocab_size = vocab_size
@@ -198,8 +220,14 @@ class Collator:
     def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
         L = max(feature_length(f) for f in feats)
         batch: dict[str, Any] = {"meta": [f["meta"] for f in feats]}
-        pad_values = {"input_ids": self.pad_id, "attention_mask": 0, "token_type_ids": 0, "labels": -100,
-                      "content_mask": 0, "special_tokens_mask": 1}
+        pad_values = {
+            "input_ids": self.pad_id,
+            "attention_mask": 0,
+            "token_type_ids": 0,
+            "labels": -100,
+            "content_mask": 0,
+            "special_tokens_mask": 1,
+        }
         for key, pad in pad_values.items():
             if key not in feats[0]:
                 continue
@@ -210,8 +238,9 @@ class Collator:
                 continue
             if isinstance(rows[0][0], list):  # multiple choice: (B, C, L); missing choices padded and masked out
                 C = max(len(choice) for choice in rows)
-                batch[key] = torch.tensor([[r + [pad] * (L - len(r)) for r in choice] + [[pad] * L] * (C - len(choice))
-                                           for choice in rows])
+                batch[key] = torch.tensor(
+                    [[r + [pad] * (L - len(r)) for r in choice] + [[pad] * L] * (C - len(choice)) for choice in rows]
+                )
                 batch["choice_mask"] = torch.tensor([[1] * len(choice) + [0] * (C - len(choice)) for choice in rows])
             else:
                 batch[key] = torch.tensor([r + [pad] * (L - len(r)) for r in rows])

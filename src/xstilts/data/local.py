@@ -6,9 +6,10 @@ Used by the demo data, by user-provided data (translated intermediate data, CCG,
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import fields as dc_fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from xstilts.data.examples import (
     Answer,
@@ -43,7 +44,8 @@ def _check_types(cls: type, obj: dict[str, Any], path: Path, lineno: int) -> Non
     if unknown:
         raise UserError(
             f"unexpected field(s) {sorted(unknown)} for a {cls.__name__}; expected {sorted(names)}",
-            path=str(path), line=lineno,
+            path=str(path),
+            line=lineno,
         )
     missing = {n for n in required if n not in obj}
     if missing:
@@ -88,7 +90,7 @@ def _validate(ex: Any, family: str, path: Path, lineno: int, labels: list[str] |
             raise bad(f"'label' {ex.label} out of range for {len(ex.choices)} choices")
     elif isinstance(ex, SpanExample):
         for a in ex.answers:
-            if ex.context[a.answer_start: a.answer_start + len(a.text)] != a.text:
+            if ex.context[a.answer_start : a.answer_start + len(a.text)] != a.text:
                 raise bad(f"answer {a.text!r} not found at offset {a.answer_start} of the context")
     elif isinstance(ex, SentenceExample):
         if not isinstance(ex.text_a, str):
@@ -107,8 +109,11 @@ def read_text(path: str | Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line_start = data.rfind(b"\n", 0, e.start) + 1
-        raise UserError(f"invalid UTF-8 (byte 0x{data[e.start]:02x} at column {e.start - line_start + 1}); "
-                        "expected UTF-8 text", path=str(p), line=data.count(b"\n", 0, e.start) + 1) from None
+        raise UserError(
+            f"invalid UTF-8 (byte 0x{data[e.start]:02x} at column {e.start - line_start + 1}); expected UTF-8 text",
+            path=str(p),
+            line=data.count(b"\n", 0, e.start) + 1,
+        ) from None
     return text
 
 
@@ -129,7 +134,9 @@ def read_jsonl(path: str | Path, family: str, labels: list[str] | None = None) -
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise UserError(f"invalid JSON ({e.msg}); expected one JSON object per line", path=str(p), line=lineno) from None
+            raise UserError(
+                f"invalid JSON ({e.msg}); expected one JSON object per line", path=str(p), line=lineno
+            ) from None
         yield parse_example(family, obj, p, lineno, labels)
     if empty:
         raise UserError("empty file (no examples); expected one JSON object per line", path=str(p))

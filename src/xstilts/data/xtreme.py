@@ -179,8 +179,9 @@ def _read_pairs(path: Path, lang: str) -> list[SentenceExample]:
     out = []
     for i, cols in enumerate(csv.reader(io.StringIO(read_text(path), newline=""), delimiter="\t")):
         if len(cols) < 2:
-            raise UserError(f"expected sentence1<TAB>sentence2[<TAB>label], got {len(cols)} column(s)",
-                            path=str(path), line=i + 1)
+            raise UserError(
+                f"expected sentence1<TAB>sentence2[<TAB>label], got {len(cols)} column(s)", path=str(path), line=i + 1
+            )
         label = cols[2] if len(cols) > 2 else None
         out.append(SentenceExample(guid=guid(lang, i), text_a=cols[0], text_b=cols[1], label=label))
     return out
@@ -196,9 +197,12 @@ def _read_conll(path: Path, lang: str) -> list[TagExample]:
             cols = line.rstrip("\r").split("\t")
             width = width or (len(cols), lineno)
             if len(cols) != width[0]:
-                raise UserError(f"expected token<TAB>tag (or a token alone in unlabelled files) with "
-                                f"{width[0]} column(s) like line {width[1]}, got {len(cols)}", path=str(path),
-                                line=lineno)
+                raise UserError(
+                    f"expected token<TAB>tag (or a token alone in unlabelled files) with "
+                    f"{width[0]} column(s) like line {width[1]}, got {len(cols)}",
+                    path=str(path),
+                    line=lineno,
+                )
             sents[-1].append(cols)
         elif sents[-1]:
             sents.append([])

@@ -126,6 +126,7 @@ def _mlqa_punct() -> frozenset[str]:
     unicode_p = (chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P"))
     return frozenset(unicode_p) | _ASCII_PUNCT
 
+
 _SQUAD_ARTICLES = re.compile(r"\b(a|an|the)\b")
 _MLQA_ARTICLES: dict[str, re.Pattern[str] | None] = {
     "en": re.compile(r"\b(a|an|the)\b"),
@@ -188,8 +189,9 @@ def _token_f1(pred: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _qa_scores(predictions: Sequence[str | None], golds: Sequence[Sequence[str]],
-               normalize: Callable[[str], str]) -> dict[str, float]:
+def _qa_scores(
+    predictions: Sequence[str | None], golds: Sequence[Sequence[str]], normalize: Callable[[str], str]
+) -> dict[str, float]:
     """EM and F1 x100, each the max over the gold answers, averaged over all questions.
 
     A prediction of None is an unanswered question: it scores 0 but still counts (official behaviour).
@@ -240,8 +242,9 @@ def _as_pair(item: str | Sequence[Hashable]) -> Pair:
     return tuple(str(x) for x in item)
 
 
-def bucc_scores(predicted_pairs: Iterable[str | Sequence[Hashable]],
-                gold_pairs: Iterable[str | Sequence[Hashable]]) -> dict[str, float]:
+def bucc_scores(
+    predicted_pairs: Iterable[str | Sequence[Hashable]], gold_pairs: Iterable[str | Sequence[Hashable]]
+) -> dict[str, float]:
     """F1, precision and recall x100 over the sets of (src_id, tgt_id) pairs; all 0 when no pair is correct."""
     pred = {_as_pair(p) for p in predicted_pairs}
     gold = {_as_pair(g) for g in gold_pairs}
@@ -260,8 +263,9 @@ def _candidate_scores(candidates: Iterable[tuple[str, str, float]]) -> dict[Pair
     return best
 
 
-def bucc_best_threshold(candidates: Iterable[tuple[str, str, float]],
-                        gold_pairs: Iterable[str | Sequence[Hashable]]) -> float:
+def bucc_best_threshold(
+    candidates: Iterable[tuple[str, str, float]], gold_pairs: Iterable[str | Sequence[Hashable]]
+) -> float:
     """The margin threshold that maximizes pair F1 on gold, as the official `bucc_optimize` picks it.
 
     Candidates are sorted by descending score (stable); walking down, the first strict F1 maximum sets the
@@ -320,8 +324,10 @@ def _correlations(predictions: Sequence[Any], golds: Sequence[Any], lang: str) -
 
     p, g = np.asarray(predictions, float), np.asarray(golds, float)
     ok = len(p) > 1 and p.std() > 0 and g.std() > 0
-    return {"pearson": 100 * float(pearsonr(p, g)[0]) if ok else 0.0,
-            "spearman": 100 * float(spearmanr(p, g)[0]) if ok else 0.0}
+    return {
+        "pearson": 100 * float(pearsonr(p, g)[0]) if ok else 0.0,
+        "spearman": 100 * float(spearmanr(p, g)[0]) if ok else 0.0,
+    }
 
 
 def _em_f1(scores: dict[str, float]) -> float:

@@ -6,7 +6,8 @@ post-processing over all windows; tagging: one tag per word; retrieval: pooled s
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,8 +21,9 @@ def _sequences(f: dict[str, Any]) -> int:
     return len(ids) if ids and isinstance(ids[0], list) else 1  # multiple choice: one sequence per choice
 
 
-def _batches(feats: list[dict[str, Any]], collate: Collator, batch_size: int = EVAL_BATCH_SIZE,
-             max_tokens: int | None = None) -> Iterator[tuple[list[int], dict[str, Any]]]:
+def _batches(
+    feats: list[dict[str, Any]], collate: Collator, batch_size: int = EVAL_BATCH_SIZE, max_tokens: int | None = None
+) -> Iterator[tuple[list[int], dict[str, Any]]]:
     """Length-sorted batches (fast inference with dynamic padding); yields the original indices with each batch.
 
     max_tokens: instead of `batch_size` features, as many as fit in that many padded tokens (longest first, so the
@@ -30,7 +32,7 @@ def _batches(feats: list[dict[str, Any]], collate: Collator, batch_size: int = E
     if not max_tokens:
         order = sorted(range(len(feats)), key=lambda i: feature_length(feats[i]))
         for s in range(0, len(order), batch_size):
-            idx = order[s: s + batch_size]
+            idx = order[s : s + batch_size]
             yield idx, collate([feats[i] for i in idx])
         return
     order = sorted(range(len(feats)), key=lambda i: feature_length(feats[i]), reverse=True)
@@ -56,8 +58,15 @@ def _strip_targets(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 @torch.inference_mode()
-def run_head(model: Any, task: str, feats: list[dict[str, Any]], collate: Collator, device: torch.device,
-             batch_size: int = EVAL_BATCH_SIZE, max_tokens: int | None = None) -> list[dict[str, np.ndarray]]:
+def run_head(
+    model: Any,
+    task: str,
+    feats: list[dict[str, Any]],
+    collate: Collator,
+    device: torch.device,
+    batch_size: int = EVAL_BATCH_SIZE,
+    max_tokens: int | None = None,
+) -> list[dict[str, np.ndarray]]:
     """Raw head outputs per feature, in the features' order (batches run length-sorted, see `_batches`)."""
     model.eval()
     device = torch.device(device)
@@ -67,8 +76,9 @@ def run_head(model: Any, task: str, feats: list[dict[str, Any]], collate: Collat
         batch = _strip_targets(batch)
         if pin:
             batch = {k: (v.pin_memory() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-        res = model(task, {k: (v.to(device, non_blocking=pin) if isinstance(v, torch.Tensor) else v)
-                           for k, v in batch.items()})
+        res = model(
+            task, {k: (v.to(device, non_blocking=pin) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+        )
         host = {k: v.float().cpu().numpy() for k, v in res.items() if k != "loss"}  # one transfer per output
         for j, i in enumerate(idx):
             out[i] = {k: v[j] for k, v in host.items()}
@@ -85,13 +95,18 @@ def decode_choices(outputs: list[dict[str, np.ndarray]]) -> list[int]:
     return [int(np.argmax(o["logits"])) for o in outputs]
 
 
-def decode_tags(outputs: list[dict[str, np.ndarray]], feats: list[dict[str, Any]], labels: list[str],
-                n_examples: int, n_words: Sequence[int]) -> list[list[str]]:
+def decode_tags(
+    outputs: list[dict[str, np.ndarray]],
+    feats: list[dict[str, Any]],
+    labels: list[str],
+    n_examples: int,
+    n_words: Sequence[int],
+) -> list[list[str]]:
     """Gather each word's first-sub-token prediction from whichever window holds it."""
     tags: list[list[str | None]] = [[None] * n_words[i] for i in range(n_examples)]
-    for o, f in zip(outputs, feats):
+    for o, f in zip(outputs, feats, strict=False):
         m = f["meta"]
-        for wi, pos in zip(m["words"], m["first_positions"]):
+        for wi, pos in zip(m["words"], m["first_positions"], strict=False):
             tags[m["example"]][wi] = labels[int(np.argmax(o["logits"][pos]))]
     assert all(t is not None for row in tags for t in row), "a word received no prediction"
     return tags  # type: ignore[return-value]
@@ -105,10 +120,20 @@ def _window_starts(windows: list[list[tuple[int, int] | None]]) -> list[int]:
     """
     ctx = [[o for o in w if o is not None] for w in windows]
     starts = [0]
-    for prev, cur in zip(ctx, ctx[1:]):
+    for prev, cur in zip(ctx, ctx[1:], strict=False):
         # Earliest position of prev from which prev's rest is a prefix of cur: the longest overlap.
-        j = next((j for j in range(max(0, len(prev) - len(cur)), len(prev))
-                  if prev[j] == cur[0] and prev[j:] == cur[: len(prev) - j]), len(prev)) if cur else len(prev)
+        j = (
+            next(
+                (
+                    j
+                    for j in range(max(0, len(prev) - len(cur)), len(prev))
+                    if prev[j] == cur[0] and prev[j:] == cur[: len(prev) - j]
+                ),
+                len(prev),
+            )
+            if cur
+            else len(prev)
+        )
         starts.append(starts[-1] + j)
     return starts
 
@@ -123,7 +148,7 @@ def max_context_flags(windows: list[list[tuple[int, int] | None]]) -> list[list[
     starts = _window_starts(windows)
     lengths = [sum(o is not None for o in w) for w in windows]
     best: dict[int, tuple[float, int]] = {}
-    for w, (start, length) in enumerate(zip(starts, lengths)):
+    for w, (start, length) in enumerate(zip(starts, lengths, strict=False)):
         for p in range(start, start + length):
             score = min(p - start, start + length - 1 - p) + 0.01 * length
             if p not in best or score > best[p][0]:
@@ -141,8 +166,14 @@ def max_context_flags(windows: list[list[tuple[int, int] | None]]) -> list[list[
     return flags
 
 
-def decode_spans(outputs: list[dict[str, np.ndarray]], feats: list[dict[str, Any]], contexts: Sequence[str],
-                 max_answer_length: int = 30, n_best: int = 20, allow_null: bool = False) -> list[str]:
+def decode_spans(
+    outputs: list[dict[str, np.ndarray]],
+    feats: list[dict[str, Any]],
+    contexts: Sequence[str],
+    max_answer_length: int = 30,
+    n_best: int = 20,
+    allow_null: bool = False,
+) -> list[str]:
     """SQuAD post-processing (HF run_squad, XTREME) over all windows of each example; answers are character spans
     of the original context.
 
@@ -157,11 +188,11 @@ def decode_spans(outputs: list[dict[str, np.ndarray]], feats: list[dict[str, Any
         windows.setdefault(f["meta"]["example"], []).append(k)
     max_context: list[list[bool]] = [[] for _ in feats]
     for ks in windows.values():
-        for k, flags in zip(ks, max_context_flags([feats[k]["meta"]["offsets"] for k in ks])):
+        for k, flags in zip(ks, max_context_flags([feats[k]["meta"]["offsets"] for k in ks]), strict=False):
             max_context[k] = flags
     best: list[tuple[float, str]] = [(-np.inf, "") for _ in contexts]
     null: list[float] = [np.inf for _ in contexts]
-    for k, (o, f) in enumerate(zip(outputs, feats)):
+    for k, (o, f) in enumerate(zip(outputs, feats, strict=False)):
         n, offsets = f["meta"]["example"], f["meta"]["offsets"]
         start, end = o["start_logits"], o["end_logits"]
         null[n] = min(null[n], float(start[0] + end[0]))
@@ -175,7 +206,7 @@ def decode_spans(outputs: list[dict[str, np.ndarray]], feats: list[dict[str, Any
                     continue
                 score = float(start[s] + end[e])
                 if score > best[n][0]:
-                    best[n] = (score, contexts[n][offsets[s][0]: offsets[e][1]])
+                    best[n] = (score, contexts[n][offsets[s][0] : offsets[e][1]])
     return [("" if allow_null and null[i] > b[0] else b[1]) for i, b in enumerate(best)]
 
 
@@ -183,8 +214,15 @@ POOLING_MODES = ("mean_all", "mean_content", "cls")
 
 
 @torch.no_grad()
-def sentence_vectors(model: Any, feats: list[dict[str, Any]], collate: Collator, device: torch.device, layer: int,
-                     pooling: str = "mean_all", batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+def sentence_vectors(
+    model: Any,
+    feats: list[dict[str, Any]],
+    collate: Collator,
+    device: torch.device,
+    layer: int,
+    pooling: str = "mean_all",
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> np.ndarray:
     """Pooled hidden_states[layer] (0 = embeddings) per feature, in the features' order.
 
     mean_all: mean over every non-pad token, special tokens included (XTREME's default, jiant's mean pooler);
@@ -199,7 +237,8 @@ def sentence_vectors(model: Any, feats: list[dict[str, Any]], collate: Collator,
             batch = {k: v for k, v in batch.items() if k != "content_mask"}
         elif pooling == "mean_content" and "content_mask" not in batch:
             raise ValueError("mean_content pooling needs features with a content_mask (featurize_retrieval)")
-        v = model.sentence_vectors(_to_device(batch, device), layer=layer,
-                                   pooling="first" if pooling == "cls" else "mean")
+        v = model.sentence_vectors(
+            _to_device(batch, device), layer=layer, pooling="first" if pooling == "cls" else "mean"
+        )
         out[idx] = v.cpu().numpy()
     return out

@@ -14,7 +14,7 @@ an N x M matrix. The search moves to the GPUs when faiss has any (`faiss.get_num
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -55,8 +55,9 @@ def _flat_ip_index(keys: np.ndarray):
     return index
 
 
-def knn(queries: np.ndarray, keys: np.ndarray, k: int, normalized: bool = False,
-        chunk: int = QUERY_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+def knn(
+    queries: np.ndarray, keys: np.ndarray, k: int, normalized: bool = False, chunk: int = QUERY_CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
     """Cosine k nearest neighbours (similarities, indices), each (len(queries), min(k, len(keys))), best first.
 
     One flat index over the keys, searched chunk by chunk of queries. `normalized` says the rows are already unit
@@ -71,8 +72,8 @@ def knn(queries: np.ndarray, keys: np.ndarray, k: int, normalized: bool = False,
         return sims, idx
     index = _flat_ip_index(np.ascontiguousarray(kk, dtype=np.float32))
     for start in range(0, len(q), chunk):
-        part = np.ascontiguousarray(q[start: start + chunk], dtype=np.float32)
-        sims[start: start + len(part)], idx[start: start + len(part)] = index.search(part, k)
+        part = np.ascontiguousarray(q[start : start + chunk], dtype=np.float32)
+        sims[start : start + len(part)], idx[start : start + len(part)] = index.search(part, k)
     return sims, idx
 
 
@@ -81,8 +82,9 @@ def nearest_neighbour(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray
     return knn(queries, candidates, 1)[1][:, 0]
 
 
-def _best_by_margin(sim: np.ndarray, idx: np.ndarray, own_mean: np.ndarray,
-                    other_mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _best_by_margin(
+    sim: np.ndarray, idx: np.ndarray, own_mean: np.ndarray, other_mean: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per query row: the neighbour with the highest ratio margin cos / ((mean_kNN(query) + mean_kNN(neighbour)) / 2)
     and that margin; vectorized over the (n, k) neighbour arrays. argmax keeps the first of equal scores (official)."""
     scores = sim / ((own_mean[:, None] + other_mean[idx]) / 2)
@@ -91,8 +93,9 @@ def _best_by_margin(sim: np.ndarray, idx: np.ndarray, own_mean: np.ndarray,
     return idx[rows, col], scores[rows, col]
 
 
-def mine_one_to_one(src: np.ndarray, tgt: np.ndarray, k: int = 4, min_score: float = 0.0,
-                    inplace: bool = False) -> list[tuple[int, int, float]]:
+def mine_one_to_one(
+    src: np.ndarray, tgt: np.ndarray, k: int = 4, min_score: float = 0.0, inplace: bool = False
+) -> list[tuple[int, int, float]]:
     """BUCC mining as the official `mine_bitext(retrieval='max')`: (source row, target row, margin score), best first.
 
     Forward candidates (each source's best target) and backward ones (each target's best source) are pooled and
@@ -116,7 +119,7 @@ def mine_one_to_one(src: np.ndarray, tgt: np.ndarray, k: int = 4, min_score: flo
     used_src = bytearray(len(x))
     used_tgt = bytearray(len(y))
     out: list[tuple[int, int, float]] = []
-    for i, j, s in zip(src_of[order].tolist(), tgt_of[order].tolist(), scores[order].tolist()):
+    for i, j, s in zip(src_of[order].tolist(), tgt_of[order].tolist(), scores[order].tolist(), strict=False):
         if used_src[i] or used_tgt[j]:
             continue
         used_src[i] = used_tgt[j] = 1
@@ -136,7 +139,7 @@ def _sentence_to_id(ids: Sequence[str], texts: Sequence[str]) -> dict[str, str]:
     """Text -> id, leaving out every text that occurs more than once (the official `read_sent2id`)."""
     seen: dict[str, str] = {}
     repeated: set[str] = set()
-    for i, t in zip(ids, texts):
+    for i, t in zip(ids, texts, strict=False):
         if t in seen:
             repeated.add(t)
         else:
@@ -144,9 +147,14 @@ def _sentence_to_id(ids: Sequence[str], texts: Sequence[str]) -> dict[str, str]:
     return {t: i for t, i in seen.items() if t not in repeated}
 
 
-def bucc_candidates(src_ids: Sequence[str], src_texts: Sequence[str], tgt_ids: Sequence[str],
-                    tgt_texts: Sequence[str], embed: Callable[[list[str]], np.ndarray],
-                    k: int = 4) -> list[tuple[str, str, float]]:
+def bucc_candidates(
+    src_ids: Sequence[str],
+    src_texts: Sequence[str],
+    tgt_ids: Sequence[str],
+    tgt_texts: Sequence[str],
+    embed: Callable[[list[str]], np.ndarray],
+    k: int = 4,
+) -> list[tuple[str, str, float]]:
     """Mined (source id, target id, margin score) candidates of a BUCC corpus, best first, as the official pipeline
     (mine_bitext 'max' on distinct sentences, then read_candidate2score) produces them for bucc_optimize/bucc_extract.
 

@@ -12,8 +12,9 @@ closes a sentence, even an empty one) and raise UserError naming the file and li
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from xstilts.errors import UserError
 
@@ -153,8 +154,7 @@ def read_qa_predictions(path: str | Path) -> dict[str, str]:
         raise UserError("expected a JSON object {question_id: answer_text}", path=str(path), line=1)
     for qid, answer in obj.items():
         if not isinstance(answer, str):
-            raise UserError(f"answer of question '{qid}' is {type(answer).__name__}, expected a string",
-                            path=str(path))
+            raise UserError(f"answer of question '{qid}' is {type(answer).__name__}, expected a string", path=str(path))
     return obj
 
 
@@ -182,10 +182,13 @@ def write_qa_labels(path: str | Path, examples: Iterable[Any]) -> None:
             qid, context, question, answers = ex.guid, ex.context, ex.question, ex.answers
         else:
             qid, context, question, answers = ex
-        qas = [{
-            "id": str(qid), "question": str(question),
-            "answers": [{"text": t, "answer_start": s} for t, s in map(_answer_text, answers)],
-        }]
+        qas = [
+            {
+                "id": str(qid),
+                "question": str(question),
+                "answers": [{"text": t, "answer_start": s} for t, s in map(_answer_text, answers)],
+            }
+        ]
         data.append({"title": "", "paragraphs": [{"context": str(context), "qas": qas}]})
     _write_json(path, {"version": "1.1", "data": data})
 
@@ -207,8 +210,9 @@ def gold_answers(articles: Sequence[Mapping[str, Any]], path: str | Path = "<lab
                 for qa in paragraph["qas"]:
                     out.append((str(qa["id"]), [str(a["text"]) for a in qa["answers"]]))
     except (KeyError, TypeError) as err:
-        raise UserError(f"not SQuAD format (data/paragraphs/qas/answers): missing or bad {err}",
-                        path=str(path)) from None
+        raise UserError(
+            f"not SQuAD format (data/paragraphs/qas/answers): missing or bad {err}", path=str(path)
+        ) from None
     return out
 
 

@@ -6,7 +6,8 @@ functions in evaluation/metrics.py, so the numbers a run reports are the numbers
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from xstilts.data.featurize import Collator, featurize
 from xstilts.defaults import INTERMEDIATE_DEFAULTS
@@ -19,8 +20,15 @@ def eval_max_tokens(settings: dict[str, Any]) -> int:
     return int(settings.get("eval_max_tokens") or INTERMEDIATE_DEFAULTS["eval_max_tokens"])
 
 
-def predict_examples(model: Any, tokenizer: Any, task: TaskSpec, examples: Sequence[Any], settings: dict[str, Any],
-                     device: Any, feats: list[dict[str, Any]] | None = None) -> list[Any]:
+def predict_examples(
+    model: Any,
+    tokenizer: Any,
+    task: TaskSpec,
+    examples: Sequence[Any],
+    settings: dict[str, Any],
+    device: Any,
+    feats: list[dict[str, Any]] | None = None,
+) -> list[Any]:
     """Predictions in the family's natural form, one per example (in the examples' order).
 
     feats: the examples' features when the caller already has them (e.g. a dev set scored many times).
@@ -45,8 +53,9 @@ def predict_examples(model: Any, tokenizer: Any, task: TaskSpec, examples: Seque
         # SQuAD 2.0-style abstention only for labelled sets that mix answerable and unanswerable questions: an unlabelled
         # set (official test files without answers) must be decoded exactly as the same questions with gold would be.
         allow_null = any(not e.answers for e in examples) and any(e.answers for e in examples)
-        return decode_spans(outputs, feats, [e.context for e in examples], int(settings["max_answer_length"]),
-                            allow_null=allow_null)
+        return decode_spans(
+            outputs, feats, [e.context for e in examples], int(settings["max_answer_length"]), allow_null=allow_null
+        )
     raise ValueError(f"no predictor for family '{fam}'")
 
 
@@ -73,19 +82,35 @@ def score(task: TaskSpec, predictions: Sequence[Any], golds: Sequence[Any], lang
     return out
 
 
-def evaluate_examples(model: Any, tokenizer: Any, task: TaskSpec, examples: Sequence[Any], settings: dict[str, Any],
-                      device: Any, lang: str = "en") -> tuple[list[Any], dict[str, float]]:
+def evaluate_examples(
+    model: Any,
+    tokenizer: Any,
+    task: TaskSpec,
+    examples: Sequence[Any],
+    settings: dict[str, Any],
+    device: Any,
+    lang: str = "en",
+) -> tuple[list[Any], dict[str, float]]:
     preds = predict_examples(model, tokenizer, task, examples, settings, device)
     return preds, score(task, preds, gold_of(task, examples), lang)
 
 
-def dev_evaluator(model: Any, tokenizer: Any, task: TaskSpec, examples: Sequence[Any], settings: dict[str, Any],
-                  device: Any, lang: str = "en") -> Callable[[], dict[str, float]]:
+def dev_evaluator(
+    model: Any,
+    tokenizer: Any,
+    task: TaskSpec,
+    examples: Sequence[Any],
+    settings: dict[str, Any],
+    device: Any,
+    lang: str = "en",
+) -> Callable[[], dict[str, float]]:
     """Early-stopping scorer: featurizes the dev examples once; each call scores the model's current weights on them."""
     feats = featurize(task.family, examples, tokenizer, task.labels, settings, train=False) if examples else []
     golds = gold_of(task, examples)
 
     def evaluate() -> dict[str, float]:
-        return score(task, predict_examples(model, tokenizer, task, examples, settings, device, feats=feats), golds, lang)
+        return score(
+            task, predict_examples(model, tokenizer, task, examples, settings, device, feats=feats), golds, lang
+        )
 
     return evaluate

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -40,15 +41,18 @@ def _has_gold(golds: Sequence[Any]) -> bool:
     return any(g not in (None, []) for g in golds)
 
 
-def _write_predictions(task: TaskSpec, examples: Sequence[Any], preds: Sequence[Any], pred_path: Path,
-                       label_path: Path | None) -> None:
+def _write_predictions(
+    task: TaskSpec, examples: Sequence[Any], preds: Sequence[Any], pred_path: Path, label_path: Path | None
+) -> None:
     """Predictions, and the gold labels in the same layout unless label_path is None (a split without gold)."""
     fam = task.family
     if fam == "span_qa":
-        sub.write_qa_predictions(pred_path, {e.guid: p for e, p in zip(examples, preds)})
+        sub.write_qa_predictions(pred_path, {e.guid: p for e, p in zip(examples, preds, strict=False)})
         if label_path is not None:
-            sub.write_qa_labels(label_path, [(e.guid, e.context, e.question,
-                                              [(a.text, a.answer_start) for a in e.answers]) for e in examples])
+            sub.write_qa_labels(
+                label_path,
+                [(e.guid, e.context, e.question, [(a.text, a.answer_start) for a in e.answers]) for e in examples],
+            )
     elif fam == "tagging":
         sub.write_tagging(pred_path, preds)
         if label_path is not None:
@@ -79,8 +83,9 @@ def _retrieval_sides(rows: Sequence[BitextExample]) -> tuple[list[str], list[str
 RETRIEVAL_DIRECTIONS = ("en_to_xx", "xx_to_en")
 
 
-def _tatoeba_en_to_xx(S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], gold: set,
-                      line: list[int]) -> tuple[list[int], list[int] | None]:
+def _tatoeba_en_to_xx(
+    S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], gold: set, line: list[int]
+) -> tuple[list[int], list[int] | None]:
     """Official direction: the English sentences, in the order of the sorted `<lang>-en.en` file, query a flat index
     of the non-English ones; each prediction names a line (index) of the non-English file. Gold for sorted line k is
     the line of the sentence English line k translates; None when the split has no gold."""
@@ -98,18 +103,21 @@ def _tatoeba_en_to_xx(S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], go
         gold_of_tgt.setdefault(t, src_line[s])
     missing = [tgt_ids[r] for r in order if tgt_ids[r] not in gold_of_tgt]
     if missing:  # a label file needs one line per English line
-        raise UserError(f"Tatoeba-style gold must pair every English sentence with a source; '{missing[0]}' has "
-                        f"none ({len(missing)} of {len(order)})")
+        raise UserError(
+            f"Tatoeba-style gold must pair every English sentence with a source; '{missing[0]}' has "
+            f"none ({len(missing)} of {len(order)})"
+        )
     return preds, [gold_of_tgt[tgt_ids[r]] for r in order]
 
 
-def _tatoeba_xx_to_en(S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], gold: set,
-                      line: list[int]) -> tuple[list[int], list[int] | None]:
+def _tatoeba_xx_to_en(
+    S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], gold: set, line: list[int]
+) -> tuple[list[int], list[int] | None]:
     """Analysis direction: each non-English sentence with gold (every one without gold) queries the English ones;
     each prediction names a line of the sorted English file."""
     from xstilts.evaluation.retrieval import nearest_neighbour
 
-    gold_src = {s: t for s, t in gold}
+    gold_src = dict(gold)
     keep = [i for i, s in enumerate(src_ids) if s in gold_src or not gold_src]
     preds = [line[int(x)] for x in nearest_neighbour(S[keep], T)]
     if not gold_src:
@@ -118,10 +126,20 @@ def _tatoeba_xx_to_en(S: Any, T: Any, src_ids: list[str], tgt_ids: list[str], go
     return preds, [line[t_index[gold_src[src_ids[i]]]] for i in keep]
 
 
-def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, languages: Sequence[str],
-                       splits: Sequence[str], out_dir: Path, settings: dict[str, Any], layer: int | None,
-                       data_dir: str | None = None, progress: bool = True, direction: str = "en_to_xx",
-                       pooling: str = "mean_all") -> list[dict[str, Any]]:
+def evaluate_retrieval(
+    model: MultiTaskModel,
+    tokenizer: Any,
+    task: TaskSpec,
+    languages: Sequence[str],
+    splits: Sequence[str],
+    out_dir: Path,
+    settings: dict[str, Any],
+    layer: int | None,
+    data_dir: str | None = None,
+    progress: bool = True,
+    direction: str = "en_to_xx",
+    pooling: str = "mean_all",
+) -> list[dict[str, Any]]:
     """BUCC-style mining or Tatoeba-style retrieval on pooled hidden_states[layer], as the official XTREME scripts.
 
     direction (Tatoeba-style only): en_to_xx (official: English queries, predictions per sorted English line naming
@@ -156,7 +174,7 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
     rows_out: list[dict[str, Any]] = []
     for lang in tqdm(languages, desc=f"eval {task.name}", disable=not progress, leave=False):
         thresholds: dict[str, float] = {}
-        for split in (["dev", *[s for s in splits if s != "dev"]] if task.is_mining else list(splits)):
+        for split in ["dev", *[s for s in splits if s != "dev"]] if task.is_mining else list(splits):
             rows = load_examples(task, split, lang, data_dir)
             if task.is_mining or all(r.source is not None and r.target is not None for r in rows):
                 # Aligned pairs (and BUCC-style corpora) can be subsampled by row; one-sided official Tatoeba files
@@ -170,8 +188,11 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
                 cands = bucc_candidates(src_ids, src, tgt_ids, tgt, vectors, k=4)
                 if split == "dev":
                     if not gold:  # without gold pairs every threshold is as good: refuse rather than mine at random
-                        raise UserError(f"task '{task.name}' dev split for '{lang}' has no gold pairs to tune the "
-                                        "mining threshold on", path=None if data_dir is None else str(data_dir))
+                        raise UserError(
+                            f"task '{task.name}' dev split for '{lang}' has no gold pairs to tune the "
+                            "mining threshold on",
+                            path=None if data_dir is None else str(data_dir),
+                        )
                     thresholds[lang] = M.bucc_best_threshold(cands, sorted(gold))
                 pairs = M.bucc_extract(cands, thresholds[lang])
                 sub.write_bucc(pred_path, pairs)
@@ -182,8 +203,10 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
                     values["score"] = values["f1"]
             else:  # Tatoeba-style: indices name lines of the official files (English side sorted by text)
                 if not src or not tgt:
-                    raise UserError(f"task '{task.name}' {split} split for '{lang}' needs sentences on both sides "
-                                    f"(has {len(src)} non-English, {len(tgt)} English)")
+                    raise UserError(
+                        f"task '{task.name}' {split} split for '{lang}' needs sentences on both sides "
+                        f"(has {len(src)} non-English, {len(tgt)} English)"
+                    )
                 S, T = vectors(src), vectors(tgt)
                 # English lines in the order of the official sorted `<lang>-en.en` (identity when the data is that
                 # file), so a submission is the same from either layout.
@@ -196,24 +219,36 @@ def evaluate_retrieval(model: MultiTaskModel, tokenizer: Any, task: TaskSpec, la
                     values = {"accuracy": M.tatoeba_accuracy(preds, gold_idx)}
                     values["score"] = values["accuracy"]
             if split in splits:
-                rows_out.extend({"language": lang, "split": split, "metric": m, "value": float(v), **recorded}
-                                for m, v in values.items())
+                rows_out.extend(
+                    {"language": lang, "split": split, "metric": m, "value": float(v), **recorded}
+                    for m, v in values.items()
+                )
     return rows_out
 
 
-def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str],
-                    splits: Sequence[str] | Mapping[str, Sequence[str]], out_dir: str | Path,
-                    settings: dict[str, Any] | None = None, data_dir: str | None = None,
-                    layer: int | None = None, progress: bool = True, trust_remote_code: bool = False,
-                    direction: str = "en_to_xx", pooling: str = "mean_all") -> list[dict[str, Any]]:
+def evaluate_target(
+    model_path: str,
+    task: TaskSpec,
+    languages: Sequence[str],
+    splits: Sequence[str] | Mapping[str, Sequence[str]],
+    out_dir: str | Path,
+    settings: dict[str, Any] | None = None,
+    data_dir: str | None = None,
+    layer: int | None = None,
+    progress: bool = True,
+    trust_remote_code: bool = False,
+    direction: str = "en_to_xx",
+    pooling: str = "mean_all",
+) -> list[dict[str, Any]]:
     """Evaluate zero-shot; returns one row per (language, split, metric) and writes predictions + metrics.json.
 
     `splits` is one list for every language, or a mapping language -> that language's splits (a plan's evaluation job
     holds the splits each language's data has). `direction` and `pooling` apply to retrieval targets (see
     evaluate_retrieval; the defaults are the official XTREME scripts')."""
     out = Path(out_dir)
-    per_lang = {l: list(splits[l]) for l in languages} if isinstance(splits, Mapping) else \
-        {l: list(splits) for l in languages}
+    per_lang = (
+        {l: list(splits[l]) for l in languages} if isinstance(splits, Mapping) else {l: list(splits) for l in languages}
+    )
     settings = {**phase_defaults("target", task.name), **(settings or {})}
     model, tokenizer = load_for_eval(model_path, trust_remote_code)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -224,12 +259,25 @@ def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str],
     if task.family == "retrieval":
         rows = []
         for lang in languages:  # one model load; each language with the splits its data has
-            rows += evaluate_retrieval(model, tokenizer, task, [lang], per_lang[lang], out, settings, layer, data_dir,
-                                       progress=False, direction=direction, pooling=pooling)
+            rows += evaluate_retrieval(
+                model,
+                tokenizer,
+                task,
+                [lang],
+                per_lang[lang],
+                out,
+                settings,
+                layer,
+                data_dir,
+                progress=False,
+                direction=direction,
+                pooling=pooling,
+            )
     else:
         if task.name not in model.heads:
-            raise UserError(f"checkpoint has no head for task '{task.name}' (heads: {sorted(model.heads)})",
-                            path=model_path)
+            raise UserError(
+                f"checkpoint has no head for task '{task.name}' (heads: {sorted(model.heads)})", path=model_path
+            )
         rows = []
         for lang in tqdm(languages, desc=f"eval {task.name}", disable=not progress, leave=False):
             for split in per_lang[lang]:
@@ -238,12 +286,19 @@ def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str],
                 golds = gold_of(task, examples)
                 labelled = _has_gold(golds)
                 ext = "json" if task.family == "span_qa" else "tsv"
-                _write_predictions(task, examples, preds, out / "predictions" / task.name / f"{split}-{lang}.{ext}",
-                                   out / "labels" / task.name / f"{split}-{lang}.{ext}" if labelled else None)
+                _write_predictions(
+                    task,
+                    examples,
+                    preds,
+                    out / "predictions" / task.name / f"{split}-{lang}.{ext}",
+                    out / "labels" / task.name / f"{split}-{lang}.{ext}" if labelled else None,
+                )
                 if not labelled:  # e.g. the official test files: predictions to submit, nothing to score here
                     continue
                 values = score(task, preds, golds, lang)
-                rows.extend({"language": lang, "split": split, "metric": m, "value": float(v)} for m, v in values.items())
+                rows.extend(
+                    {"language": lang, "split": split, "metric": m, "value": float(v)} for m, v in values.items()
+                )
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".metrics.json.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(rows, indent=2), encoding="utf-8")
@@ -251,17 +306,29 @@ def evaluate_target(model_path: str, task: TaskSpec, languages: Sequence[str],
     return rows
 
 
-def evaluate_job(model_path: str, job: dict[str, Any], out_dir: str | Path, progress: bool = True) -> list[dict[str, Any]]:
+def evaluate_job(
+    model_path: str, job: dict[str, Any], out_dir: str | Path, progress: bool = True
+) -> list[dict[str, Any]]:
     """Run a plan's evaluation job: its languages with the splits each has, its hyperparameters, its data source and
     retrieval protocol. Every row records the protocol options (`options`), e.g. gold-only BUCC mining."""
     from xstilts.tasks import get_task
 
     task = get_task(job["target"])
     retrieval = job.get("retrieval") or {}
-    rows = evaluate_target(model_path, task, job["languages"], job["splits"], out_dir, settings=job["hparams"],
-                           data_dir=job["data_dir"], layer=retrieval.get("layer"), progress=progress,
-                           trust_remote_code=job["trust_remote_code"], direction=retrieval.get("direction") or "en_to_xx",
-                           pooling=retrieval.get("pooling") or "mean_all")
+    rows = evaluate_target(
+        model_path,
+        task,
+        job["languages"],
+        job["splits"],
+        out_dir,
+        settings=job["hparams"],
+        data_dir=job["data_dir"],
+        layer=retrieval.get("layer"),
+        progress=progress,
+        trust_remote_code=job["trust_remote_code"],
+        direction=retrieval.get("direction") or "en_to_xx",
+        pooling=retrieval.get("pooling") or "mean_all",
+    )
     options = ";".join(f"{k}={v}" for k, v in sorted(retrieval.items()) if k != "layer" and v not in (None, False))
     if retrieval.get("gold_only"):
         options = options.replace("gold_only=True", "gold_only")

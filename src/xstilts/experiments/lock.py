@@ -46,13 +46,20 @@ def _alive(pid: int, start: str | None) -> bool:
 
 
 def _owner() -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "proc_start": _proc_start(os.getpid()),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv)}
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "proc_start": _proc_start(os.getpid()),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(sys.argv),
+    }
 
 
 def _disk_error(path: Path, e: OSError) -> UserError:
-    return UserError(f"cannot write the run directory: {e.strerror or e}; expected a writable directory with free space",
-                     path=str(path))
+    return UserError(
+        f"cannot write the run directory: {e.strerror or e}; expected a writable directory with free space",
+        path=str(path),
+    )
 
 
 class RunLock:
@@ -94,8 +101,10 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             if not self._try_create():
                 return False
-        self.note = (f"{self.out}: took over a stale lock of pid {owner['pid']} on {owner['host']} "
-                     f"(started {owner.get('started')}; no longer running)")
+        self.note = (
+            f"{self.out}: took over a stale lock of pid {owner['pid']} on {owner['host']} "
+            f"(started {owner.get('started')}; no longer running)"
+        )
         return True
 
     def acquire(self) -> None:
@@ -117,7 +126,9 @@ class RunLock:
                     raise UserError(
                         f"another xstilts run is using this directory (pid {owner.get('pid')} on {owner.get('host')}, "
                         f"since {owner.get('started')}); wait for it with --wait, or delete {self.path} if that run "
-                        "is gone", path=str(self.out))
+                        "is gone",
+                        path=str(self.out),
+                    )
                 time.sleep(self.poll)
         except OSError as e:
             if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
@@ -138,7 +149,7 @@ class RunLock:
         if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
             self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

@@ -39,8 +39,13 @@ def _pin_device(queue: Any, env: dict[str, str]) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
 
 
-def run_pool(spec: ExperimentSpec, out: Path, jobs: int | None = None, log_with: str | None = None,
-             only: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def run_pool(
+    spec: ExperimentSpec,
+    out: Path,
+    jobs: int | None = None,
+    log_with: str | None = None,
+    only: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """The local executor on several devices: one worker process per local GPU (or `jobs` CPU workers)."""
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -53,11 +58,14 @@ def run_pool(spec: ExperimentSpec, out: Path, jobs: int | None = None, log_with:
     queue = ctx.Queue()
     for i in range(workers):
         queue.put(i % gpus if gpus else None)
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pin_device,
-                                initargs=(queue, worker_env())) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_pin_device, initargs=(queue, worker_env())
+    ) as pool:
         return schedule(
-            spec, out,
+            spec,
+            out,
             submit=lambda n, o: pool.submit(execute_in_worker, n, o, log_with),
             wait_any=lambda hs: list(cf.wait(hs, return_when=cf.FIRST_COMPLETED).done),
-            result=lambda f: f.result(), only=only,
+            result=lambda f: f.result(),
+            only=only,
         )

@@ -47,13 +47,24 @@ class Node:
         return f"{self.id}@{self.hash[:12]}"
 
     def dirname(self) -> str:
-        readable = "-".join(x for x in [self.kind, self.model, self.intermediate, self.target or "", f"s{self.seed}"] if x)
+        readable = "-".join(
+            x for x in [self.kind, self.model, self.intermediate, self.target or "", f"s{self.seed}"] if x
+        )
         return f"{readable}-{self.hash[:12]}"
 
     def public(self, done: bool) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "model": self.model, "intermediate": self.intermediate,
-                "target": self.target, "seed": self.seed, "depends_on": self.depends_on, "hash": self.hash, "done": done,
-                "job": self.job}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "model": self.model,
+            "intermediate": self.intermediate,
+            "target": self.target,
+            "seed": self.seed,
+            "depends_on": self.depends_on,
+            "hash": self.hash,
+            "done": done,
+            "job": self.job,
+        }
 
 
 def content_hash(obj: Any) -> str:
@@ -63,27 +74,38 @@ def content_hash(obj: Any) -> str:
 def model_job(m: ModelSpec, spec: ExperimentSpec) -> dict[str, Any]:
     """The model a node starts from. A pruned or truncated copy is derived once per run under `models/` (`folder`,
     relative to the run directory; built by the driver before any node runs); otherwise `folder` is the path itself."""
-    ident = {"path": m.path, "prune_vocabulary": m.prune_vocabulary, "layers": m.layers,
-             "trust_remote_code": m.trust_remote_code}  # not `intermediate`: it decides which nodes exist
+    ident = {
+        "path": m.path,
+        "prune_vocabulary": m.prune_vocabulary,
+        "layers": m.layers,
+        "trust_remote_code": m.trust_remote_code,
+    }  # not `intermediate`: it decides which nodes exist
     folder = m.path
     if m.prune_vocabulary or m.layers:
         # Pruning keeps the word pieces of every text the spec reaches: the key covers what decides that set.
-        texts = {"settings": sorted([s.tasks, s.data_dirs, s.languages] for s in spec.intermediate),
-                 **spec.model_dump(include={"targets", "languages", "splits", "data_dirs"})}
-        key = content_hash([m.model_dump(exclude={"intermediate", "retrieval_layer"}),
-                            texts if m.prune_vocabulary else None])  # truncation alone reads no text
+        texts = {
+            "settings": sorted([s.tasks, s.data_dirs, s.languages] for s in spec.intermediate),
+            **spec.model_dump(include={"targets", "languages", "splits", "data_dirs"}),
+        }
+        key = content_hash(
+            [m.model_dump(exclude={"intermediate", "retrieval_layer"}), texts if m.prune_vocabulary else None]
+        )  # truncation alone reads no text
         folder = f"models/{m.name}-{key[:12]}"
     return {**ident, "name": m.name, "folder": folder, "derived": folder != m.path}
 
 
-def phase_config(spec: ExperimentSpec, kind: str, tasks: list[str], seed: int,
-                 setting: IntermediateSetting | None, m: ModelSpec) -> PhaseConfig:
+def phase_config(
+    spec: ExperimentSpec, kind: str, tasks: list[str], seed: int, setting: IntermediateSetting | None, m: ModelSpec
+) -> PhaseConfig:
     """The phase a (setting, target) stands for, with the spec's override layers in their documented order."""
     data_dirs = dict(spec.data_dirs)
     if setting is not None:
         data_dirs.update(setting.data_dirs)
     return PhaseConfig(
-        kind=kind, tasks=list(tasks), start="", seed=seed,
+        kind=kind,
+        tasks=list(tasks),
+        start="",
+        seed=seed,
         base_settings=spec.hyperparameter_layers(kind, None)[0],
         task_settings={t: spec.hyperparameter_layers(kind, t)[1] for t in tasks},
         settings=dict(setting.hyperparameters) if (setting is not None and kind == "intermediate") else {},
@@ -97,7 +119,9 @@ def phase_config(spec: ExperimentSpec, kind: str, tasks: list[str], seed: int,
     )
 
 
-def evaluation_splits(task: TaskSpec, lang: str, data_dir: str | None, wanted: list[str]) -> tuple[list[str], list[str]]:
+def evaluation_splits(
+    task: TaskSpec, lang: str, data_dir: str | None, wanted: list[str]
+) -> tuple[list[str], list[str]]:
     """(splits to evaluate, requested splits the data does not have) for one language of a target.
 
     Availability follows the data: the task's splits, minus what a language lacks (UD-POS kk has no dev; tl, th, yo
@@ -126,8 +150,14 @@ def evaluation_job(spec: ExperimentSpec, m: ModelSpec, target: str) -> dict[str,
     merged = merge_hyperparameters("target", target, *spec.hyperparameter_layers("target", target))
     hparams = {k: merged[k] for k in EVALUATION_KEYS}
     job: dict[str, Any] = {
-        "target": target, "languages": list(splits), "splits": splits, "skipped": skipped, "data_dir": data_dir,
-        "hparams": hparams, "trust_remote_code": m.trust_remote_code, "group": task.group or "",
+        "target": target,
+        "languages": list(splits),
+        "splits": splits,
+        "skipped": skipped,
+        "data_dir": data_dir,
+        "hparams": hparams,
+        "trust_remote_code": m.trust_remote_code,
+        "group": task.group or "",
     }
     if task.family == "retrieval":
         gold_only = task.is_mining and data_dir is None and task.local_dir is None
@@ -136,9 +166,14 @@ def evaluation_job(spec: ExperimentSpec, m: ModelSpec, target: str) -> dict[str,
                 f"target '{target}' would mine among its hub source's gold pairs only ({task.source.id if task.source else '?'}"
                 f"): that is not BUCC. Give the official download with data_dirs: {{{target}: DIR}} (bucc2018/"
                 f"<lang>-en.<split>.<lang|en>[.gold]), or set retrieval: {{allow_gold_only_mining: true}} to accept "
-                "numbers labelled gold-only")
-        job["retrieval"] = {"layer": m.retrieval_layer, "direction": spec.retrieval.direction,
-                            "pooling": spec.retrieval.pooling, "gold_only": gold_only}
+                "numbers labelled gold-only"
+            )
+        job["retrieval"] = {
+            "layer": m.retrieval_layer,
+            "direction": spec.retrieval.direction,
+            "pooling": spec.retrieval.pooling,
+            "gold_only": gold_only,
+        }
     return job
 
 
@@ -180,8 +215,19 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                         add(Node(tid, "target", m.name, s.name, seed, target, upstream, job), inter_id)
                         upstream = [tid]
                     job = {"model": model, "evaluation": eval_jobs[(m.name, target)]}
-                    add(Node(f"evaluation/{m.name}/{s.name}/{target}/s{seed}", "evaluation", m.name, s.name,
-                             seed, target, upstream, job), upstream[0] if upstream else None)
+                    add(
+                        Node(
+                            f"evaluation/{m.name}/{s.name}/{target}/s{seed}",
+                            "evaluation",
+                            m.name,
+                            s.name,
+                            seed,
+                            target,
+                            upstream,
+                            job,
+                        ),
+                        upstream[0] if upstream else None,
+                    )
     return nodes
 
 
@@ -190,8 +236,12 @@ ONLY_AXES = ("model", "intermediate", "target", "seed")
 
 def check_only(spec: ExperimentSpec, only: dict[str, list[str]]) -> None:
     """Validate `--only` filters against the spec (unknown axis or value: a UserError naming the valid ones)."""
-    known = {"model": [m.name for m in spec.models], "intermediate": [s.name for s in spec.intermediate],
-             "target": list(spec.targets), "seed": [str(x) for x in spec.seeds]}
+    known = {
+        "model": [m.name for m in spec.models],
+        "intermediate": [s.name for s in spec.intermediate],
+        "target": list(spec.targets),
+        "seed": [str(x) for x in spec.seeds],
+    }
     for axis, values in only.items():
         if axis not in known:
             raise UserError(f"--only: unknown axis '{axis}'; valid: {', '.join(ONLY_AXES)}")
@@ -231,7 +281,7 @@ def estimate_seconds(node: Node) -> float:
         return 30.0
     phase = node.job["phase"]
     total = 0.0
-    for t, where in phase["tasks"].items():
+    for _t, where in phase["tasks"].items():
         n = get_task(where["source_task"]).size or 10_000
         hp = where["hparams"]
         if hp.get("max_train_examples"):
@@ -267,6 +317,11 @@ def plan_summary(spec: ExperimentSpec, nodes: list[Node], out: Path | None) -> d
                 item = f"{sk['language']}:{sk['split']}"
                 if item not in skipped[n.target or ""]:
                     skipped[n.target or ""].append(item)
-    return {"name": spec.name, "counts": counts, "estimated_gpu_hours_remaining": round(remaining / 3600, 2),
-            "skipped": skipped,
-            "pruned": plan_filter(spec).pruned(), "nodes": [n.public(done[n.id]) for n in nodes]}
+    return {
+        "name": spec.name,
+        "counts": counts,
+        "estimated_gpu_hours_remaining": round(remaining / 3600, 2),
+        "skipped": skipped,
+        "pruned": plan_filter(spec).pruned(),
+        "nodes": [n.public(done[n.id]) for n in nodes],
+    }

@@ -12,14 +12,23 @@ from xstilts.experiments.run import schedule
 from xstilts.experiments.spec import ExperimentSpec
 
 
-def run_ray(spec: ExperimentSpec, out: Path, address: str | None = None, progress: bool = True,
-            num_cpus: int | None = None, log_with: str | None = None,
-            only: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def run_ray(
+    spec: ExperimentSpec,
+    out: Path,
+    address: str | None = None,
+    progress: bool = True,
+    num_cpus: int | None = None,
+    log_with: str | None = None,
+    only: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     import ray
 
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"runtime_env": {"env_vars": worker_env()}, "include_dashboard": False,
-                                  "log_to_driver": progress}
+        kwargs: dict[str, Any] = {
+            "runtime_env": {"env_vars": worker_env()},
+            "include_dashboard": False,
+            "log_to_driver": progress,
+        }
         if address is None:
             kwargs["num_cpus"] = num_cpus or os.cpu_count()
         ray.init(address=address, **kwargs)
@@ -31,5 +40,6 @@ def run_ray(spec: ExperimentSpec, out: Path, address: str | None = None, progres
         opts = {"num_cpus": 1, "num_gpus": 1 if gpus else 0}
         return remote.options(**opts).remote(node, out_dir, log_with)
 
-    return schedule(spec, Path(out), submit, wait_any=lambda hs: ray.wait(hs, num_returns=1)[0], result=ray.get,
-                    only=only)
+    return schedule(
+        spec, Path(out), submit, wait_any=lambda hs: ray.wait(hs, num_returns=1)[0], result=ray.get, only=only
+    )

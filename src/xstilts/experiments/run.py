@@ -7,8 +7,9 @@ import os
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from xstilts.experiments.lock import RunLock
 from xstilts.experiments.plan import EVAL_RECORD, Node, build_plan, node_dir, select_nodes
@@ -35,7 +36,9 @@ def spec_texts(spec: ExperimentSpec) -> list[str]:
     for name in sorted(names):
         task = get_task(name)
         src = get_task(task.train_from) if task.train_from else task
-        jobs = [] if task.family == "retrieval" else [(src, "train", src.train_language), (src, "dev", src.train_language)]
+        jobs = (
+            [] if task.family == "retrieval" else [(src, "train", src.train_language), (src, "dev", src.train_language)]
+        )
         if task.role == "target":
             jobs += [(task, split, lang) for split in spec.splits for lang in spec.target_languages(name)]
             if task.family == "retrieval":
@@ -94,8 +97,12 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
     if node.kind in ("intermediate", "target"):
         from xstilts.evaluation.task_eval import dev_evaluator
 
-        run_phase(PhaseConfig.from_job(node.job["phase"], start, log_with=log_with), d, progress=progress,
-                  dev_scorer=dev_evaluator)
+        run_phase(
+            PhaseConfig.from_job(node.job["phase"], start, log_with=log_with),
+            d,
+            progress=progress,
+            dev_scorer=dev_evaluator,
+        )
         return []
     from xstilts.evaluation.zero_shot import evaluate_job
 
@@ -103,8 +110,19 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
     tmp = d.with_name(f".{d.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     rows = evaluate_job(start, job, tmp, progress=progress)
-    full = [{"model": node.model, "intermediate": node.intermediate, "target": node.target, "seed": node.seed,
-             "node": node.key, "group": job["group"], "trust_remote_code": job["trust_remote_code"], **r} for r in rows]
+    full = [
+        {
+            "model": node.model,
+            "intermediate": node.intermediate,
+            "target": node.target,
+            "seed": node.seed,
+            "node": node.key,
+            "group": job["group"],
+            "trust_remote_code": job["trust_remote_code"],
+            **r,
+        }
+        for r in rows
+    ]
     # The completion record, written last and sealed with the checksums of every file above.
     write_record(tmp, EVAL_RECORD, {"node": node.id, "hash": node.hash, "job": node.job, "rows": full})
     if d.exists():
@@ -116,8 +134,12 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
 def write_grid(spec: ExperimentSpec, out: Path) -> None:
     """grid.json beside results.csv: what the grid asks for (targets per model, languages per target), so a report can
     say when its averages cover less (e.g. "7/9 targets")."""
-    grid = {"name": spec.name, "targets": {m.name: list(spec.targets) for m in spec.models},
-            "languages": {t: spec.target_languages(t) for t in spec.targets}, "splits": list(spec.splits)}
+    grid = {
+        "name": spec.name,
+        "targets": {m.name: list(spec.targets) for m in spec.models},
+        "languages": {t: spec.target_languages(t) for t in spec.targets},
+        "splits": list(spec.splits),
+    }
     tmp = out / f".grid.json.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(grid, indent=1), encoding="utf-8")
     os.replace(tmp, out / "grid.json")
@@ -145,8 +167,14 @@ def _report(out: Path) -> Callable[[str], None]:
 Submit = Callable[[Node, str], Any]
 
 
-def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable[[list[Any]], list[Any]],
-             result: Callable[[Any], list[dict[str, Any]]], only: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def schedule(
+    spec: ExperimentSpec,
+    out: Path,
+    submit: Submit,
+    wait_any: Callable[[list[Any]], list[Any]],
+    result: Callable[[Any], list[dict[str, Any]]],
+    only: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """Run every unfinished node; the one scheduling loop of every executor (in-process, worker pool, Ray).
 
     `submit(node, run_dir)` starts a node's job and returns a handle, `wait_any` returns the finished handles among those given (at least
@@ -160,8 +188,14 @@ def schedule(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable
         return _schedule_locked(spec, out, submit, wait_any, result, only)
 
 
-def _schedule_locked(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: Callable[[list[Any]], list[Any]],
-                     result: Callable[[Any], list[dict[str, Any]]], only: dict[str, list[str]] | None) -> dict[str, Any]:
+def _schedule_locked(
+    spec: ExperimentSpec,
+    out: Path,
+    submit: Submit,
+    wait_any: Callable[[list[Any]], list[Any]],
+    result: Callable[[Any], list[dict[str, Any]]],
+    only: dict[str, list[str]] | None,
+) -> dict[str, Any]:
     full = build_plan(spec)
     nodes = select_nodes(full, only)  # --only: a slice of the grid, with the full grid's hashes
     report = _report(out)
@@ -171,8 +205,9 @@ def _schedule_locked(spec: ExperimentSpec, out: Path, submit: Submit, wait_any: 
     for m in spec.models:  # derived model folders (pruned, truncated) are built once, before any node runs
         resolve_model(m, spec, out)
     results = out / RESULTS_FILE
-    rows_of: dict[str, list[dict[str, Any]]] = {n.id: records[n.id]["rows"] for n in full
-                                                if n.kind == "evaluation" and n.id in records}
+    rows_of: dict[str, list[dict[str, Any]]] = {
+        n.id: records[n.id]["rows"] for n in full if n.kind == "evaluation" and n.id in records
+    }
 
     def sync() -> None:  # results.csv == the grid's finished evaluation nodes' records, in plan order
         note = sync_results(results, [(n.key, rows_of[n.id]) for n in full if n.id in rows_of])
@@ -240,8 +275,13 @@ class _Ran:
         return self.rows
 
 
-def run_local(spec: ExperimentSpec, out: Path, progress: bool = True, log_with: str | None = None,
-              only: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def run_local(
+    spec: ExperimentSpec,
+    out: Path,
+    progress: bool = True,
+    log_with: str | None = None,
+    only: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """Run every unfinished node in dependency order in this process. Failures don't stop independent nodes."""
 
     def submit(node: Node, out_dir: str) -> _Ran:

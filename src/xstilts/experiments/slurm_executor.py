@@ -28,9 +28,15 @@ def _run_job(env: dict[str, str], *args: Any) -> list[dict[str, Any]]:
     return execute_in_worker(*args)
 
 
-def run_slurm(spec: ExperimentSpec, out: Path, parameters: dict[str, Any] | None = None, cluster: str | None = None,
-              poll_seconds: float = 2.0, log_with: str | None = None,
-              only: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def run_slurm(
+    spec: ExperimentSpec,
+    out: Path,
+    parameters: dict[str, Any] | None = None,
+    cluster: str | None = None,
+    poll_seconds: float = 2.0,
+    log_with: str | None = None,
+    only: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """Run every unfinished node as a Slurm job (or a local process with cluster='local')."""
     try:
         import submitit

@@ -16,8 +16,9 @@ from xstilts.selection.prune import SelectionSpec
 def safe_name(value: str) -> str:
     """A name that becomes part of a path under the run directory: no separators, no '..', not hidden."""
     if not value or "/" in value or "\\" in value or value.startswith(".") or "\0" in value:
-        raise ValueError(f"'{value}' cannot name files in the run directory; expected a name without '/', '\\' "
-                         "or a leading '.'")
+        raise ValueError(
+            f"'{value}' cannot name files in the run directory; expected a name without '/', '\\' or a leading '.'"
+        )
     return value
 
 
@@ -53,7 +54,7 @@ class IntermediateSetting(BaseModel):
     _name = field_validator("name")(safe_name)
 
     @model_validator(mode="after")
-    def _expand_preset(self) -> "IntermediateSetting":
+    def _expand_preset(self) -> IntermediateSetting:
         from xstilts.defaults import INTERMEDIATE_PRESETS
 
         if self.preset is not None:
@@ -99,7 +100,7 @@ class ExperimentSpec(BaseModel):
     _name = field_validator("name")(safe_name)
 
     @model_validator(mode="after")
-    def _check(self) -> "ExperimentSpec":
+    def _check(self) -> ExperimentSpec:
         from xstilts.tasks import get_task
 
         names = [s.name for s in self.intermediate]
@@ -131,8 +132,9 @@ class ExperimentSpec(BaseModel):
                 raise ValueError(f"languages: '{target}' is not one of the targets {self.targets}")
             unknown = [lang for lang in langs if lang not in have]
             if unknown:
-                raise ValueError(f"unknown language '{unknown[0]}' for {target or 'any target'}; known: "
-                                 f"{' '.join(sorted(have))}")
+                raise ValueError(
+                    f"unknown language '{unknown[0]}' for {target or 'any target'}; known: {' '.join(sorted(have))}"
+                )
         return self
 
     def settings_for(self, model: ModelSpec) -> list[IntermediateSetting]:
@@ -147,8 +149,9 @@ class ExperimentSpec(BaseModel):
         wanted = self.languages.get(target, task.languages) if isinstance(self.languages, dict) else self.languages
         return [l for l in wanted if l in task.languages]
 
-    def hyperparameter_layers(self, kind: str, task: str | None,
-                              setting: IntermediateSetting | None = None) -> list[dict[str, Any]]:
+    def hyperparameter_layers(
+        self, kind: str, task: str | None, setting: IntermediateSetting | None = None
+    ) -> list[dict[str, Any]]:
         """The spec's override layers for a phase (or an evaluation) of `task`, lowest precedence first: the phase's
         block (`hyperparameters.intermediate|target`), the task's block, the intermediate setting's own. Feed them to
         `defaults.merge_hyperparameters`, which documents the whole precedence."""
@@ -170,8 +173,9 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         raw = yaml.safe_load(read_text(p))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
-                        line=None if mark is None else mark.line + 1) from None
+        raise UserError(
+            f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p), line=None if mark is None else mark.line + 1
+        ) from None
     if not isinstance(raw, dict):
         raise UserError("expected a mapping with models, intermediate, targets", path=str(p))
     try:

@@ -65,7 +65,9 @@ class SpanHead(nn.Module):
         end = end.masked_fill(mask, -1e4)
         out = {"start_logits": start, "end_logits": end}
         if "start_positions" in batch:
-            out["loss"] = (F.cross_entropy(start, batch["start_positions"]) + F.cross_entropy(end, batch["end_positions"])) / 2
+            out["loss"] = (
+                F.cross_entropy(start, batch["start_positions"]) + F.cross_entropy(end, batch["end_positions"])
+            ) / 2
         return out
 
 
@@ -119,7 +121,9 @@ class MaskedLMHead(nn.Module):
         return out
 
 
-def build_head(family: str, hidden: int, num_labels: int | None, word_embeddings: nn.Embedding | None = None) -> nn.Module:
+def build_head(
+    family: str, hidden: int, num_labels: int | None, word_embeddings: nn.Embedding | None = None
+) -> nn.Module:
     if family == "classification":
         assert num_labels, "classification needs labels"
         return ClassificationHead(hidden, num_labels)

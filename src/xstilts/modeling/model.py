@@ -51,21 +51,29 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[An
         if not (p / "config.json").is_file():
             raise UserError("not a model folder: config.json missing", path=str(p))
         if not any(p.glob("*.safetensors")):
-            raise UserError("model folder has no .safetensors weights (pickled checkpoints are never loaded)", path=str(p))
+            raise UserError(
+                "model folder has no .safetensors weights (pickled checkpoints are never loaded)", path=str(p)
+            )
     elif p.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1:
-        raise UserError("model folder not found; expected a folder with config.json and *.safetensors, or a hub id",
-                        path=name_or_path)
+        raise UserError(
+            "model folder not found; expected a folder with config.json and *.safetensors, or a hub id",
+            path=name_or_path,
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-        encoder = AutoModel.from_pretrained(
-            name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
-        ) if _accepts_pooling_flag(name_or_path, trust_remote_code) else AutoModel.from_pretrained(
-            name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code
+        encoder = (
+            AutoModel.from_pretrained(
+                name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
+            )
+            if _accepts_pooling_flag(name_or_path, trust_remote_code)
+            else AutoModel.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code)
         )
     except (OSError, ValueError) as e:  # unknown hub id, hub unreachable, unsupported model family
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"cannot load model '{name_or_path}' ({reason}); expected a model folder (config.json + "
-                        "*.safetensors) or a hub id (offline: one in the local hub cache, HF_HOME)") from None
+        raise UserError(
+            f"cannot load model '{name_or_path}' ({reason}); expected a model folder (config.json + "
+            "*.safetensors) or a hub id (offline: one in the local hub cache, HF_HOME)"
+        ) from None
     return encoder, tokenizer
 
 

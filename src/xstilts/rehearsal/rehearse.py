@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from xstilts.errors import UserError
 from xstilts.experiments.spec import ExperimentSpec, load_spec
@@ -25,8 +26,15 @@ from xstilts.tasks.spec import TaskSpec
 TEMPLATES = Path(__file__).with_name("templates.json")
 ROWS_PER_SPLIT = 12
 TOY_BUDGET: dict[str, Any] = {
-    "max_steps": 2, "batch_size": 4, "grad_accumulation": 1, "max_seq_length": 64, "max_train_examples": 16,
-    "max_dev_examples": 8, "max_eval_examples": 8, "eval_every_steps": 1000, "early_stopping_patience": 1,
+    "max_steps": 2,
+    "batch_size": 4,
+    "grad_accumulation": 1,
+    "max_seq_length": 64,
+    "max_train_examples": 16,
+    "max_dev_examples": 8,
+    "max_eval_examples": 8,
+    "eval_every_steps": 1000,
+    "early_stopping_patience": 1,
 }
 TINY_LAYERS = 2
 
@@ -54,8 +62,10 @@ def _rows_for(task: TaskSpec, hub_split: str, lang: str, templates: dict[str, An
     assert task.source is not None
     key = f"{task.source.id}|{task.source.config or ''}"
     if key not in templates["hub"]:
-        raise UserError(f"rehearsal has no template rows for {task.source.id} {task.source.config or ''} "
-                        f"(task '{task.name}'); add a fixture and rerun scripts/build_rehearsal_templates.py")
+        raise UserError(
+            f"rehearsal has no template rows for {task.source.id} {task.source.config or ''} "
+            f"(task '{task.name}'); add a fixture and rerun scripts/build_rehearsal_templates.py"
+        )
     splits = templates["hub"][key]
     base = splits.get(hub_split) or splits.get("train") or next(iter(splits.values()))
     if any("language" in r for r in base):
@@ -147,16 +157,21 @@ def write_data_dir(task: TaskSpec, directory: Path, pairs: set[tuple[str, str]],
     if task.source is None:
         raise UserError(f"rehearsal cannot generate data for task '{task.name}' (no hub schema and no template)")
     for split, lang in sorted(pairs):
-        rows = _rows_for(task, task.source.splits.get(split, split) if isinstance(task.source.splits.get(split, split),
-                                                                                    str) else split, lang, templates)
+        rows = _rows_for(
+            task,
+            task.source.splits.get(split, split) if isinstance(task.source.splits.get(split, split), str) else split,
+            lang,
+            templates,
+        )
         examples = map_rows(task, rows)  # as the mapper alone did before: rows of the task's train language
         (directory / f"{split}.{lang}.jsonl").write_text(
-            "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in examples),
-            encoding="utf-8")
+            "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"
+        )
 
 
-def toy_spec(spec: ExperimentSpec, root: Path, need: dict[str, set[tuple[str, str]]],
-             templates: dict[str, Any]) -> ExperimentSpec:
+def toy_spec(
+    spec: ExperimentSpec, root: Path, need: dict[str, set[tuple[str, str]]], templates: dict[str, Any]
+) -> ExperimentSpec:
     """The spec with its data directories, MLM corpora and models replaced and a toy budget on every block."""
     from xstilts.rehearsal.tiny import make_model_dir, model_kind
 
@@ -166,9 +181,17 @@ def toy_spec(spec: ExperimentSpec, root: Path, need: dict[str, set[tuple[str, st
     for kind, folder in folders.items():
         if not (folder / "config.json").is_file():
             make_model_dir(kind, folder.parent, corpus, name=folder.name, vocab_size=400)
-    models = [m.model_copy(update={"path": str(folders[kinds[m.name]]), "prune_vocabulary": False, "layers": None,
-                                   "retrieval_layer": None if m.retrieval_layer is None
-                                   else min(m.retrieval_layer, TINY_LAYERS)}) for m in spec.models]
+    models = [
+        m.model_copy(
+            update={
+                "path": str(folders[kinds[m.name]]),
+                "prune_vocabulary": False,
+                "layers": None,
+                "retrieval_layer": None if m.retrieval_layer is None else min(m.retrieval_layer, TINY_LAYERS),
+            }
+        )
+        for m in spec.models
+    ]
 
     def data_dir(name: str) -> str:
         d = root / "data" / name
@@ -185,20 +208,31 @@ def toy_spec(spec: ExperimentSpec, root: Path, need: dict[str, set[tuple[str, st
     corpus_file.write_text("\n".join(corpus[:200]) + "\n", encoding="utf-8")
     settings = []
     for s in spec.intermediate:
-        settings.append(s.model_copy(update={
-            "data_dirs": {t: data_dir(t) for t in s.data_dirs},
-            "mlm_corpus": str(corpus_file) if s.mlm_corpus else None,
-            "hyperparameters": {**s.hyperparameters, **TOY_BUDGET},
-        }))
+        settings.append(
+            s.model_copy(
+                update={
+                    "data_dirs": {t: data_dir(t) for t in s.data_dirs},
+                    "mlm_corpus": str(corpus_file) if s.mlm_corpus else None,
+                    "hyperparameters": {**s.hyperparameters, **TOY_BUDGET},
+                }
+            )
+        )
     blocks = {k: {**v, **TOY_BUDGET} for k, v in spec.hyperparameters.items()}
     for phase in ("intermediate", "target"):
         blocks.setdefault(phase, dict(TOY_BUDGET))
-    return spec.model_copy(update={"models": models, "intermediate": settings, "hyperparameters": blocks,
-                                   "data_dirs": {t: data_dir(t) for t in spec.data_dirs}})
+    return spec.model_copy(
+        update={
+            "models": models,
+            "intermediate": settings,
+            "hyperparameters": blocks,
+            "data_dirs": {t: data_dir(t) for t in spec.data_dirs},
+        }
+    )
 
 
-def rehearse_spec(spec_path: str | Path, out: str | Path, only: dict[str, list[str]] | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+def rehearse_spec(
+    spec_path: str | Path, out: str | Path, only: dict[str, list[str]] | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Rehearse a spec into `out` (results.csv, report, nodes as a real run writes them); returns the run summary
     with `failed` naming each node that would fail."""
     import datasets
@@ -217,10 +251,18 @@ def rehearse_spec(spec_path: str | Path, out: str | Path, only: dict[str, list[s
     write_hub_mirror(root / "hub", {n: p for n, p in need.items() if n not in spec.data_dirs}, templates)
     toy = toy_spec(spec, root, need, templates)
     (root / "spec.json").write_text(json.dumps(toy.model_dump(), indent=1, default=str), encoding="utf-8")
-    saved = {k: os.environ.get(k) for k in ("XSTILTS_HUB_MIRROR", "HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE",
-                                            "HF_DATASETS_CACHE")}
-    os.environ.update({"XSTILTS_HUB_MIRROR": str(root / "hub"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
-                       "HF_DATASETS_CACHE": str(root / "hf-cache")})
+    saved = {
+        k: os.environ.get(k)
+        for k in ("XSTILTS_HUB_MIRROR", "HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_CACHE")
+    }
+    os.environ.update(
+        {
+            "XSTILTS_HUB_MIRROR": str(root / "hub"),
+            "HF_DATASETS_OFFLINE": "1",
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_CACHE": str(root / "hf-cache"),
+        }
+    )
     try:
         summary = run_local(toy, out, progress=progress, only=only)
     finally:

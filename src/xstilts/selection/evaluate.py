@@ -18,8 +18,9 @@ import json
 import math
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from xstilts.errors import UserError
 
@@ -29,7 +30,7 @@ GAINS = ("exp", "linear")
 
 def gain(score: float, kind: str) -> float:
     if kind == "exp":
-        return 2.0 ** score - 1.0
+        return 2.0**score - 1.0
     if kind == "linear":
         return score
     raise UserError(f"gain must be one of {GAINS}, got '{kind}'")
@@ -104,9 +105,15 @@ def grid_records(run_dir: Path) -> dict[str, Any]:
             continue
         rec = json.loads(p.read_text(encoding="utf-8"))
         job = rec.get("job") or rec.get("config") or {}  # the phase's resolved job (older records: its config)
-        phases.append({"kind": m.group(1)[:5], "name": m.group(2), "seed": m.group(3),
-                       "seconds": float(rec["seconds"]),
-                       "tasks": list(job.get("task_order") or job.get("tasks") or [])})
+        phases.append(
+            {
+                "kind": m.group(1)[:5],
+                "name": m.group(2),
+                "seed": m.group(3),
+                "seconds": float(rec["seconds"]),
+                "tasks": list(job.get("task_order") or job.get("tasks") or []),
+            }
+        )
     evals: dict[str, float] = {}
     events = run_dir / "events.jsonl"
     if events.is_file():
@@ -141,8 +148,9 @@ def grid_seconds(records: dict[str, Any], model: str, target: str, settings: lis
     total = 0.0
     for ph in records["phases"]:
         for s in settings:
-            if (ph["kind"] == "inter" and ph["name"] == f"{model}-{s}") or \
-                    (ph["kind"] == "targe" and ph["name"] == f"{model}-{s}-{target}"):
+            if (ph["kind"] == "inter" and ph["name"] == f"{model}-{s}") or (
+                ph["kind"] == "targe" and ph["name"] == f"{model}-{s}-{target}"
+            ):
                 total += ph["seconds"]
     for node, sec in records["evaluations"].items():
         parts = node.split("/")  # evaluation/<model>/<setting>/<target>/s<seed>
@@ -164,8 +172,9 @@ def load_rankings(paths: Sequence[Path]) -> list[dict[str, Any]]:
         items = data.get("rankings") if isinstance(data, dict) and "rankings" in data else [data]
         for r in items:
             if not isinstance(r, dict) or not {"method", "target", "candidates"} <= set(r):
-                raise UserError("expected rankings with method, target, candidates (written by xstilts select)",
-                                path=str(p))
+                raise UserError(
+                    "expected rankings with method, target, candidates (written by xstilts select)", path=str(p)
+                )
             r = dict(r)
             r.setdefault("model_aliases", data.get("model_aliases", []) if isinstance(data, dict) else [])
             r["file"] = str(p)
@@ -182,8 +191,13 @@ def match_model(ranking: dict[str, Any], models: set[str]) -> str | None:
     return None
 
 
-def evaluate_rankings(run_dir: Path, rankings: list[dict[str, Any]], split: str | None = None,
-                      gains: Sequence[str] = GAINS, ks: Sequence[int] = KS) -> dict[str, Any]:
+def evaluate_rankings(
+    run_dir: Path,
+    rankings: list[dict[str, Any]],
+    split: str | None = None,
+    gains: Sequence[str] = GAINS,
+    ks: Sequence[int] = KS,
+) -> dict[str, Any]:
     """Every ranking scored against the grid: NDCG@k per gain type, Regret@k, the exact random expectation for
     `random`, the baseline comparison, the ranking's cost and the grid's cost for the same candidates."""
     scores, split = true_scores(run_dir, split)
@@ -202,21 +216,30 @@ def evaluate_rankings(run_dir: Path, rankings: list[dict[str, Any]], split: str 
         ranked = [c["name"] for c in r["candidates"]]
         true = {c: per_setting[by_task[c]] for c in ranked if c in by_task}
         if len(true) < 2:
-            skipped.append(f"{r['file']}: {r['method']} for {model} / {r['target']}: fewer than 2 ranked candidates "
-                           "have a single-task setting in the grid")
+            skipped.append(
+                f"{r['file']}: {r['method']} for {model} / {r['target']}: fewer than 2 ranked candidates "
+                "have a single-task setting in the grid"
+            )
             continue
         order = [c for c in ranked if c in true]
-        row: dict[str, Any] = {"method": r["method"], "model": model, "target": r["target"], "n": len(true),
-                               "selected": order[:3], "true_top": sorted(true, key=lambda c: -true[c])[:3],
-                               "cost_seconds": float(r.get("cost", {}).get("seconds", 0.0)),
-                               "grid_seconds": grid_seconds(records, model, r["target"], [by_task[c] for c in true]),
-                               "file": r["file"]}
+        row: dict[str, Any] = {
+            "method": r["method"],
+            "model": model,
+            "target": r["target"],
+            "n": len(true),
+            "selected": order[:3],
+            "true_top": sorted(true, key=lambda c: -true[c])[:3],
+            "cost_seconds": float(r.get("cost", {}).get("seconds", 0.0)),
+            "grid_seconds": grid_seconds(records, model, r["target"], [by_task[c] for c in true]),
+            "file": r["file"],
+        }
         random_exact = r["method"] == "random"
         for k in ks:
             row[f"regret@{k}"] = expected_random_regret(true, k) if random_exact else regret_at_k(order, true, k)
             for g in gains:
-                row[f"ndcg@{k}/{g}"] = (expected_random_ndcg(true, k, g) if random_exact
-                                        else ndcg_at_k(order, true, k, g))
+                row[f"ndcg@{k}/{g}"] = (
+                    expected_random_ndcg(true, k, g) if random_exact else ndcg_at_k(order, true, k, g)
+                )
         row["expected"] = random_exact
         base = per_setting.get("none")
         row["baseline"] = base
@@ -228,8 +251,7 @@ def evaluate_rankings(run_dir: Path, rankings: list[dict[str, Any]], split: str 
     return {"split": split, "rows": rows, "skipped": skipped}
 
 
-def summarize(rows: list[dict[str, Any]], ks: Sequence[int] = KS, gains: Sequence[str] = GAINS
-              ) -> list[dict[str, Any]]:
+def summarize(rows: list[dict[str, Any]], ks: Sequence[int] = KS, gains: Sequence[str] = GAINS) -> list[dict[str, Any]]:
     """Per method, the mean of every measure over its (model, target) rows, and the summed costs."""
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:

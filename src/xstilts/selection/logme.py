@@ -47,8 +47,9 @@ def _targets(labels: np.ndarray, regression: bool) -> np.ndarray:
     return (y[:, None] == classes[None, :]).astype(np.float64)  # one-vs-rest indicator columns
 
 
-def _fit_column(s2: np.ndarray, z: np.ndarray, y_sq: float, n: int, d: int, max_iter: int, tol: float
-                ) -> tuple[float, float, float, int]:
+def _fit_column(
+    s2: np.ndarray, z: np.ndarray, y_sq: float, n: int, d: int, max_iter: int, tol: float
+) -> tuple[float, float, float, int]:
     """Fixed-point fit for one column given the nonzero-rank spectrum s2 (= s_i^2, i < k) and z = U'y.
 
     Returns (alpha, beta, evidence / N, iterations)."""
@@ -57,7 +58,7 @@ def _fit_column(s2: np.ndarray, z: np.ndarray, y_sq: float, n: int, d: int, max_
     out_of_span = max(y_sq - float(z2.sum()), 0.0)  # ||y||^2 - ||U U'y||^2: the part of y no w can fit
     alpha, beta = 1.0, 1.0
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned: the iterations used
         denom = alpha + beta * s2
         gamma = float((beta * s2 / denom).sum())  # the D - k zero eigenvalues add nothing to gamma
         m2 = float((beta * beta * s2 * z2 / (denom * denom)).sum())  # m'm, with m = V diag(beta s / denom) z
@@ -72,13 +73,20 @@ def _fit_column(s2: np.ndarray, z: np.ndarray, y_sq: float, n: int, d: int, max_
     m2 = float((beta * beta * s2 * z2 / (denom * denom)).sum())
     res2 = float((alpha * alpha * z2 / (denom * denom)).sum()) + out_of_span
     logdet = float(np.log(denom).sum()) + (d - k) * np.log(alpha)  # zero eigenvalues padded up to D
-    evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
-                - beta / 2 * res2 - alpha / 2 * m2 - logdet / 2)
+    evidence = (
+        d / 2 * np.log(alpha)
+        + n / 2 * np.log(beta)
+        - n / 2 * np.log(2 * np.pi)
+        - beta / 2 * res2
+        - alpha / 2 * m2
+        - logdet / 2
+    )
     return alpha, beta, float(evidence) / n, it
 
 
-def logme_details(features: np.ndarray, labels: np.ndarray, regression: bool = False, max_iter: int = 1000,
-                  tol: float = 1e-6) -> LogMEResult:
+def logme_details(
+    features: np.ndarray, labels: np.ndarray, regression: bool = False, max_iter: int = 1000, tol: float = 1e-6
+) -> LogMEResult:
     """LogME with the fitted alpha/beta and evidence of every target column (see the module docstring).
 
     With N < D the fixed point can take a few hundred iterations; when the features explain nothing the evidence rises

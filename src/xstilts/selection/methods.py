@@ -30,8 +30,9 @@ Precise definitions (budgets in `SELECT_DEFAULTS`, all samples deterministic by 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +56,15 @@ SELECT_DEFAULTS: dict[str, Any] = {
     "parallel_task": "demo_tatoeba",
     "seed": 0,
     # training budget of the brief fine-tunes (the recipe's other defaults apply)
-    "num_epochs": 1.0, "batch_size": 16, "grad_accumulation": 1, "learning_rate": 1e-4, "max_seq_length": 64,
-    "warmup_ratio": 0.1, "eval_every_steps": 100000, "freeze_embeddings": True, "mixed_precision": "auto",
+    "num_epochs": 1.0,
+    "batch_size": 16,
+    "grad_accumulation": 1,
+    "learning_rate": 1e-4,
+    "max_seq_length": 64,
+    "warmup_ratio": 0.1,
+    "eval_every_steps": 100000,
+    "freeze_embeddings": True,
+    "mixed_precision": "auto",
 }
 
 
@@ -72,8 +80,14 @@ class Ranking:
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "target": self.target, "model": self.model, "candidates": self.candidates,
-                "cost": self.cost, "note": self.note}
+        return {
+            "method": self.method,
+            "target": self.target,
+            "model": self.model,
+            "candidates": self.candidates,
+            "cost": self.cost,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -87,15 +101,23 @@ class Selector:
     """Runs methods for one (target, model); shared work (a candidate's brief fine-tune and what is measured right
     after it) is done once and charged in full to every method that needs it, as if each method ran alone."""
 
-    def __init__(self, bench: Workbench, target: str, candidates: list[str], model_name: str,
-                 languages: list[str] | None = None, budget: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        bench: Workbench,
+        target: str,
+        candidates: list[str],
+        model_name: str,
+        languages: list[str] | None = None,
+        budget: dict[str, Any] | None = None,
+    ):
         self.bench = bench
         self.target = get_task(target)
         self.candidates = [get_task(c) for c in candidates]
         self.model_name = model_name
         self.budget = {**SELECT_DEFAULTS, **(budget or {})}
-        langs = [lang for lang in (languages or self.target.languages)
-                 if lang != "en" and lang in self.target.languages]
+        langs = [
+            lang for lang in (languages or self.target.languages) if lang != "en" and lang in self.target.languages
+        ]
         self.languages = langs[: int(self.budget["max_languages"])]
         self.work: dict[tuple[str, ...], _Work] = {}
         self._after: dict[str, dict[str, _Work]] = {}
@@ -173,8 +195,9 @@ class Selector:
             return self._own_pairs()
         par = get_task(str(self.budget["parallel_task"]))
         n = int(self.budget["parallel_pairs"])
-        langs = [lang for lang in self.languages if lang in par.languages] or \
-            [lang for lang in par.languages if lang != "en"][: int(self.budget["max_languages"])]
+        langs = [lang for lang in self.languages if lang in par.languages] or [
+            lang for lang in par.languages if lang != "en"
+        ][: int(self.budget["max_languages"])]
         return {lang: [r for r in dev_inputs(par, lang, 10 * n) if r.source and r.target][:n] for lang in langs}
 
     def _retrieval_score(self, pairs: dict[str, list[Any]]) -> tuple[float, int]:
@@ -193,8 +216,11 @@ class Selector:
             per_lang = {lang: [r.source for r in rows] for lang, rows in pairs.items()}
         else:
             n = int(self.budget["dev_examples"])
-            en_texts = [example_text(e) for e in dev_inputs(self.target, "en", n)] if "en" in self.target.languages \
+            en_texts = (
+                [example_text(e) for e in dev_inputs(self.target, "en", n)]
+                if "en" in self.target.languages
                 else [example_text(e) for e in train_sample(self.target, n, 0)]
+            )
             per_lang = {lang: [example_text(e) for e in dev_inputs(self.target, lang, n)] for lang in self.languages}
         en = self.bench.sentence_vectors(en_texts)
         gaps, count = [], len(en_texts)
@@ -217,8 +243,12 @@ class Selector:
 
     def prefetch(self, methods: list[str]) -> None:
         """Fine-tune each candidate once and take every measurement the methods need (few-shot last: it trains on)."""
-        fns = {"logme": self._measure_logme, "xalign": lambda: self._retrieval_score(self._parallel_pairs()),
-               "xlangid": self._measure_xlangid, "fewshot": self._measure_fewshot}
+        fns = {
+            "logme": self._measure_logme,
+            "xalign": lambda: self._retrieval_score(self._parallel_pairs()),
+            "xlangid": self._measure_xlangid,
+            "fewshot": self._measure_fewshot,
+        }
         wanted = [m for m in ("logme", "xalign", "xlangid", "taskemb", "fewshot") if m in methods]
         if self.target.family == "retrieval":
             wanted = [m for m in wanted if m not in ("logme", "taskemb")]
@@ -235,14 +265,21 @@ class Selector:
             raise UserError(f"unknown selection method '{method}'; known: {', '.join(METHODS)}")
         fam = self.target.family
         if fam == "retrieval" and method in ("logme", "taskemb"):
-            return Ranking(method, self.target.name, self.model_name, cost={"seconds": 0.0, "examples": 0},
-                           note=f"{method} needs target labels; '{self.target.name}' is a retrieval task without any")
+            return Ranking(
+                method,
+                self.target.name,
+                self.model_name,
+                cost={"seconds": 0.0, "examples": 0},
+                note=f"{method} needs target labels; '{self.target.name}' is a retrieval task without any",
+            )
         scores: dict[str, float] = {}
         used: list[_Work] = []
         if method in ("logme", "fewshot", "xalign", "xlangid", "taskemb"):
             measure: Callable[[], tuple[Any, int]] = {
-                "logme": self._measure_logme, "fewshot": self._measure_fewshot,
-                "xalign": lambda: self._retrieval_score(self._parallel_pairs()), "xlangid": self._measure_xlangid,
+                "logme": self._measure_logme,
+                "fewshot": self._measure_fewshot,
+                "xalign": lambda: self._retrieval_score(self._parallel_pairs()),
+                "xlangid": self._measure_xlangid,
                 "taskemb": lambda: self._fisher_of(cand),
             }[method]
             if method == "taskemb":
@@ -262,7 +299,7 @@ class Selector:
                 scores[cand.name] = cosine(w.value, tgt.value)
         elif method == "random":
             rng = np.random.default_rng(int(self.budget["seed"]))
-            scores = {c.name: float(v) for c, v in zip(self.candidates, rng.random(len(self.candidates)))}
+            scores = {c.name: float(v) for c, v in zip(self.candidates, rng.random(len(self.candidates)), strict=False)}
         elif method in ("size", "family"):
             t0 = time.time()
             sizes = {c.name: float(c.size or len(train_sample(c, None, 0))) for c in self.candidates}
@@ -273,8 +310,9 @@ class Selector:
             used.append(_Work(time.time() - t0, 0, None))
         order = sorted(self.candidates, key=lambda c: (-scores[c.name], c.name))
         cost = {"seconds": round(sum(w.seconds for w in used), 3), "examples": int(sum(w.examples for w in used))}
-        return Ranking(method, self.target.name, self.model_name,
-                       [{"name": c.name, "score": scores[c.name]} for c in order], cost)
+        return Ranking(
+            method, self.target.name, self.model_name, [{"name": c.name, "score": scores[c.name]} for c in order], cost
+        )
 
     def _target_fisher(self) -> tuple[np.ndarray, int]:
         b, seed = self.bench, int(self.budget["seed"])
@@ -307,11 +345,15 @@ def resolve_candidates(value: str, target: str) -> list[str]:
 
             raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
             settings = raw.get("intermediate", []) if isinstance(raw, dict) else []
-            names = list(dict.fromkeys(s["tasks"][0] for s in settings
-                                       if isinstance(s, dict) and len(s.get("tasks") or []) == 1))
+            names = list(
+                dict.fromkeys(s["tasks"][0] for s in settings if isinstance(s, dict) and len(s.get("tasks") or []) == 1)
+            )
         else:
-            names = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()
-                     if line.strip() and not line.startswith("#")]
+            names = [
+                line.strip()
+                for line in p.read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")
+            ]
     else:
         names = [x for x in value.replace(",", " ").split() if x]
     for n in names:

@@ -5,8 +5,9 @@ parallel sample. Everything goes through the toolkit's public functions (featuri
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ class Workbench:
     base_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str, settings: dict[str, Any]) -> "Workbench":
+    def load(cls, path: str, settings: dict[str, Any]) -> Workbench:
         enc, tok = load_encoder(path)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model = MultiTaskModel(enc).to(device)
@@ -96,8 +97,12 @@ class Workbench:
         self.model.add_head(head_spec(task))
         self.model.to(self.device)
         feats = featurize(task.family, examples, self.tokenizer, task.labels, self.settings, train=True)
-        collate = Collator(pad_id=self.tokenizer.pad_token_id or 0, mask_id=self.tokenizer.mask_token_id,
-                           vocab_size=self.model.encoder.config.vocab_size, seed=seed)
+        collate = Collator(
+            pad_id=self.tokenizer.pad_token_id or 0,
+            mask_id=self.tokenizer.mask_token_id,
+            vocab_size=self.model.encoder.config.vocab_size,
+            seed=seed,
+        )
         train(self.model, [TrainTask(task.name, feats)], collate, self.settings, seed, progress=False)
         self.model.eval()
         return task, time.time() - t0
@@ -107,7 +112,7 @@ class Workbench:
     def _batches(self, feats: list[dict[str, Any]]):
         collate = Collator(pad_id=self.tokenizer.pad_token_id or 0)
         for i in range(0, len(feats), EVAL_BATCH):
-            chunk = feats[i: i + EVAL_BATCH]
+            chunk = feats[i : i + EVAL_BATCH]
             batch = collate(chunk)
             yield chunk, {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
@@ -186,7 +191,7 @@ class Workbench:
             batch = {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in collate([f]).items()}
             self.model.zero_grad(set_to_none=True)
             self.model(task.name, batch)["loss"].backward()
-            for acc, p in zip(total, params):
+            for acc, p in zip(total, params, strict=False):
                 if p.grad is not None:
                     acc += p.grad.detach() ** 2
         vec = torch.cat([(acc / max(1, len(feats))).flatten().cpu() for acc in total]).numpy().astype(np.float64)

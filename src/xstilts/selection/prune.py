@@ -15,9 +15,10 @@ An intermediate phase is then trained only when at least one target keeps its se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -42,7 +43,7 @@ class SelectionSpec(BaseModel):
     targets: dict[str, TargetSelection] = Field(default_factory=dict)
     _base: str | None = PrivateAttr(default=None)  # the spec file's folder: relative `rankings` paths start there
 
-    def resolve_from(self, folder: Path) -> "SelectionSpec":
+    def resolve_from(self, folder: Path) -> SelectionSpec:
         """Relative ranking paths are read from the spec file's folder (load_spec calls this)."""
         self._base = str(folder)
         return self
@@ -64,8 +65,14 @@ class Decision:
     pruned: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "target": self.target, "method": self.method, "top_k": self.top_k,
-                "kept": self.kept, "pruned": self.pruned}
+        return {
+            "model": self.model,
+            "target": self.target,
+            "method": self.method,
+            "top_k": self.top_k,
+            "kept": self.kept,
+            "pruned": self.pruned,
+        }
 
 
 def ranking_paths(selection: SelectionSpec, base: Path | None) -> list[Path]:
@@ -85,9 +92,14 @@ def ranking_paths(selection: SelectionSpec, base: Path | None) -> list[Path]:
     return out
 
 
-def decide(selection: SelectionSpec, models: Sequence[str], targets: Sequence[str],
-           settings: dict[str, list[str]], rankings: list[dict[str, Any]],
-           model_settings: dict[str, list[str]] | None = None) -> list[Decision]:
+def decide(
+    selection: SelectionSpec,
+    models: Sequence[str],
+    targets: Sequence[str],
+    settings: dict[str, list[str]],
+    rankings: list[dict[str, Any]],
+    model_settings: dict[str, list[str]] | None = None,
+) -> list[Decision]:
     """Per (model, target) the settings kept and pruned. `settings`: setting name -> its tasks ([] = baseline);
     `model_settings`: the settings each model runs at all (default: every one); `rankings` as load_rankings returns."""
     from xstilts.selection.evaluate import match_model
@@ -97,12 +109,20 @@ def decide(selection: SelectionSpec, models: Sequence[str], targets: Sequence[st
         allowed = (model_settings or {}).get(model, list(settings))
         for target in targets:
             method, k = selection.for_target(target)
-            found = [r for r in rankings if r["method"] == method and r["target"] == target
-                     and match_model(r, {model}) == model and r["candidates"]]
+            found = [
+                r
+                for r in rankings
+                if r["method"] == method
+                and r["target"] == target
+                and match_model(r, {model}) == model
+                and r["candidates"]
+            ]
             if not found:
-                raise UserError(f"selection: no '{method}' ranking for target '{target}' and model '{model}'; "
-                                f"run `xstilts select --target {target} --model {model} --methods {method} --out ...` "
-                                "into the spec's rankings")
+                raise UserError(
+                    f"selection: no '{method}' ranking for target '{target}' and model '{model}'; "
+                    f"run `xstilts select --target {target} --model {model} --methods {method} --out ...` "
+                    "into the spec's rankings"
+                )
             ranking = found[-1]
             order = [c["name"] for c in ranking["candidates"]]
             d = Decision(model, target, method, k)
@@ -116,8 +136,10 @@ def decide(selection: SelectionSpec, models: Sequence[str], targets: Sequence[st
                 elif tasks[0] in top:
                     d.kept.append(s)
                 elif tasks[0] in ranked:
-                    d.pruned[s] = (f"{method} ranks {tasks[0]} #{ranked.index(tasks[0]) + 1} of {len(ranked)} for "
-                                   f"{target} (top {k} kept: {', '.join(top)}; {Path(ranking['file']).name})")
+                    d.pruned[s] = (
+                        f"{method} ranks {tasks[0]} #{ranked.index(tasks[0]) + 1} of {len(ranked)} for "
+                        f"{target} (top {k} kept: {', '.join(top)}; {Path(ranking['file']).name})"
+                    )
                 else:
                     d.pruned[s] = f"{tasks[0]} is not in the {method} ranking for {target} ({ranking['file']})"
             out.append(d)
@@ -149,8 +171,11 @@ class PlanFilter:
 
     def pruned(self) -> list[dict[str, str]]:
         """Every pruned (model, target, setting) with its reason, for the plan summary."""
-        return [{"model": d.model, "target": d.target, "setting": s, "reason": why}
-                for d in self.decisions or [] for s, why in d.pruned.items()]
+        return [
+            {"model": d.model, "target": d.target, "setting": s, "reason": why}
+            for d in self.decisions or []
+            for s, why in d.pruned.items()
+        ]
 
 
 def plan_filter(spec: Any, base: Path | None = None) -> PlanFilter:
@@ -165,5 +190,6 @@ def plan_filter(spec: Any, base: Path | None = None) -> PlanFilter:
     if base is None and selection._base is not None:
         base = Path(selection._base)
     rankings = load_rankings(ranking_paths(selection, base))
-    return PlanFilter(decide(selection, [m.name for m in spec.models], list(spec.targets), settings, rankings,
-                             model_settings))
+    return PlanFilter(
+        decide(selection, [m.name for m in spec.models], list(spec.targets), settings, rankings, model_settings)
+    )

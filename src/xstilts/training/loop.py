@@ -6,8 +6,9 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,8 +54,10 @@ class TrainingDiverged(RuntimeError):
     """A training loss became NaN or infinite: the phase stops rather than writing a broken checkpoint."""
 
     def __init__(self, step: int, task: str, loss: float):
-        super().__init__(f"training diverged: loss {loss} at optimizer step {step} (task '{task}'); "
-                         "lower the learning rate or check the data")
+        super().__init__(
+            f"training diverged: loss {loss} at optimizer step {step} (task '{task}'); "
+            "lower the learning rate or check the data"
+        )
         self.step, self.task, self.loss = step, task, loss
 
 
@@ -116,8 +119,10 @@ def build_optimizer(model: Any, settings: dict[str, Any]) -> torch.optim.Optimiz
     """
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": float(settings["weight_decay"])},
-              {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": float(settings["weight_decay"])},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     kwargs = {"lr": float(settings["learning_rate"]), "eps": float(settings["adam_epsilon"])}
     try:
         return torch.optim.AdamW(groups, fused=True, **kwargs)
@@ -135,7 +140,9 @@ class _EmbeddingIntoGrad(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, ids: torch.Tensor, weight: torch.Tensor, padding_idx: int | None, holder: dict) -> torch.Tensor:
+    def forward(
+        ctx: Any, ids: torch.Tensor, weight: torch.Tensor, padding_idx: int | None, holder: dict
+    ) -> torch.Tensor:
         ctx.save_for_backward(ids)
         ctx.weight, ctx.padding_idx, ctx.holder = weight, padding_idx, holder
         return torch.nn.functional.embedding(ids, weight, padding_idx)
@@ -178,8 +185,13 @@ def grad_into_buffer(embedding: torch.nn.Module) -> Callable[[], None]:
 
 
 def _plain_embedding(module: Any) -> bool:
-    return (type(module) is torch.nn.Embedding and module.weight.requires_grad and module.max_norm is None
-            and not module.scale_grad_by_freq and not module.sparse)
+    return (
+        type(module) is torch.nn.Embedding
+        and module.weight.requires_grad
+        and module.max_norm is None
+        and not module.scale_grad_by_freq
+        and not module.sparse
+    )
 
 
 class Prefetcher:
@@ -212,7 +224,7 @@ class Prefetcher:
         except BaseException as e:  # handed to the consumer, raised there
             self._put(e)
 
-    def __iter__(self) -> "Prefetcher":
+    def __iter__(self) -> Prefetcher:
         return self
 
     def __next__(self) -> Any:
@@ -228,10 +240,20 @@ class Prefetcher:
         self._thread.join(timeout=5)
 
 
-def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[str, Any], seed: int,
-          sampler: str = "proportional", temperature: float = 2.0, accelerator: Any = None,
-          progress: bool = True, log_with: str | None = None, log_dir: str | None = None,
-          run_name: str = "xstilts") -> TrainResult:
+def train(
+    model: Any,
+    tasks: list[TrainTask],
+    collate: Collator,
+    settings: dict[str, Any],
+    seed: int,
+    sampler: str = "proportional",
+    temperature: float = 2.0,
+    accelerator: Any = None,
+    progress: bool = True,
+    log_with: str | None = None,
+    log_dir: str | None = None,
+    run_name: str = "xstilts",
+) -> TrainResult:
     """Train `model` (a MultiTaskModel) on one or several tasks; restores the best dev checkpoint at the end.
 
     Steps: total micro-batches = epochs x the sum of each task's batches per epoch (or max_steps optimizer steps); each
@@ -247,12 +269,17 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     set_seed(seed)
     rng = np.random.default_rng(seed)
     accum = int(settings["grad_accumulation"])
-    accelerator = accelerator or Accelerator(gradient_accumulation_steps=accum, cpu=not torch.cuda.is_available(),
-                                             mixed_precision=resolve_precision(settings.get("mixed_precision", "auto")),
-                                             log_with=log_with, project_dir=log_dir)
+    accelerator = accelerator or Accelerator(
+        gradient_accumulation_steps=accum,
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=resolve_precision(settings.get("mixed_precision", "auto")),
+        log_with=log_with,
+        project_dir=log_dir,
+    )
     if log_with:  # tensorboard / wandb / mlflow through accelerate's trackers
-        accelerator.init_trackers(run_name, config={k: v for k, v in settings.items()
-                                                    if isinstance(v, (int, float, str, bool))})
+        accelerator.init_trackers(
+            run_name, config={k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))}
+        )
     streams = [TaskStream(t.feats, int(settings["batch_size"]), rng) for t in tasks]
     probs = task_probabilities([len(t.feats) for t in tasks], sampler, temperature)
     draw = TaskSampler(probs, rng)
@@ -280,8 +307,11 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     model, optimizer = accelerator.prepare(model, optimizer)
     on_cpu = device.type == "cpu"
     embedding = accelerator.unwrap_model(model).encoder.get_input_embeddings()
-    undo_embedding = (grad_into_buffer(embedding) if on_cpu and world == 1 and not settings.get("compile")
-                      and _plain_embedding(embedding) else None)
+    undo_embedding = (
+        grad_into_buffer(embedding)
+        if on_cpu and world == 1 and not settings.get("compile") and _plain_embedding(embedding)
+        else None
+    )
     pin = device.type == "cuda"
     max_norm = float(settings["max_grad_norm"])
 
@@ -310,15 +340,20 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     depth = int(depth)
     batches: Any = Prefetcher(micro_batches(), depth) if depth > 0 else micro_batches()
 
-    result = TrainResult(task_batches={t.name: 0 for t in tasks}, is_main=accelerator.is_main_process,
-                         num_processes=world)
+    result = TrainResult(
+        task_batches={t.name: 0 for t in tasks}, is_main=accelerator.is_main_process, num_processes=world
+    )
     eval_every = int(settings["eval_every_steps"])
     patience = int(settings["early_stopping_patience"])
     best_state: dict[str, torch.Tensor] | None = None
     bad_evals = 0
     t0 = time.time()
-    bar = tqdm(total=total_steps, desc="train " + "+".join(t.name for t in tasks),
-               disable=not progress or not result.is_main, leave=False)
+    bar = tqdm(
+        total=total_steps,
+        desc="train " + "+".join(t.name for t in tasks),
+        disable=not progress or not result.is_main,
+        leave=False,
+    )
     pending: list[tuple[int, int, torch.Tensor]] = []  # (micro index, task index, detached loss) not yet read
 
     def flush() -> None:
@@ -329,7 +364,7 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
         if world > 1:  # every process stops together, and the recorded loss is the global batch's
             values = accelerator.gather(values[None]).view(world, -1).sum(0) / world
         host = values.cpu().tolist()
-        for (micro, k, _), v in zip(pending, host):
+        for (micro, k, _), v in zip(pending, host, strict=False):
             if not math.isfinite(v):
                 raise TrainingDiverged(micro // accum + 1, tasks[k].name, v)
         first = len(result.losses)
@@ -339,8 +374,9 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
             for i in range(first, len(result.losses)):
                 if (i + 1) % accum == 0:
                     step = (i + 1) // accum
-                    accelerator.log({"train/loss": result.losses[i], "train/lr": result.learning_rates[step - 1]},
-                                    step=step)
+                    accelerator.log(
+                        {"train/loss": result.losses[i], "train/lr": result.learning_rates[step - 1]}, step=step
+                    )
         bar.set_postfix(loss=f"{host[-1]:.3f}", ex_s=f"{result.examples / max(time.time() - t0, 1e-9):.1f}")
 
     def evaluate(step: int, final: bool = False) -> bool:
@@ -359,8 +395,13 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
             accelerator.log({f"dev/{t}/{k}": v for t, m in scored.items() for k, v in m.items()}, step=step)
         if result.best_score is None or score > result.best_score:
             result.best_score, result.best_step, result.dev_metrics = score, step, scored
-            best_state = None if final else {k: v.detach().to("cpu", copy=True)
-                                             for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            best_state = (
+                None
+                if final
+                else {
+                    k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()
+                }
+            )
             bad_evals = 0
         else:
             bad_evals += 1
@@ -371,8 +412,9 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     stopped = False
     try:
         for micro, (k, n, tokens, weight, batch) in enumerate(batches):
-            batch = {key: (v.to(device, non_blocking=pin) if isinstance(v, torch.Tensor) else v)
-                     for key, v in batch.items()}
+            batch = {
+                key: (v.to(device, non_blocking=pin) if isinstance(v, torch.Tensor) else v) for key, v in batch.items()
+            }
             with accelerator.accumulate(model):
                 loss = model(tasks[k].name, batch)["loss"]
                 if weight != 1.0:
@@ -415,7 +457,7 @@ def train(model: Any, tasks: list[TrainTask], collate: Collator, settings: dict[
     result.seconds = time.time() - t0
     result.task_proportions = {
         t.name: {"configured": float(p), "observed": result.task_batches[t.name] / max(1, result.micro_batches)}
-        for t, p in zip(tasks, probs)
+        for t, p in zip(tasks, probs, strict=False)
     }
     if log_with:
         accelerator.end_training()

@@ -57,8 +57,9 @@ def load_pretrained_lm_head(head: MaskedLMHead, source: str, trust_remote_code: 
     from transformers import AutoModelForMaskedLM
 
     try:
-        lm, info = AutoModelForMaskedLM.from_pretrained(source, use_safetensors=True, output_loading_info=True,
-                                                        trust_remote_code=trust_remote_code)
+        lm, info = AutoModelForMaskedLM.from_pretrained(
+            source, use_safetensors=True, output_loading_info=True, trust_remote_code=trust_remote_code
+        )
     except (ValueError, OSError, KeyError) as e:
         return f"no masked-LM model: {type(e).__name__}"
     names = {n for n, _ in lm.named_parameters()} | {n for n, _ in lm.named_buffers()}
@@ -88,16 +89,24 @@ def mlm_train_task(model: Any, tokenizer: Any, cfg: Any) -> TrainTask:
     settings = cfg.resolved_settings(None)
     config = model.encoder.config
     model.add_head(HeadSpec(task=MLM_TASK, family="mlm"))
-    head = MaskedLMHead(model.hidden_size, model.encoder.get_input_embeddings(),
-                        eps=float(getattr(config, "layer_norm_eps", 1e-12)),
-                        activation=str(getattr(config, "hidden_act", "gelu")))
+    head = MaskedLMHead(
+        model.hidden_size,
+        model.encoder.get_input_embeddings(),
+        eps=float(getattr(config, "layer_norm_eps", 1e-12)),
+        activation=str(getattr(config, "hidden_act", "gelu")),
+    )
     source = str(Path(cfg.start) / "encoder") if is_checkpoint(cfg.start) else cfg.start
     why_random = load_pretrained_lm_head(head, source, trust_remote_code=getattr(cfg, "trust_remote_code", False))
     model.heads[MLM_TASK] = head.to(next(model.encoder.parameters()).device)
     examples = read_corpus(cfg.mlm_corpus, settings.get("max_train_examples"))
     feats = featurize_text(examples, tokenizer, int(settings["max_seq_length"]))
-    collate = Collator(pad_id=tokenizer.pad_token_id or 0, mask_id=tokenizer.mask_token_id,
-                       vocab_size=model.encoder.config.vocab_size, mlm_probability=0.15, seed=cfg.seed)
+    collate = Collator(
+        pad_id=tokenizer.pad_token_id or 0,
+        mask_id=tokenizer.mask_token_id,
+        vocab_size=model.encoder.config.vocab_size,
+        mlm_probability=0.15,
+        seed=cfg.seed,
+    )
     info = {"head_init": "random" if why_random else "pretrained", "head_source": source}
     if why_random:
         info["head_random_reason"] = why_random

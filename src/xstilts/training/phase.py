@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from xstilts import __version__
 from xstilts.data.cache import featurize_cached
@@ -71,8 +72,9 @@ class PhaseConfig:
             return dict(self.resolved["loop"] if task is None else self.resolved["tasks"][task]["hparams"])
         if task is None:
             return merge_hyperparameters(self.kind, None, self.base_settings, self.settings)
-        return merge_hyperparameters(self.kind, task, self.base_settings, self.task_settings.get(task, {}),
-                                     self.settings)
+        return merge_hyperparameters(
+            self.kind, task, self.base_settings, self.task_settings.get(task, {}), self.settings
+        )
 
     def task_source(self, name: str) -> dict[str, Any]:
         """Where task `name` trains from: source task, language, data directory, and the dev set for early stopping."""
@@ -91,8 +93,13 @@ class PhaseConfig:
         if task.train_from and own_dir and "dev" in task.splits:
             dev_task, dev_lang = task.name, "en"
         has_dev = "dev" in get_task(dev_task).splits
-        return {"source_task": src.name, "language": lang, "data_dir": data_dir,
-                "dev_task": dev_task if has_dev else None, "dev_language": dev_lang}
+        return {
+            "source_task": src.name,
+            "language": lang,
+            "data_dir": data_dir,
+            "dev_task": dev_task if has_dev else None,
+            "dev_language": dev_lang,
+        }
 
     def job(self) -> dict[str, Any]:
         """The fully resolved job (JSON-able): per task its source and every hyperparameter, the loop's
@@ -101,24 +108,39 @@ class PhaseConfig:
         if self.resolved is not None:
             return dict(self.resolved)
         return {
-            "kind": self.kind, "seed": self.seed, "sampler": self.sampler, "temperature": float(self.temperature),
-            "keep_heads": self.keep_heads, "mlm_corpus": self.mlm_corpus, "trust_remote_code": self.trust_remote_code,
+            "kind": self.kind,
+            "seed": self.seed,
+            "sampler": self.sampler,
+            "temperature": float(self.temperature),
+            "keep_heads": self.keep_heads,
+            "mlm_corpus": self.mlm_corpus,
+            "trust_remote_code": self.trust_remote_code,
             "task_order": list(self.tasks),
-            "tasks": {t: {**self.task_source(t), "hparams": _training_only(self.resolved_settings(t))}
-                      for t in self.tasks},
+            "tasks": {
+                t: {**self.task_source(t), "hparams": _training_only(self.resolved_settings(t))} for t in self.tasks
+            },
             "loop": _training_only(self.resolved_settings(None)),
         }
 
     @classmethod
-    def from_job(cls, job: dict[str, Any], start: str, log_with: str | None = None) -> "PhaseConfig":
+    def from_job(cls, job: dict[str, Any], start: str, log_with: str | None = None) -> PhaseConfig:
         """The phase a plan node's job describes (nothing re-read from a spec)."""
         tasks = list(job["task_order"])
-        return cls(kind=job["kind"], tasks=tasks, start=start, seed=int(job["seed"]), sampler=job["sampler"],
-                   temperature=float(job["temperature"]), keep_heads=bool(job["keep_heads"]),
-                   mlm_corpus=job["mlm_corpus"], trust_remote_code=bool(job["trust_remote_code"]),
-                   data_dirs={t: v["data_dir"] for t, v in job["tasks"].items() if v["data_dir"]},
-                   languages={t: v["language"] for t, v in job["tasks"].items()}, log_with=log_with,
-                   resolved=dict(job))
+        return cls(
+            kind=job["kind"],
+            tasks=tasks,
+            start=start,
+            seed=int(job["seed"]),
+            sampler=job["sampler"],
+            temperature=float(job["temperature"]),
+            keep_heads=bool(job["keep_heads"]),
+            mlm_corpus=job["mlm_corpus"],
+            trust_remote_code=bool(job["trust_remote_code"]),
+            data_dirs={t: v["data_dir"] for t, v in job["tasks"].items() if v["data_dir"]},
+            languages={t: v["language"] for t, v in job["tasks"].items()},
+            log_with=log_with,
+            resolved=dict(job),
+        )
 
 
 def _training_only(hparams: dict[str, Any]) -> dict[str, Any]:
@@ -132,12 +154,17 @@ def check_training_language(src: TaskSpec, lang: str, data_dir: str | None) -> N
         return
     if src.local_dir is not None:
         return  # the local reader names the missing file
-    patterns = [src.source.config or "", *[v if isinstance(v, str) else " ".join(v) for v in src.source.splits.values()]] \
-        if src.source is not None else []
+    patterns = (
+        [src.source.config or "", *[v if isinstance(v, str) else " ".join(v) for v in src.source.splits.values()]]
+        if src.source is not None
+        else []
+    )
     if not any("{" in p for p in patterns):
-        raise UserError(f"task '{src.name}' has no data in language '{lang}' in its source "
-                        f"({src.source.id if src.source else 'none'}); give translated data with --data-dir "
-                        f"{src.name}=DIR (files <split>.{lang}.jsonl)")
+        raise UserError(
+            f"task '{src.name}' has no data in language '{lang}' in its source "
+            f"({src.source.id if src.source else 'none'}); give translated data with --data-dir "
+            f"{src.name}=DIR (files <split>.{lang}.jsonl)"
+        )
     if lang not in src.languages:
         raise UserError(f"task '{src.name}' has no language '{lang}'; its languages: {' '.join(src.languages)}")
 
@@ -178,7 +205,9 @@ def _declared_head(task_name: str) -> str | None:
 
 def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTaskModel, Any]:
     if is_checkpoint(cfg.start):
-        model, tok = load_checkpoint(Path(cfg.start), keep_heads=cfg.keep_heads, trust_remote_code=cfg.trust_remote_code)
+        model, tok = load_checkpoint(
+            Path(cfg.start), keep_heads=cfg.keep_heads, trust_remote_code=cfg.trust_remote_code
+        )
     else:
         enc, tok = load_encoder(cfg.start, trust_remote_code=cfg.trust_remote_code)
         model = MultiTaskModel(enc)
@@ -214,7 +243,9 @@ def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTask
 DevScorer = Callable[[MultiTaskModel, Any, TaskSpec, list[Any], dict[str, Any], Any], Callable[[], dict[str, float]]]
 
 
-def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True, dev_scorer: DevScorer | None = None) -> Path:
+def run_phase(
+    cfg: PhaseConfig, out_dir: str | Path, progress: bool = True, dev_scorer: DevScorer | None = None
+) -> Path:
     """Train one phase and write its checkpoint to out_dir (returns at once if out_dir is already complete).
 
     Steps: load each task's training (and dev) examples from the source its job names, build the model (heads per
@@ -233,8 +264,11 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True, dev_
         settings = cfg.resolved_settings(name)
         where = cfg.task_source(name)
         src = get_task(where["source_task"])
-        train_ex = subsample(load_examples(src, "train", where["language"], where["data_dir"]),
-                             settings.get("max_train_examples"), cfg.seed)
+        train_ex = subsample(
+            load_examples(src, "train", where["language"], where["data_dir"]),
+            settings.get("max_train_examples"),
+            cfg.seed,
+        )
         if not train_ex:
             raise UserError(f"task '{name}' has no training examples in language '{where['language']}'")
         loaded[name] = (with_data_labels(task, train_ex), src, where, train_ex)
@@ -242,37 +276,68 @@ def run_phase(cfg: PhaseConfig, out_dir: str | Path, progress: bool = True, dev_
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     train_tasks, data_info = [], {}
-    for name, (task, src, where, train_ex) in loaded.items():
+    for name, (task, _src, where, train_ex) in loaded.items():
         settings = cfg.resolved_settings(name)
         feats = featurize_cached(task.family, train_ex, tokenizer, task.labels, settings, train=True)
         dev_ex = []
         if where["dev_task"] is not None:  # a dev set that fails to load is an error, never silently dropped
-            dev_ex = subsample(load_examples(get_task(where["dev_task"]), "dev", where["dev_language"],
-                                             where["data_dir"]), settings.get("max_dev_examples"), 0)
+            dev_ex = subsample(
+                load_examples(get_task(where["dev_task"]), "dev", where["dev_language"], where["data_dir"]),
+                settings.get("max_dev_examples"),
+                0,
+            )
         evaluate = dev_scorer(model, tokenizer, task, dev_ex, settings, device) if dev_ex and dev_scorer else None
         train_tasks.append(TrainTask(name=name, feats=feats, evaluate=evaluate))
-        data_info[name] = {**where, "train_examples": len(train_ex), "train_features": len(feats),
-                           "dev_examples": len(dev_ex)}
+        data_info[name] = {
+            **where,
+            "train_examples": len(train_ex),
+            "train_features": len(feats),
+            "dev_examples": len(dev_ex),
+        }
     if cfg.mlm_corpus:
         from xstilts.training.mlm import mlm_train_task
 
         train_tasks.append(mlm_train_task(model, tokenizer, cfg))
-        data_info["mlm"] = {"corpus": cfg.mlm_corpus, "train_features": len(train_tasks[-1].feats),
-                            **train_tasks[-1].info}  # head_init: pretrained (the checkpoint's LM head) or random
+        data_info["mlm"] = {
+            "corpus": cfg.mlm_corpus,
+            "train_features": len(train_tasks[-1].feats),
+            **train_tasks[-1].info,
+        }  # head_init: pretrained (the checkpoint's LM head) or random
     settings = cfg.resolved_settings(None)
-    collate = Collator(pad_id=tokenizer.pad_token_id or 0, mask_id=tokenizer.mask_token_id,
-                       vocab_size=model.encoder.config.vocab_size, seed=cfg.seed)
-    result = train(model, train_tasks, collate, settings, cfg.seed, cfg.sampler, cfg.temperature, progress=progress,
-                   log_with=cfg.log_with, log_dir=str(out.parent / "logs" / out.name) if cfg.log_with else None,
-                   run_name=f"{cfg.kind}-{'+'.join(cfg.tasks)}")
+    collate = Collator(
+        pad_id=tokenizer.pad_token_id or 0,
+        mask_id=tokenizer.mask_token_id,
+        vocab_size=model.encoder.config.vocab_size,
+        seed=cfg.seed,
+    )
+    result = train(
+        model,
+        train_tasks,
+        collate,
+        settings,
+        cfg.seed,
+        cfg.sampler,
+        cfg.temperature,
+        progress=progress,
+        log_with=cfg.log_with,
+        log_dir=str(out.parent / "logs" / out.name) if cfg.log_with else None,
+        run_name=f"{cfg.kind}-{'+'.join(cfg.tasks)}",
+    )
     if result.is_main:  # data-parallel processes: only the main one writes the checkpoint
         _write_checkpoint(cfg, out, model, tokenizer, data_info, result, t0)
     wait_for_everyone()  # the others return once it is in place (the next phase reads it)
     return out
 
 
-def _write_checkpoint(cfg: PhaseConfig, out: Path, model: MultiTaskModel, tokenizer: Any, data_info: dict[str, Any],
-                      result: Any, t0: float) -> None:
+def _write_checkpoint(
+    cfg: PhaseConfig,
+    out: Path,
+    model: MultiTaskModel,
+    tokenizer: Any,
+    data_info: dict[str, Any],
+    result: Any,
+    t0: float,
+) -> None:
     """The checkpoint and its record, written to a temporary folder and renamed into place when complete."""
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,15 +30,16 @@ def task_probabilities(sizes: Sequence[int], sampler: str = "proportional", temp
     return w / w.sum()
 
 
-def length_grouped_batches(feats: Sequence[dict[str, Any]], batch_size: int, rng: np.random.Generator,
-                           group: int = 50) -> list[list[int]]:
+def length_grouped_batches(
+    feats: Sequence[dict[str, Any]], batch_size: int, rng: np.random.Generator, group: int = 50
+) -> list[list[int]]:
     """Shuffle, then sort within mega-batches of `group` batches by length, so batches pad little but stay random."""
     order = rng.permutation(len(feats))
     mega = batch_size * group
     batches = []
     for s in range(0, len(order), mega):
-        chunk = sorted(order[s: s + mega].tolist(), key=lambda i: feature_length(feats[i]))
-        batches.extend(chunk[j: j + batch_size] for j in range(0, len(chunk), batch_size))
+        chunk = sorted(order[s : s + mega].tolist(), key=lambda i: feature_length(feats[i]))
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
     perm = rng.permutation(len(batches))
     return [batches[i] for i in perm]
 
