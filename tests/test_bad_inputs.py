@@ -424,7 +424,7 @@ CASES = [
         "hub_offline_dataset",
         lambda c: ["train", "-t", "mnli", "--out", str(c.tmp / "x")],
         [
-            "task 'mnli': cannot load dataset 'nyu-mll/glue'",
+            "cannot load nyu-mll/glue (config mnli)",
             "--data-dir mnli=DIR",
             "official XTREME download layout",
             "local hub cache",
@@ -434,7 +434,7 @@ CASES = [
     Case(
         "hub_unknown_dataset",
         _unknown_dataset,
-        ["cannot load dataset 'nobody-xstilts/no-such-dataset'", "--data-dir"],
+        ["cannot load nobody-xstilts/no-such-dataset", "--data-dir"],
         offline=True,
     ),
     Case(

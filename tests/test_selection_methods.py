@@ -78,7 +78,7 @@ def test_copy_ranks_first_and_is_deterministic(tiny_models, copy_target, method)
     assert first.candidates[0]["score"] == pytest.approx(1.0, abs=1e-6)  # identical data and seed: the same vector
     assert first.candidates[1]["score"] < 0.999
     assert [c["name"] for c in first.candidates] == [c["name"] for c in again.candidates]
-    assert [c["score"] for c in first.candidates] == pytest.approx([c["score"] for c in again.candidates], rel=1e-6)
+    assert [c["score"] for c in first.candidates] == pytest.approx([c["score"] for c in again.candidates], rel=1e-4)
     assert first.cost["seconds"] > 0 and first.cost["examples"] > 0
 
 

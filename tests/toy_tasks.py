@@ -118,6 +118,7 @@ def write_toy_tasks(root: Path, n_train: int = 96, n_dev: int = 32) -> None:
                 "labels": ["neg", "pos"],
                 "languages": ["en", "xx"],
                 "train_from": "toy_cls",
+                "head": "toy_cls",  # shares toy_cls's head (as XNLI declares MNLI's `nli`)
                 "local_dir": "toy_cls",
                 "metric": "accuracy",
                 "splits": ["dev", "test"],

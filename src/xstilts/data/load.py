@@ -62,11 +62,9 @@ def resolve_source(task: TaskSpec, split: str, lang: str = "en", data_dir: str |
         local_dir = task.local_dir
         return Source("bundled", local_dir, lambda: read_local(local_dir, split, lang, task.family, task.labels))
     if task.name in TASK_LOADERS:
-        return Source(
-            "task_loader", task.name, lambda: _guard_hub(task, lambda: TASK_LOADERS[task.name](task, split, lang))
-        )
+        return Source("task_loader", task.name, lambda: TASK_LOADERS[task.name](task, split, lang))
     if task.source is not None:
-        return Source("hub", task.source.id, lambda: _guard_hub(task, lambda: load_hub_examples(task, split, lang)))
+        return Source("hub", task.source.id, lambda: load_hub_examples(task, split, lang))
     raise UserError(
         f"task '{task.name}' needs local files ({task.local_format or 'uniform JSONL'}); pass its data directory"
     )
@@ -110,42 +108,6 @@ def _has(task: TaskSpec, source: Source, split: str, lang: str) -> bool:
             return False
         return True
     return True  # task loader: its declared splits
-
-
-def _guard_hub(task: TaskSpec, read: Callable[[], list[Any]]) -> list[Any]:
-    """Run a hub read; the hub's own errors (offline, unreachable, unknown id) become one UserError line."""
-    try:
-        return read()
-    except UserError:
-        raise
-    except Exception as e:  # noqa: BLE001 - the hub's errors (offline, unreachable, unknown id) have many types
-        if not _is_hub_error(e):
-            raise
-        raise _hub_error(task, e) from None
-
-
-def _is_hub_error(e: BaseException) -> bool:
-    """Network, offline mode, or an id the hub does not know (datasets / huggingface_hub / requests errors)."""
-    mod = type(e).__module__.split(".")[0]
-    return (
-        isinstance(e, (ConnectionError, TimeoutError))
-        or mod in ("huggingface_hub", "requests", "urllib3")
-        or (
-            mod == "datasets"
-            and type(e).__name__ in ("DatasetNotFoundError", "DataFilesNotFoundError", "ConnectionError")
-        )
-    )
-
-
-def _hub_error(task: TaskSpec, e: BaseException) -> UserError:
-    src = task.source
-    what = f"dataset '{src.id}'" + (f" (config '{src.config}')" if src and src.config else "") if src else "its data"
-    reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-    return UserError(
-        f"task '{task.name}': cannot load {what} from the Hugging Face hub ({reason}). Offline, give the files: "
-        f"--data-dir {task.name}=DIR (uniform JSONL <split>.<lang>.jsonl, or the official XTREME download layout), "
-        "or a local hub cache holding the dataset (HF_HOME / HF_DATASETS_CACHE)"
-    )
 
 
 def subsample(examples: list[Any], n: int | None, seed: int) -> list[Any]:
