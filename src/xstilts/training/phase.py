@@ -211,13 +211,14 @@ def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTask
     else:
         enc, tok = load_encoder(cfg.start, trust_remote_code=cfg.trust_remote_code)
         model = MultiTaskModel(enc)
+    start_heads = set(model.head_specs)  # reuse is of the start checkpoint's heads, never of this phase's new ones
     for name in cfg.tasks:
         task = specs[name]
         want = head_spec(task)
         # keep_heads: reuse the start checkpoint's head of this task, or of a task that declares the same `head:`
         # (MNLI and XNLI: `nli`), when family and label space also match; otherwise a fresh head.
         kept = None
-        for cand in (name, *sorted(h for h in model.head_specs if h != name and _declared_head(h) == task.head)):
+        for cand in (name, *sorted(h for h in start_heads if h != name and _declared_head(h) == task.head)):
             have = model.head_specs.get(cand)
             if have is not None and have.family == want.family and have.labels == want.labels:
                 kept = cand
