@@ -167,3 +167,58 @@ def test_token_budget_predictions_in_input_order(task_name, tiny_models, toy_tas
     p1 = predict_examples(model, tok, task, examples, {**settings, "eval_max_tokens": 100}, "cpu")
     p2 = predict_examples(model, tok, task, examples, {**settings, "eval_max_tokens": 100_000}, "cpu", feats=feats)
     assert p1 == p2 and len(p1) == len(examples)
+
+
+@pytest.mark.parametrize(("kind", "max_norm"), [("bert", 1.0), ("xlmr", 0.05)])  # 0.05: every step clips
+def test_lazy_embedding_rows_train_as_dense_adamw(kind, max_norm, tiny_models, toy_tasks, monkeypatch):
+    """The word embeddings' lazy AdamW (only rows ever used are stepped; the others' weight decay is applied when read)
+    gives dense AdamW's weights, losses and dev-time weights, with accumulation, clipping and weight decay, up to float
+    rounding; and a row a late batch uses for the first time is read with the decay it would have had."""
+    from xstilts.training import loop
+
+    runs = []
+    for lazy in (False, True):
+        monkeypatch.setattr(loop, "LAZY_EMBEDDING_ROWS", lazy)
+        model, tok, feats, settings = _setup(tiny_models, kind)
+        settings.update(max_grad_norm=max_norm, weight_decay=0.1, eval_every_steps=1, early_stopping_patience=100)
+        emb = model.encoder.get_input_embeddings()
+        seen: list[torch.Tensor] = []
+
+        def evaluate(emb=emb, seen=seen):  # what a dev evaluation reads: every row, pending decay included
+            seen.append(emb.weight.detach().clone())
+            return {"accuracy": float(len(seen))}  # rising: each evaluation is the best, nothing is restored
+
+        res = train(
+            model,
+            [TrainTask("toy_pair", feats, evaluate)],
+            Collator(pad_id=tok.pad_token_id),
+            settings,
+            seed=5,
+            progress=False,
+        )
+        runs.append((res, seen, {k: v.clone() for k, v in model.state_dict().items()}, emb))
+    (dense, dense_seen, w_dense, _), (lazy_res, lazy_seen, w_lazy, emb) = runs
+    assert "forward" not in emb.__dict__  # the lookup is restored
+    assert dense.optimizer_steps == lazy_res.optimizer_steps == 3
+    assert dense.learning_rates == lazy_res.learning_rates
+    assert dense.losses == pytest.approx(lazy_res.losses, rel=1e-5)
+    assert len(dense_seen) == len(lazy_seen) == 3
+    for a, b in zip(dense_seen, lazy_seen, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    # atol 1e-6: the attention key biases have an analytically zero gradient (softmax ignores a shift), so Adam's steps
+    # on them follow rounding noise; they stay within 4e-7 of each other here
+    for k in w_dense:
+        torch.testing.assert_close(w_dense[k], w_lazy[k], rtol=1e-5, atol=1e-6, msg=k)
+    word = "encoder.embeddings.word_embeddings.weight"
+    assert not torch.equal(w_dense[word], _setup(tiny_models, kind)[0].state_dict()[word])  # the embeddings trained
+
+
+def test_lazy_rows_off_where_the_weight_is_tied(tiny_models, toy_tasks):
+    """A masked-LM head reads the word-embedding matrix whole: the lazy optimizer does not apply there."""
+    from xstilts.training.lazy_rows import lazy_rows_apply
+
+    model, *_ = _setup(tiny_models)
+    emb = model.encoder.get_input_embeddings()
+    assert lazy_rows_apply(model, emb)
+    tied = MultiTaskModel(model.encoder, {"mlm": HeadSpec("mlm", "mlm", None)})
+    assert not lazy_rows_apply(tied, emb)

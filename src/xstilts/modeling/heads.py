@@ -94,6 +94,8 @@ class MaskedLMHead(nn.Module):
     training/mlm.py, which also loads the checkpoint's pretrained LM-head weights into it where the model has them.
     """
 
+    reads_word_embeddings = True  # the whole matrix, every step: no lazy per-row optimizer (training/lazy_rows.py)
+
     def __init__(self, hidden: int, word_embeddings: nn.Embedding, eps: float = 1e-12, activation: str = "gelu"):
         super().__init__()
         self.dense = nn.Linear(hidden, hidden)

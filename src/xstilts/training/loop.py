@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xstilts.data.featurize import Collator
+from xstilts.training.lazy_rows import LazyRowAdamW, lazy_rows_apply
 from xstilts.training.sampling import TaskSampler, TaskStream, task_probabilities
 
 
@@ -102,6 +103,9 @@ def _main_metric(metrics: dict[str, float]) -> float:
     return float(metrics["score"]) if "score" in metrics else float(next(iter(metrics.values())))
 
 
+# The word embeddings' optimizer steps only the rows ever used, where it applies (training/lazy_rows.py). A switch for
+# the comparisons in tests and benchmarks, not a setting: the results are the same either way, up to float rounding.
+LAZY_EMBEDDING_ROWS = True
 _SYNC_EVERY = 32  # micro-batches between host reads of the losses (each read waits for the device)
 
 
@@ -110,15 +114,16 @@ def _n_tokens(f: dict[str, Any]) -> int:
     return sum(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
-def build_optimizer(model: Any, settings: dict[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(model: Any, settings: dict[str, Any], exclude: Any = None) -> torch.optim.Optimizer:
     """AdamW, weight decay on matrices only, with torch's fused kernel where the parameters' device has one (CUDA; CPU
     since torch 2.4): one pass over all parameters instead of a Python loop per tensor. Falls back to the foreach kernel.
 
     Measured on this project's 2-core CPU with e5-small's 117M parameters (benchmarks/RESULTS.md): the per-tensor loop
-    3.2 s per step, foreach 3.1 s, fused 0.24 s.
+    3.2 s per step, foreach 3.1 s, fused 0.24 s. `exclude`: a parameter another optimizer steps (LazyRowAdamW).
     """
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    trained = [p for p in model.parameters() if p.requires_grad and p is not exclude]
+    decay = [p for p in trained if p.ndim >= 2]
+    no_decay = [p for p in trained if p.ndim < 2]
     groups = [
         {"params": decay, "weight_decay": float(settings["weight_decay"])},
         {"params": no_decay, "weight_decay": 0.0},
@@ -298,20 +303,32 @@ def train(
     if settings.get("compile"):
         model.encoder.compile(dynamic=True)  # in place: parameter names (and saved checkpoints) stay as they are
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(model, settings)
+    on_cpu = device.type == "cpu"
+    embedding = model.encoder.get_input_embeddings()
+    # CPU, one process: the word embeddings' AdamW steps only the rows ever used (the same result; lazy_rows.py)
+    lazy = (
+        LazyRowAdamW(embedding, float(settings["weight_decay"]), float(settings["adam_epsilon"]))
+        if on_cpu
+        and world == 1
+        and not settings.get("compile")
+        and LAZY_EMBEDDING_ROWS
+        and lazy_rows_apply(model, embedding)
+        else None
+    )
+    optimizer = build_optimizer(model, settings, exclude=lazy.weight if lazy else None)
     # The scheduler is NOT given to accelerator.prepare: accelerate's wrapper steps it once per process per optimizer
     # step, which with N processes ends the schedule after 1/N of training. It is stepped here once per optimizer step.
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(float(settings["warmup_ratio"]) * total_steps), max(1, total_steps)
     )
     model, optimizer = accelerator.prepare(model, optimizer)
-    on_cpu = device.type == "cpu"
-    embedding = accelerator.unwrap_model(model).encoder.get_input_embeddings()
-    undo_embedding = (
-        grad_into_buffer(embedding)
-        if on_cpu and world == 1 and not settings.get("compile") and _plain_embedding(embedding)
-        else None
-    )
+    if lazy is not None:
+        lazy.install()
+        undo_embedding: Callable[[], None] | None = lazy.uninstall
+    elif on_cpu and world == 1 and not settings.get("compile") and _plain_embedding(embedding):
+        undo_embedding = grad_into_buffer(embedding)  # e.g. tied to a masked-LM head: the dense gradient, reused
+    else:
+        undo_embedding = None
     pin = device.type == "cuda"
     max_norm = float(settings["max_grad_norm"])
 
@@ -384,6 +401,8 @@ def train(
         new best needs no snapshot (the model already holds those weights; saves two copies of every weight)."""
         nonlocal best_state, bad_evals
         flush()  # a diverged model is never evaluated
+        if lazy is not None:
+            lazy.materialize()  # the inactive rows' pending weight decay, before anything reads the weights
         t_eval = time.time()
         scored = {t.name: t.evaluate() for t in tasks if t.evaluate is not None}
         result.eval_seconds += time.time() - t_eval
@@ -421,12 +440,15 @@ def train(
                     loss = loss * weight
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
+                    coef = None
                     if on_cpu and world == 1:
-                        _clip_exact(params, max_norm)
+                        coef = _clip_exact(params, max_norm, lazy.grad_norm() if lazy else None)
                     else:
                         accelerator.clip_grad_norm_(params, max_norm)
                     result.learning_rates.append(float(optimizer.param_groups[0]["lr"]))
                     optimizer.step()
+                    if lazy is not None:
+                        lazy.step(result.learning_rates[-1], coef)
                     if not getattr(optimizer, "step_was_skipped", False):  # fp16: a skipped step keeps its LR
                         scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -464,12 +486,21 @@ def train(
     return result
 
 
-def _clip_exact(params: list[torch.Tensor], max_norm: float) -> None:
+def _clip_exact(
+    params: list[torch.Tensor], max_norm: float, extra_norm: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """torch's clip_grad_norm_ without its multiply when the clip factor is 1 (x * 1.0 == x exactly): on CPU that
-    skips a read and write of every gradient on most steps. On accelerators the host check would cost a sync instead."""
+    skips a read and write of every gradient on most steps. On accelerators the host check would cost a sync instead.
+
+    extra_norm: the norm of gradients held elsewhere (LazyRowAdamW's rows), counted in the total. Returns the clip
+    factor the caller applies to those (None: no clipping)."""
     grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    total = torch.nn.utils.get_total_norm(grads)
-    if float(max_norm / (total + 1e-6)) < 1.0:  # the same float32 factor clip_grads_with_norm_ computes
-        torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+    norms = ([torch.nn.utils.get_total_norm(grads)] if grads else []) + ([extra_norm] if extra_norm is not None else [])
+    if not norms:
+        return None
+    total = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
+    coef = max_norm / (total + 1e-6)  # the same float32 factor clip_grads_with_norm_ computes
+    if float(coef) >= 1.0:
+        return None
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+    return coef
