@@ -50,35 +50,34 @@ def test_split_and_decoys(report):
 
 def test_paper_table_means_and_deltas(report):
     data, _ = report
-    t1 = data.table(M1)
-    assert t1.settings == ["none", "mnli", "squad"] and t1.targets == ["xnli", "tatoeba"]
-    c = t1.cells
+    t = data.table(M1)
+    assert t.settings == ["none", "mnli", "squad"] and t.targets == ["xnli", "tatoeba"]
     # M1 xnli none: seed1 (80+70+60)/3 = 70, seed2 (82+72+62)/3 = 72 -> mean 71, sample std sqrt(2).
-    assert c[("none", "xnli")].mean == pytest.approx(71.0)
-    assert c[("none", "xnli")].std == pytest.approx(math.sqrt(2))
+    assert t.cell("none", "xnli").mean == pytest.approx(71.0)
+    assert t.cell("none", "xnli").std == pytest.approx(math.sqrt(2))
     # mnli: seed1 (84+76+65)/3 = 75, seed2 (85+77+68)/3 = 76.667 -> 75.833, delta +4.833, std 1.667/sqrt(2).
-    assert c[("mnli", "xnli")].mean == pytest.approx(75 + 5 / 6)
-    assert c[("mnli", "xnli")].delta == pytest.approx(4 + 5 / 6)
-    assert c[("mnli", "xnli")].std == pytest.approx((5 / 3) / math.sqrt(2))
+    assert t.cell("mnli", "xnli").mean == pytest.approx(75 + 5 / 6)
+    assert t.cell("mnli", "xnli").delta == pytest.approx(4 + 5 / 6)
+    assert t.cell("mnli", "xnli").std == pytest.approx((5 / 3) / math.sqrt(2))
     # squad: seed1 212/3, seed2 215/3 -> 71.167, delta +0.167.
-    assert c[("squad", "xnli")].delta == pytest.approx(1 / 6)
+    assert t.cell("squad", "xnli").delta == pytest.approx(1 / 6)
     # tatoeba none: 36.667, 38.667 -> 37.667; mnli +2 everywhere; squad diffs 10,12,8 / 11,9,13 -> +10.5.
-    assert c[("none", "tatoeba")].mean == pytest.approx(37 + 2 / 3)
-    assert c[("mnli", "tatoeba")].delta == pytest.approx(2.0)
-    assert c[("squad", "tatoeba")].delta == pytest.approx(10.5)
+    assert t.cell("none", "tatoeba").mean == pytest.approx(37 + 2 / 3)
+    assert t.cell("mnli", "tatoeba").delta == pytest.approx(2.0)
+    assert t.cell("squad", "tatoeba").delta == pytest.approx(10.5)
     # Average over targets: none (71 + 37.667)/2 = 54.333; mnli 57.75 (+3.417); squad 59.667 (+5.333).
-    assert c[("none", AVERAGE)].mean == pytest.approx(54 + 1 / 3)
-    assert c[("mnli", AVERAGE)].mean == pytest.approx(57.75)
-    assert c[("mnli", AVERAGE)].delta == pytest.approx(3 + 5 / 12)
-    assert c[("squad", AVERAGE)].delta == pytest.approx(5 + 1 / 3)
+    assert t.cell("none", AVERAGE).mean == pytest.approx(54 + 1 / 3)
+    assert t.cell("mnli", AVERAGE).mean == pytest.approx(57.75)
+    assert t.cell("mnli", AVERAGE).delta == pytest.approx(3 + 5 / 12)
+    assert t.cell("squad", AVERAGE).delta == pytest.approx(5 + 1 / 3)
     # M2 xnli mnli hurts: diffs -1,-2,-3 / -2,-1,-3 -> -2.
-    assert data.table(M2).cells[("mnli", "xnli")].delta == pytest.approx(-2.0)
+    assert data.table(M2).cell("mnli", "xnli").delta == pytest.approx(-2.0)
 
 
 def test_best_per_column(report):
     data, _ = report
     best = {
-        (m, col): [s for s in data.table(m).settings if data.table(m).cells[(s, col)].best]
+        (m, col): [s for s in data.table(m).settings if data.table(m).cell(s, col).best]
         for m in (M1, M2)
         for col in ("xnli", "tatoeba", AVERAGE)
     }
@@ -94,30 +93,30 @@ def test_best_per_column(report):
 
 def test_significance_with_holm(report):
     data, _ = report
-    c = data.table(M1).cells
+    t = data.table(M1)
     p_mnli = hand_paired_t_p([4, 6, 5, 3, 5, 6])  # t = 10.13, p ~ 1.6e-4
     p_squad = hand_paired_t_p([1, -1, 2, -1, 1, -1])  # t = 0.307, p ~ 0.771
-    assert c[("mnli", "xnli")].test.name == "paired t" and c[("mnli", "xnli")].test.n == 6
-    assert c[("mnli", "xnli")].test.p_value == pytest.approx(p_mnli)
-    assert c[("squad", "xnli")].test.p_value == pytest.approx(p_squad)
+    assert t.cell("mnli", "xnli").test.name == "paired t" and t.cell("mnli", "xnli").test.n == 6
+    assert t.cell("mnli", "xnli").test.p_value == pytest.approx(p_mnli)
+    assert t.cell("squad", "xnli").test.p_value == pytest.approx(p_squad)
     # Holm over two settings: the smaller p times 2, the larger times 1 (kept monotone).
-    assert c[("mnli", "xnli")].p_holm == pytest.approx(2 * p_mnli)
-    assert c[("squad", "xnli")].p_holm == pytest.approx(max(2 * p_mnli, p_squad))
-    assert c[("mnli", "xnli")].significant and not c[("squad", "xnli")].significant
+    assert t.cell("mnli", "xnli").p_holm == pytest.approx(2 * p_mnli)
+    assert t.cell("squad", "xnli").p_holm == pytest.approx(max(2 * p_mnli, p_squad))
+    assert t.cell("mnli", "xnli").significant and not t.cell("squad", "xnli").significant
     # tatoeba mnli: all six differences are +2 -> exact sign test 2 / 2**6 = 0.03125. squad's p is tiny, so Holm
     # leaves mnli at 0.03125 (significant) where plain Bonferroni (x2 = 0.0625) would not.
-    assert c[("mnli", "tatoeba")].test.p_value == pytest.approx(0.03125)
-    assert c[("mnli", "tatoeba")].p_holm == pytest.approx(0.03125)
-    assert c[("mnli", "tatoeba")].significant
-    assert c[("squad", "tatoeba")].p_holm == pytest.approx(2 * hand_paired_t_p([10, 12, 8, 11, 9, 13]))
-    assert c[("none", "xnli")].test is None and not c[("none", "xnli")].significant
+    assert t.cell("mnli", "tatoeba").test.p_value == pytest.approx(0.03125)
+    assert t.cell("mnli", "tatoeba").p_holm == pytest.approx(0.03125)
+    assert t.cell("mnli", "tatoeba").significant
+    assert t.cell("squad", "tatoeba").p_holm == pytest.approx(2 * hand_paired_t_p([10, 12, 8, 11, 9, 13]))
+    assert t.cell("none", "xnli").test is None and not t.cell("none", "xnli").significant
 
 
 def test_bootstrap_ci_brackets_the_gain(report):
     data, _ = report
-    c = data.table(M1).cells
-    assert c[("mnli", "tatoeba")].ci == pytest.approx((2.0, 2.0))  # constant differences: no spread at all
-    low, high = c[("squad", "tatoeba")].ci
+    t = data.table(M1)
+    assert t.cell("mnli", "tatoeba").ci == pytest.approx((2.0, 2.0))  # constant differences: no spread at all
+    low, high = t.cell("squad", "tatoeba").ci
     assert 8 <= low < 10.5 < high <= 13  # inside the range of the six differences (8 .. 13)
 
 
@@ -139,7 +138,7 @@ def test_transfer_gap_and_language_gains(report):
     assert d.languages == ["en", "de", "sw"]
     assert d.transfer_gap("none") == pytest.approx((81.0, 66.0, 15.0))  # en 81; de 71, sw 61
     assert d.transfer_gap("mnli") == pytest.approx((84.5, 71.5, 13.0))
-    assert d.gains[("mnli", "sw")] == pytest.approx(5.5)  # (65+68)/2 - (60+62)/2
+    assert d.gain("mnli", "sw") == pytest.approx(5.5)  # (65+68)/2 - (60+62)/2
 
 
 def test_language_groups(report):
@@ -148,8 +147,8 @@ def test_language_groups(report):
     germanic = "Indo-European (Germanic)"
     # mnli gains: xnli en 3.5, de 5.5; tatoeba en 2, de 2 -> 3.25 over 4 cells; sw: xnli 5.5, tatoeba 2 -> 3.75.
     assert fam.counts[germanic] == 4
-    assert fam.gains[("mnli", germanic)] == pytest.approx(3.25)
-    assert fam.gains[("mnli", "Niger-Congo")] == pytest.approx(3.75)
+    assert fam.gain("mnli", germanic) == pytest.approx(3.25)
+    assert fam.gain("mnli", "Niger-Congo") == pytest.approx(3.75)
     size1 = next(g for g in data.group_tables if g.model == M1 and g.kind == "pretraining data")
     assert size1.members == {"CC-100 1-10 GiB": ["sw"], "CC-100 10-100 GiB": ["de"], "CC-100 >= 100 GiB": ["en"]}
     size2 = next(g for g in data.group_tables if g.model == M2 and g.kind == "pretraining data")
@@ -214,7 +213,7 @@ def test_dev_split_when_test_incomplete(tmp_path):
     data = build_report([run], tmp_path / "out")
     assert data.split == "dev" and "not every run has test scores" in data.split_note
     # dev values are 100 - test: M1 xnli none = 100 - 71.
-    assert data.table(M1).cells[("none", "xnli")].mean == pytest.approx(29.0)
+    assert data.table(M1).cell("none", "xnli").mean == pytest.approx(29.0)
 
 
 def test_demo_banner(tmp_path):
@@ -261,9 +260,9 @@ def test_missing_baseline_for_a_target_is_a_warning(tmp_path):
         tmp_path / "run", lambda r: None if (r["intermediate"], r["target"]) == ("none", "tatoeba") else r
     )
     data = build_report([run], tmp_path / "out")
-    assert math.isnan(data.table(M1).cells[("mnli", "tatoeba")].delta)
+    assert math.isnan(data.table(M1).cell("mnli", "tatoeba").delta)
     assert any("tatoeba: no 'none' baseline" in w for w in data.warnings)
-    assert ("none", AVERAGE) not in data.table(M1).cells  # the baseline lacks a target: no average for it
+    assert data.table(M1).cell("none", AVERAGE) is None  # the baseline lacks a target: no average for it
 
 
 def test_stats_units():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -14,10 +15,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize, to_hex
 from matplotlib.figure import Figure
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 DIVERGING = "RdBu"  # red = loss, blue = gain, white = no change
 DPI = 100
 ANNOTATE_MAX_COLUMNS = 25
-RC = {"svg.hashsalt": "xstilts", "font.family": "DejaVu Sans", "font.size": 9}
+RC: dict[RcKeyType, Any] = {"svg.hashsalt": "xstilts", "font.family": "DejaVu Sans", "font.size": 9}
 
 
 def _png(fig: Figure) -> bytes:

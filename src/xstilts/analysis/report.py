@@ -54,8 +54,8 @@ def _paper_rows(t: ModelTable, baseline: str) -> list[list]:
     rows = []
     for s in t.settings:
         row = [cell(s)]
-        for column in [*t.targets, AVERAGE]:
-            c = t.cells.get((s, column))
+        for column in t.columns:
+            c = t.cell(s, column)
             row.append(cell(DASH) if c is None else cell(cell_text(c, s == baseline), *cell_classes(c)))
         rows.append(row)
     return rows
@@ -85,15 +85,11 @@ def _section_languages(doc: Document, data: ReportData) -> None:
     )
     for d in data.details:
         doc.add(Heading(3, f"{d.model} · {d.target}"))
-        settings = [s for s in d.settings if s != data.baseline and any((s, lang) in d.gains for lang in d.languages)]
+        settings = [s for s in d.settings if s != data.baseline and d.language_gains(s)]
         if settings:
             columns = [*d.languages, "mean"]
             gains = np.array(
-                [
-                    [d.gains.get((s, lang), math.nan) for lang in d.languages]
-                    + [float(np.mean([d.gains[(s, lang)] for lang in d.languages if (s, lang) in d.gains]))]
-                    for s in settings
-                ]
+                [[d.gain(s, lang) for lang in d.languages] + [float(np.mean(d.language_gains(s)))] for s in settings]
             )
             title = f"{d.target}: gain over {data.baseline} ({d.model})"
             doc.add(
@@ -145,7 +141,7 @@ def _section_comparison(doc: Document, data: ReportData) -> None:
         for s in settings:
             row = [cell(s)]
             for t in tables:
-                c = t.cells.get((s, scope))
+                c = t.cell(s, scope)
                 row.append(
                     cell(DASH)
                     if c is None
@@ -159,10 +155,7 @@ def _section_comparison(doc: Document, data: ReportData) -> None:
             Table(["Setting", *data.models], rows, f"Gain over '{data.baseline}' per model."),
         )
         if scope == AVERAGE and settings:
-            series = {
-                t.model: [t.cells[(s, AVERAGE)].delta if (s, AVERAGE) in t.cells else math.nan for s in settings]
-                for t in tables
-            }
+            series = {t.model: [t.delta(s, AVERAGE) for s in settings] for t in tables}
             doc.add(
                 Image(
                     plots.grouped_bars("Mean gain over targets", settings, series, "gain (points)"),
@@ -208,7 +201,7 @@ def _section_uncertainty(doc: Document, data: ReportData) -> None:
         rows = []
         for target in t.targets:
             for s in t.settings:
-                c = t.cells.get((s, target))
+                c = t.cell(s, target)
                 if c is None:
                     continue
                 test = c.test
@@ -247,13 +240,13 @@ def _section_groups(doc: Document, data: ReportData) -> None:
         if g.kind == GROUP_KINDS[2] and g.groups == [UNKNOWN]:
             doc.add(Paragraph(f"Pretraining data size per language is unknown for {g.model}.", "note"))
             continue
-        limit = plots.symmetric_limit(list(g.gains.values()))
+        limit = plots.symmetric_limit([v for per_group in g.gains.values() for v in per_group.values()])
         rows = [
             [
                 cell(s),
                 *(
                     cell(fmt(v, signed=True), background=plots.diverging_colour(v, limit))
-                    for v in (g.gains.get((s, grp), math.nan) for grp in g.groups)
+                    for v in (g.gain(s, grp) for grp in g.groups)
                 ),
             ]
             for s in settings
@@ -362,7 +355,7 @@ def headline_table(data: ReportData) -> HeadlineTable:
     rows, best = [], []
     for table in data.tables:
         for s in table.settings:
-            cells = [table.cells.get((s, col)) for col in [*targets, AVERAGE]]
+            cells = [table.cell(s, col) for col in [*targets, AVERAGE]]
             rows.append([table.model, s, *(DASH if c is None else cell_text(c, s == data.baseline) for c in cells)])
             best.append([False, False, *(c is not None and c.best for c in cells)])
     labels = sorted({t.average_label for t in data.tables})

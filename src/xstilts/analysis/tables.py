@@ -23,9 +23,10 @@ GROUP_KINDS = ("family", "script", "pretraining data")
 Key = tuple[str, str]  # (language, seed)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Cell:
-    """One (model, setting, target): target score over seeds, gain over the baseline, and its uncertainty."""
+    """One (model, setting, column): target score over seeds, gain over the baseline, and its uncertainty. Built
+    complete by `_column`: nan (or None) where a number does not apply, e.g. no baseline to compare with."""
 
     mean: float
     std: float
@@ -41,15 +42,28 @@ class Cell:
         return not math.isnan(self.p_holm) and self.p_holm < stats.ALPHA
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelTable:
     """The paper-style table of one model: rows are settings, columns are targets plus the average over targets."""
 
     model: str
     settings: list[str]
     targets: list[str]
-    cells: dict[tuple[str, str], Cell]  # (setting, target or AVERAGE)
+    rows: dict[str, dict[str, Cell]]  # setting -> column (a target or AVERAGE) -> Cell; no entry where no result
     expected_targets: int | None = None  # how many targets the grid asked for (None: unknown, no grid.json)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.targets, AVERAGE]
+
+    def cell(self, setting: str, column: str) -> Cell | None:
+        """The cell of a setting in a column (a target or AVERAGE); None where the setting has no result there."""
+        return self.rows.get(setting, {}).get(column)
+
+    def delta(self, setting: str, column: str) -> float:
+        """The gain over the baseline in a column; nan where there is no cell or no baseline to compare with."""
+        c = self.cell(setting, column)
+        return math.nan if c is None else c.delta
 
     @property
     def average_label(self) -> str:
@@ -62,7 +76,7 @@ class ModelTable:
         return "Average"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TargetDetail:
     """Per-language view of one (model, target): mean scores and gains per setting, transfer gap, layers."""
 
@@ -70,16 +84,24 @@ class TargetDetail:
     target: str
     languages: list[str]
     settings: list[str]
-    scores: dict[tuple[str, str], float]  # (setting, language) -> mean over seeds
-    gains: dict[tuple[str, str], float]  # (setting, language) -> score - baseline score
+    scores: dict[str, dict[str, float]]  # setting -> language -> mean over seeds
+    gains: dict[str, dict[str, float]]  # setting -> language -> score - baseline score (languages the baseline has)
     layers: dict[str, str]  # setting -> retrieval layer(s) used, "" when none recorded
+
+    def gain(self, setting: str, language: str) -> float:
+        """The setting's gain over the baseline in one language; nan where either side is missing."""
+        return self.gains.get(setting, {}).get(language, math.nan)
+
+    def language_gains(self, setting: str) -> list[float]:
+        """The setting's gains in the languages that have one, in the order of `languages`."""
+        mine = self.gains.get(setting, {})
+        return [mine[lang] for lang in self.languages if lang in mine]
 
     def transfer_gap(self, setting: str) -> tuple[float, float, float]:
         """(English score, mean non-English score, gap = English - non-English), nan where a side is missing."""
-        en = self.scores.get((setting, "en"), math.nan)
-        others = [
-            self.scores[(setting, lang)] for lang in self.languages if lang != "en" and (setting, lang) in self.scores
-        ]
+        mine = self.scores.get(setting, {})
+        en = mine.get("en", math.nan)
+        others = [mine[lang] for lang in self.languages if lang != "en" and lang in mine]
         rest = float(np.mean(others)) if others else math.nan
         return en, rest, en - rest
 
@@ -96,7 +118,7 @@ class RankCorrelation:
     kendall: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class GroupTable:
     """Mean gain per setting over the (target, language) cells of each language group, for one model."""
 
@@ -105,10 +127,14 @@ class GroupTable:
     groups: list[str]
     counts: dict[str, int]  # group -> number of (target, language) cells
     members: dict[str, list[str]]  # group -> languages
-    gains: dict[tuple[str, str], float]  # (setting, group)
+    gains: dict[str, dict[str, float]]  # setting -> group -> mean gain (groups where the setting has gains)
+
+    def gain(self, setting: str, group: str) -> float:
+        """The setting's mean gain over a group's cells; nan where it has none there."""
+        return self.gains.get(setting, {}).get(group, math.nan)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReportData:
     """Everything the report shows, computed from the results table alone."""
 
@@ -147,72 +173,123 @@ def _languages(langs) -> list[str]:
 
 
 class _Scores:
-    """Headline scores of one split, indexed by (model, setting, target) -> {(language, seed): value}."""
+    """Headline scores of one split: each (model, setting, target) run's {(language, seed): value}, and the order in
+    which the rows first name each model, setting and target (the order the experiment spec ran them)."""
 
     def __init__(self, rows: list[ResultRow], split: str):
-        self.by_run: dict[tuple[str, str, str], dict[Key, float]] = defaultdict(dict)
-        for r in rows:
-            if r.split == split and r.metric == HEADLINE_METRIC:
-                self.by_run[(r.model, r.intermediate, r.target)][(r.language, r.seed)] = r.value
+        headline = [r for r in rows if r.split == split and r.metric == HEADLINE_METRIC]
+        self._runs: dict[str, dict[str, dict[str, dict[Key, float]]]] = {}  # model -> setting -> target -> values
+        self._targets: dict[str, dict[str, None]] = {}  # model -> its targets, an ordered set
+        for r in headline:
+            by_target = self._runs.setdefault(r.model, {}).setdefault(r.intermediate, {})
+            by_target.setdefault(r.target, {})[(r.language, r.seed)] = r.value
+            self._targets.setdefault(r.model, {})[r.target] = None
+        self.models = list(self._runs)
+        self.settings = _ordered(r.intermediate for r in headline)
+        self.targets = _ordered(r.target for r in headline)
 
-    def seed_scores(self, run: tuple[str, str, str]) -> list[float]:
-        """Target score per seed: the unweighted mean over that seed's languages (English included, like XTREME)."""
-        per_seed: dict[str, list[float]] = defaultdict(list)
-        for (_, seed), value in self.by_run[run].items():
-            per_seed[seed].append(value)
-        return [float(np.mean(per_seed[s])) for s in sorted(per_seed, key=_seed_order)]
+    def settings_of(self, model: str) -> list[str]:
+        return list(self._runs[model])
 
-    def language_means(self, run: tuple[str, str, str]) -> dict[str, float]:
-        per_lang: dict[str, list[float]] = defaultdict(list)
-        for (lang, _), value in self.by_run[run].items():
-            per_lang[lang].append(value)
-        return {lang: float(np.mean(v)) for lang, v in per_lang.items()}
+    def targets_of(self, model: str) -> list[str]:
+        return list(self._targets[model])
+
+    def run(self, model: str, setting: str, target: str) -> dict[Key, float] | None:
+        """The run's {(language, seed): value}; None when the split has no scores for it."""
+        return self._runs[model].get(setting, {}).get(target)
 
 
-def _model_table(model: str, settings: list[str], targets: list[str], scores: _Scores, baseline: str) -> ModelTable:
-    cells: dict[tuple[str, str], Cell] = {}
-    for target in targets:
-        base = scores.by_run.get((model, baseline, target))
-        present = [s for s in settings if (model, s, target) in scores.by_run]
-        for setting in present:
-            per_seed = scores.seed_scores((model, setting, target))
-            mean, std = stats.mean_std(per_seed)
-            cell = Cell(mean=mean, std=std, n_seeds=len(per_seed))
-            if base is not None:
-                cell.delta = mean - cells[(baseline, target)].mean if setting != baseline else 0.0
-                if setting != baseline:
-                    own = scores.by_run[(model, setting, target)]
-                    pairs = sorted(set(own) & set(base))
-                    diffs = [own[k] - base[k] for k in pairs]
-                    cell.ci = stats.bootstrap_ci(diffs)
-                    cell.test = stats.paired_test([own[k] for k in pairs], [base[k] for k in pairs])
-            cells[(setting, target)] = cell
-        tested = [s for s in present if cells[(s, target)].test is not None]
-        for setting, p in zip(tested, stats.holm([cells[(s, target)].test.p_value for s in tested]), strict=False):
-            cells[(setting, target)].p_holm = p
-    for setting in settings:
-        # The average over targets is only comparable when the setting has every target.
-        if all((setting, t) in cells for t in targets):
-            mean = float(np.mean([cells[(setting, t)].mean for t in targets]))
-            cells[(setting, AVERAGE)] = Cell(mean=mean, std=math.nan, n_seeds=0)
-    if (baseline, AVERAGE) in cells:
-        for setting in settings:
-            if (setting, AVERAGE) in cells:
-                cells[(setting, AVERAGE)].delta = cells[(setting, AVERAGE)].mean - cells[(baseline, AVERAGE)].mean
-    for column in [*targets, AVERAGE]:
-        column_cells = [c for (s, t), c in cells.items() if t == column and not math.isnan(c.mean)]
-        if column_cells:
-            top = max(c.mean for c in column_cells)
-            for c in column_cells:
-                c.best = c.mean >= top - 1e-9  # ties are all marked
-    return ModelTable(model=model, settings=settings, targets=targets, cells=cells)
+def _seed_scores(run: dict[Key, float]) -> list[float]:
+    """Target score per seed: the unweighted mean over that seed's languages (English included, like XTREME)."""
+    per_seed: dict[str, list[float]] = defaultdict(list)
+    for (_, seed), value in run.items():
+        per_seed[seed].append(value)
+    return [float(np.mean(per_seed[s])) for s in sorted(per_seed, key=_seed_order)]
+
+
+def _language_means(run: dict[Key, float]) -> dict[str, float]:
+    per_lang: dict[str, list[float]] = defaultdict(list)
+    for (lang, _), value in run.items():
+        per_lang[lang].append(value)
+    return {lang: float(np.mean(v)) for lang, v in per_lang.items()}
+
+
+def _column(
+    summary: dict[str, tuple[float, float, int]],
+    deltas: dict[str, float],
+    compared: dict[str, tuple[tuple[float, float], stats.PairedTest]],
+) -> dict[str, Cell]:
+    """The complete cells of one column, setting -> Cell, from each setting's (mean, std, seeds), its gain over the
+    baseline and its (bootstrap CI, paired test) where tested. The Holm correction runs across the column's tests and
+    `best` marks the column's top mean (ties all marked) before any cell is made."""
+    p_holm = dict(zip(compared, stats.holm([test.p_value for _, test in compared.values()]), strict=True))
+    top = max((mean for mean, _, _ in summary.values() if not math.isnan(mean)), default=math.nan)
+    return {
+        s: Cell(
+            mean=mean,
+            std=std,
+            n_seeds=n_seeds,
+            delta=deltas.get(s, math.nan),
+            ci=compared[s][0] if s in compared else (math.nan, math.nan),
+            test=compared[s][1] if s in compared else None,
+            p_holm=p_holm.get(s, math.nan),
+            best=not math.isnan(mean) and mean >= top - 1e-9,
+        )
+        for s, (mean, std, n_seeds) in summary.items()
+    }
+
+
+def _target_column(model: str, target: str, settings: list[str], scores: _Scores, baseline: str) -> dict[str, Cell]:
+    """One target's cells: score over seeds; with a baseline run, the gain, its CI and the paired test over the
+    (language, seed) pairs both runs have."""
+    runs = {s: run for s in settings if (run := scores.run(model, s, target)) is not None}
+    summary: dict[str, tuple[float, float, int]] = {}
+    for s, run in runs.items():
+        per_seed = _seed_scores(run)
+        mean, std = stats.mean_std(per_seed)
+        summary[s] = (mean, std, len(per_seed))
+    base = runs.get(baseline)
+    deltas: dict[str, float] = {}
+    compared: dict[str, tuple[tuple[float, float], stats.PairedTest]] = {}
+    if base is not None:
+        for s, own in runs.items():
+            if s == baseline:
+                deltas[s] = 0.0
+                continue
+            deltas[s] = summary[s][0] - summary[baseline][0]
+            pairs = sorted(set(own) & set(base))
+            ci = stats.bootstrap_ci([own[k] - base[k] for k in pairs])
+            compared[s] = (ci, stats.paired_test([own[k] for k in pairs], [base[k] for k in pairs]))
+    return _column(summary, deltas, compared)
+
+
+def _average_column(
+    settings: list[str], targets: list[str], columns: dict[str, dict[str, Cell]], baseline: str
+) -> dict[str, Cell]:
+    """The average over targets: only comparable when the setting has every target; not tested."""
+    summary = {
+        s: (float(np.mean([columns[t][s].mean for t in targets])), math.nan, 0)
+        for s in settings
+        if all(s in columns[t] for t in targets)
+    }
+    deltas = {s: mean - summary[baseline][0] for s, (mean, _, _) in summary.items()} if baseline in summary else {}
+    return _column(summary, deltas, {})
+
+
+def _model_table(
+    model: str, settings: list[str], targets: list[str], scores: _Scores, baseline: str, expected: int | None
+) -> ModelTable:
+    columns = {t: _target_column(model, t, settings, scores, baseline) for t in targets}
+    columns[AVERAGE] = _average_column(settings, targets, columns, baseline)
+    rows = {s: {column: cells[s] for column, cells in columns.items() if s in cells} for s in settings}
+    return ModelTable(model=model, settings=settings, targets=targets, rows=rows, expected_targets=expected)
 
 
 def _target_detail(
     model: str, target: str, settings: list[str], scores: _Scores, rows: list[ResultRow], baseline: str, split: str
 ) -> TargetDetail:
-    present = [s for s in settings if (model, s, target) in scores.by_run]
-    means = {s: scores.language_means((model, s, target)) for s in present}
+    means = {s: _language_means(run) for s in settings if (run := scores.run(model, s, target)) is not None}
+    present = list(means)
     base = means.get(baseline, {})
     languages = _languages(lang for m in means.values() for lang in m)
     layers: dict[str, set[str]] = defaultdict(set)
@@ -224,15 +301,10 @@ def _target_detail(
         target=target,
         languages=languages,
         settings=present,
-        scores={(s, lang): v for s, m in means.items() for lang, v in m.items()},
-        gains={(s, lang): v - base[lang] for s, m in means.items() for lang, v in m.items() if lang in base},
+        scores=means,
+        gains={s: {lang: v - base[lang] for lang, v in m.items() if lang in base} for s, m in means.items()},
         layers={s: ", ".join(sorted(layers[s], key=_seed_order)) for s in present},
     )
-
-
-def _delta(table: ModelTable, setting: str, column: str) -> float:
-    cell = table.cells.get((setting, column))
-    return math.nan if cell is None else cell.delta
 
 
 def _correlations(tables: list[ModelTable]) -> list[RankCorrelation]:
@@ -240,9 +312,9 @@ def _correlations(tables: list[ModelTable]) -> list[RankCorrelation]:
     for a, b in itertools.combinations(tables, 2):
         common_targets = [t for t in a.targets if t in b.targets]
         for scope in [*common_targets, AVERAGE]:
-            settings = [s for s in a.settings if not math.isnan(_delta(a, s, scope) + _delta(b, s, scope))]
-            x = [a.cells[(s, scope)].delta for s in settings]
-            y = [b.cells[(s, scope)].delta for s in settings]
+            settings = [s for s in a.settings if not math.isnan(a.delta(s, scope) + b.delta(s, scope))]
+            x = [a.delta(s, scope) for s in settings]
+            y = [b.delta(s, scope) for s in settings]
             rho, tau = stats.rank_correlation(x, y)
             out.append(
                 RankCorrelation(a.model, b.model, "overall" if scope == AVERAGE else scope, len(settings), rho, tau)
@@ -264,15 +336,16 @@ def _group_tables(model: str, settings: list[str], details: list[TargetDetail], 
     for kind in GROUP_KINDS:
         members: dict[str, set[str]] = defaultdict(set)
         counts: dict[str, int] = defaultdict(int)
-        collected: dict[tuple[str, str], list[float]] = defaultdict(list)
+        collected: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))  # setting -> group
         for d in mine:
             for lang in d.languages:
                 group = language_group(kind, model, lang)
                 members[group].add(lang)
                 counts[group] += 1
                 for s in settings:
-                    if s != baseline and (s, lang) in d.gains:
-                        collected[(s, group)].append(d.gains[(s, lang)])
+                    gain = d.gains.get(s, {}).get(lang)
+                    if s != baseline and gain is not None:
+                        collected[s][group].append(gain)
         order = bucket_order() if kind == "pretraining data" else sorted(members)
         groups = [g for g in order if g in members]
         out.append(
@@ -282,7 +355,7 @@ def _group_tables(model: str, settings: list[str], details: list[TargetDetail], 
                 groups=groups,
                 counts=dict(counts),
                 members={g: _languages(members[g]) for g in groups},
-                gains={k: float(np.mean(v)) for k, v in collected.items()},
+                gains={s: {g: float(np.mean(v)) for g, v in per_group.items()} for s, per_group in collected.items()},
             )
         )
     return out
@@ -293,7 +366,7 @@ def _coverage_warnings(
 ) -> list[str]:
     notes = []
     for target in targets:
-        runs = {s: scores.by_run[(model, s, target)] for s in settings if (model, s, target) in scores.by_run}
+        runs = {s: run for s in settings if (run := scores.run(model, s, target)) is not None}
         if baseline not in runs:
             notes.append(f"{model} / {target}: no '{baseline}' baseline rows, so no gains for this target.")
             continue
@@ -325,36 +398,31 @@ def summarize(
     """Compute every number of the report from the rows of one split. `grid` (from the runs' grid.json: the targets the
     grid asked for, per model) makes partial coverage explicit: an average over fewer targets says so."""
     scores = _Scores(rows, split)
-    runs = list(scores.by_run)
-    all_settings = _ordered(s for _, s, _ in runs)
-    if baseline not in all_settings:
+    if baseline not in scores.settings:
         raise UserError(
             f"baseline '{baseline}' has no '{HEADLINE_METRIC}' rows on split '{split}'; "
-            f"settings present: {all_settings}"
+            f"settings present: {scores.settings}"
         )
-    models = _ordered(m for m, _, _ in runs)
     tables, details, groups, warnings = [], [], [], []
-    for model in models:
-        mine = [r for r in runs if r[0] == model]
-        settings = _ordered(s for _, s, _ in mine)
+    for model in scores.models:
+        settings = scores.settings_of(model)
         if baseline in settings:  # the baseline heads every table
             settings = [baseline, *(s for s in settings if s != baseline)]
-        targets = _ordered(t for _, _, t in mine)
-        table = _model_table(model, settings, targets, scores, baseline)
-        if grid is not None and model in grid:
-            table.expected_targets = len(grid[model])
-            missing = [t for t in grid[model] if t not in targets]
+        targets = scores.targets_of(model)
+        asked = grid.get(model) if grid is not None else None  # the targets the grid asked for
+        tables.append(_model_table(model, settings, targets, scores, baseline, None if asked is None else len(asked)))
+        if asked is not None:
+            missing = [t for t in asked if t not in targets]
             if missing:
                 warnings.append(
-                    f"{model}: {len(targets)}/{len(grid[model])} targets have results on split '{split}' "
+                    f"{model}: {len(targets)}/{len(asked)} targets have results on split '{split}' "
                     f"(missing: {', '.join(missing)}); its average covers only those."
                 )
-        tables.append(table)
         model_details = [_target_detail(model, t, settings, scores, rows, baseline, split) for t in targets]
         details.extend(model_details)
         groups.extend(_group_tables(model, settings, model_details, baseline))
         warnings.extend(_coverage_warnings(model, targets, settings, scores, baseline))
-    targets_all = _ordered(t for _, _, t in runs)
+    targets_all = scores.targets
     gold_only = sorted({r.target for r in rows if "gold_only" in r.options.split(";")})
     if gold_only:
         warnings.append(
@@ -366,7 +434,7 @@ def summarize(
         split=split,
         split_note=split_note,
         sources=sources,
-        models=models,
+        models=scores.models,
         tables=tables,
         details=details,
         correlations=_correlations(tables),

@@ -66,7 +66,7 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 
 def _plain(o: Any) -> Any:
-    return asdict(o) if is_dataclass(o) else str(o)
+    return asdict(o) if is_dataclass(o) and not isinstance(o, type) else str(o)
 
 
 def examples_fingerprint(examples: Sequence[Any]) -> str:
@@ -223,7 +223,7 @@ def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.npz")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy>=2.1 stub: **arrays might bind allow_pickle
         os.replace(tmp, path)  # atomic on one file system: readers see the old state or the whole file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

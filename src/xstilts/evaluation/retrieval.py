@@ -15,8 +15,12 @@ an N x M matrix. The search moves to the GPUs when faiss has any (`faiss.get_num
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import faiss
 
 # Queries searched per faiss call: bounds the per-call result and scratch buffers, not the answer.
 QUERY_CHUNK = 32768
@@ -44,11 +48,11 @@ def _gpu_count() -> int:
     return int(get()) if get is not None else 0
 
 
-def _flat_ip_index(keys: np.ndarray):
+def _flat_ip_index(keys: np.ndarray) -> faiss.Index:
     """Exact inner-product index over the keys; on all GPUs when faiss sees any."""
     import faiss
 
-    index = faiss.IndexFlatIP(keys.shape[1])
+    index: faiss.Index = faiss.IndexFlatIP(keys.shape[1])
     if _gpu_count() > 0:
         index = faiss.index_cpu_to_all_gpus(index)
     index.add(keys)

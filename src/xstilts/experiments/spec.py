@@ -130,10 +130,10 @@ class ExperimentSpec(BaseModel):
             have = set(get_task(target).languages) if target else known
             if target is not None and target not in self.targets:
                 raise ValueError(f"languages: '{target}' is not one of the targets {self.targets}")
-            unknown = [lang for lang in langs if lang not in have]
-            if unknown:
+            unknown_langs = [lang for lang in langs if lang not in have]
+            if unknown_langs:
                 raise ValueError(
-                    f"unknown language '{unknown[0]}' for {target or 'any target'}; known: {' '.join(sorted(have))}"
+                    f"unknown language '{unknown_langs[0]}' for {target or 'any target'}; known: {' '.join(sorted(have))}"
                 )
         return self
 

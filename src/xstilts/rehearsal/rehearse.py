@@ -157,12 +157,8 @@ def write_data_dir(task: TaskSpec, directory: Path, pairs: set[tuple[str, str]],
     if task.source is None:
         raise UserError(f"rehearsal cannot generate data for task '{task.name}' (no hub schema and no template)")
     for split, lang in sorted(pairs):
-        rows = _rows_for(
-            task,
-            task.source.splits.get(split, split) if isinstance(task.source.splits.get(split, split), str) else split,
-            lang,
-            templates,
-        )
+        hub_split = task.source.splits.get(split, split)
+        rows = _rows_for(task, hub_split if isinstance(hub_split, str) else split, lang, templates)
         examples = map_rows(task, rows)  # as the mapper alone did before: rows of the task's train language
         (directory / f"{split}.{lang}.jsonl").write_text(
             "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"

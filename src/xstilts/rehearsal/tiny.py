@@ -94,6 +94,7 @@ def make_model_dir(
         "hidden_dropout_prob": 0.0,
         "attention_probs_dropout_prob": 0.0,
     }
+    model: BertModel | XLMRobertaModel
     if kind == "bert":
         model = BertModel(
             BertConfig(max_position_embeddings=256, pad_token_id=tok.pad_token_id, **common), add_pooling_layer=False

@@ -169,7 +169,7 @@ def load_rankings(paths: Sequence[Path]) -> list[dict[str, Any]]:
             data = json.loads(Path(p).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise UserError(f"not JSON: {e.msg}", path=str(p), line=e.lineno) from None
-        items = data.get("rankings") if isinstance(data, dict) and "rankings" in data else [data]
+        items = data["rankings"] if isinstance(data, dict) and "rankings" in data else [data]
         for r in items:
             if not isinstance(r, dict) or not {"method", "target", "candidates"} <= set(r):
                 raise UserError(

@@ -36,7 +36,7 @@ def length_grouped_batches(
     """Shuffle, then sort within mega-batches of `group` batches by length, so batches pad little but stay random."""
     order = rng.permutation(len(feats))
     mega = batch_size * group
-    batches = []
+    batches: list[list[int]] = []
     for s in range(0, len(order), mega):
         chunk = sorted(order[s : s + mega].tolist(), key=lambda i: feature_length(feats[i]))
         batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
