@@ -4,6 +4,7 @@
 Same model, same data (the demo's demo_wn_entail: 2,000 English sentence pairs, 3 labels), batch 32, max length 128,
 1 epoch, lr 5e-5, warmup 10%, weight decay 0.01, clip 1.0, seed 0, every weight trained (no frozen embeddings):
   xstilts            `xstilts.training.loop.train` (the code path of `xstilts train` / run_phase)
+  xstilts, dense     the same with the word embeddings stepped by dense AdamW (ablation of training/lazy_rows.py)
   Trainer+grouped    `Trainer` with group_by_length=True (its default fused AdamW)
   Trainer            `Trainer` with plain dynamic padding (DataCollatorWithPadding, random batches)
 on the embedded multilingual-e5-small (12 layers, 117M parameters of which 96M word embeddings) and the embedded
@@ -35,6 +36,7 @@ from xstilts.evaluation.task_eval import dev_evaluator
 from xstilts.modeling.embedded import ensure_embedded_model, resolve_model_path
 from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder
 from xstilts.tasks import get_task
+from xstilts.training import loop
 from xstilts.training.loop import TrainTask, train
 
 TASK = "demo_wn_entail"
@@ -84,7 +86,9 @@ def non_embedding_params(model: torch.nn.Module, encoder: torch.nn.Module) -> in
     return sum(p.numel() for p in model.parameters() if p.requires_grad and p is not emb)
 
 
-def run_xstilts(model_dir: str, train_ex: list, dev_ex: list) -> dict[str, Any]:
+def run_xstilts(model_dir: str, train_ex: list, dev_ex: list, lazy: bool = True) -> dict[str, Any]:
+    """lazy=False: the word embeddings stepped by dense AdamW (the ablation of training/lazy_rows.py)."""
+    loop.LAZY_EMBEDDING_ROWS = lazy
     task = get_task(TASK)
     torch.manual_seed(0)
     enc, tok = load_encoder(model_dir)
@@ -228,18 +232,19 @@ def main() -> None:
         run_xstilts(path, train_ex[:64], dev_ex[:32])  # warm-up: library loading, allocator, kernels
         runs = {
             "xstilts": run_xstilts(path, train_ex, dev_ex),
+            "xstilts, dense embedding AdamW": run_xstilts(path, train_ex, dev_ex, lazy=False),
             "Trainer+group_by_length": run_trainer(path, train_ex, dev_ex, True, f"{work}/{key}-g"),
             "Trainer": run_trainer(path, train_ex, dev_ex, False, f"{work}/{key}-p"),
         }
         print(f"\n{name}: non-embedding parameters {runs['xstilts']['params'] / 1e6:.1f}M")
-        print(f"  {'run':26s} {'ex/s':>7s} {'tokens/s':>9s} {'steps':>5s} {'dev acc':>7s} {'MFU':>7s}  xstilts is")
+        print(f"  {'run':31s} {'ex/s':>7s} {'tokens/s':>9s} {'steps':>5s} {'dev acc':>7s} {'MFU':>7s}  xstilts is")
         for label, r in runs.items():
             ex_s, tok_s = r["examples"] / r["seconds"], r["tokens"] / r["seconds"]
             mfu = 6 * r["params"] * r["tokens"] / r["seconds"] / peak
             ratio = (runs["xstilts"]["examples"] / runs["xstilts"]["seconds"]) / ex_s
             extra = f" ({6 * r['params'] * r['tokens'] / r['seconds'] / peak_bf16:.1%} of bf16)" if peak_bf16 else ""
             print(
-                f"  {label:26s} {ex_s:7.1f} {tok_s:9.0f} {r['steps']:5d} {r['dev_accuracy']:7.1f} {mfu:7.1%}"
+                f"  {label:31s} {ex_s:7.1f} {tok_s:9.0f} {r['steps']:5d} {r['dev_accuracy']:7.1f} {mfu:7.1%}"
                 f"  {ratio:.2f}x{extra}"
             )
 
