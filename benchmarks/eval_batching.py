@@ -24,13 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from train_throughput import machine  # noqa: E402
 
-from xstilts.data.featurize import Collator, featurize  # noqa: E402
 from xstilts.data.load import load_examples  # noqa: E402
 from xstilts.defaults import EVAL_BATCH_SIZE, phase_defaults  # noqa: E402
-from xstilts.evaluation.predict import decode_classification, run_head  # noqa: E402
+from xstilts.evaluation.predict import run_head  # noqa: E402
 from xstilts.evaluation.task_eval import eval_max_tokens  # noqa: E402
 from xstilts.experiments.run import resolve_model  # noqa: E402
 from xstilts.experiments.spec import load_spec  # noqa: E402
+from xstilts.families.decode import decode_classification  # noqa: E402
+from xstilts.families.featurize import Collator  # noqa: E402
+from xstilts.families.table import featurize  # noqa: E402
 from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder  # noqa: E402
 from xstilts.tasks import get_task  # noqa: E402
 

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import machine  # noqa: E402
 
 from xstilts.data.cache import featurize_cached  # noqa: E402
-from xstilts.data.featurize import featurize  # noqa: E402
 from xstilts.data.load import load_examples  # noqa: E402
 from xstilts.defaults import phase_defaults  # noqa: E402
+from xstilts.families.table import featurize  # noqa: E402
 from xstilts.modeling.embedded import ensure_embedded_model  # noqa: E402
 from xstilts.tasks import get_task  # noqa: E402
 

@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from xstilts.data.featurize import Collator, featurize
 from xstilts.data.load import load_examples
 from xstilts.defaults import phase_defaults
 from xstilts.evaluation.task_eval import dev_evaluator
+from xstilts.families.featurize import Collator
+from xstilts.families.table import featurize
 from xstilts.modeling.embedded import ensure_embedded_model, resolve_model_path
 from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder
 from xstilts.tasks import get_task

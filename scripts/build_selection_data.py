@@ -43,7 +43,7 @@ from build_demo_data import NOT_REAL, WORDNET_LICENSE, _spec_yaml  # noqa: E402
 from demo_data.common import rng, shuffled, write_task  # noqa: E402
 from demo_data.wordnet import POS_FILES, WORDNET, synsets  # noqa: E402
 
-from xstilts.data.examples import Answer, ChoiceExample, SentenceExample, SpanExample  # noqa: E402
+from xstilts.families.examples import Answer, ChoiceExample, SentenceExample, SpanExample  # noqa: E402
 
 # Not under demo_data/: the demo tests pin that directory to exactly the demo tasks (manifest, byte-identical rebuild).
 DATA_DIR = ROOT / "src" / "xstilts" / "selection_data"

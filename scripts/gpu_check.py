@@ -41,8 +41,8 @@ def throughput(prefetch: int, layers: int, hidden: int, steps: int, peak: float)
     import numpy as np
     from transformers import BertConfig, BertModel
 
-    from xstilts.data.featurize import Collator
     from xstilts.defaults import phase_defaults
+    from xstilts.families.featurize import Collator
     from xstilts.modeling.model import HeadSpec, MultiTaskModel
     from xstilts.training.loop import TrainTask, train
 

@@ -1,9 +1,11 @@
 """The import graph follows the layers: no module imports from a layer above it.
 
-  cli -> rehearsal -> experiments -> selection -> evaluation / training -> data -> tasks / modeling
+  cli -> rehearsal -> experiments -> selection -> evaluation / training -> data -> tasks -> modeling -> families
       -> languages / defaults / atomic -> errors
 
-(evaluation and training are side by side: neither imports the other). `analysis` reads results only: it may import
+(evaluation and training are side by side: neither imports the other). `families` is the family table and the pure
+per-family pieces it holds (examples, featurizers, heads, decoders, submission files, metrics): tasks validate
+`family:` against it and the model builds heads from it. `analysis` reads results only: it may import
 the bottom layer and the results table, nothing that runs. Function-level imports count as much as module-level ones,
 since a lazy import only hides a cycle. Read from the source with `ast`, so nothing is imported.
 """
@@ -24,17 +26,18 @@ LAYERS: dict[str, int] = {
     "atomic": 1,
     "integrity": 1,  # checksummed completion records (phases and evaluation nodes write them)
     "results": 1,
-    "tasks": 2,
-    "modeling": 2,
-    "data": 3,
-    "evaluation": 4,
-    "training": 4,
-    "selection": 5,
-    "experiments": 6,
-    "analysis": 6,
-    "rehearsal": 7,  # `xstilts rehearse`: drives experiments and the report on toy data
-    "cli": 8,
-    "cli_selection": 8,  # the `select` and `select-eval` commands
+    "families": 2,  # the family table (FamilyOps per family) and the per-family pieces it holds
+    "modeling": 3,  # builds each head from the family table
+    "tasks": 4,  # validates `family:` and `metric:` against the family table
+    "data": 5,
+    "evaluation": 6,
+    "training": 6,
+    "selection": 7,
+    "experiments": 8,
+    "analysis": 8,
+    "rehearsal": 9,  # `xstilts rehearse`: drives experiments and the report on toy data
+    "cli": 10,
+    "cli_selection": 10,  # the `select` and `select-eval` commands
 }
 BOTTOM = 1  # errors and the tables everything may use
 # analysis reads results.csv: besides the bottom layer it may use only the results table.

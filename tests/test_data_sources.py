@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.data.examples import SentenceExample
 from xstilts.data.load import available_splits, load_examples, resolve_source
 from xstilts.data.local import write_jsonl
 from xstilts.errors import UserError
+from xstilts.families.examples import SentenceExample
 from xstilts.tasks.registry import get_task
 
 OFFICIAL = Path(__file__).parent / "fixtures" / "xtreme" / "official"

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 
 from xstilts.data import cache as C
-from xstilts.data.featurize import featurize
 from xstilts.data.load import load_examples
 from xstilts.defaults import phase_defaults
+from xstilts.families.table import featurize
 from xstilts.modeling.model import load_encoder
 from xstilts.tasks import get_task
 
@@ -74,7 +74,7 @@ def test_tokenizer_fingerprint_sees_vocab(tiny_models, tmp_path):
 
 
 def test_mlm_text_and_default_location(tiny_models, tmp_path, monkeypatch):
-    from xstilts.data.examples import TextExample
+    from xstilts.families.examples import TextExample
 
     monkeypatch.setenv("XSTILTS_HOME", str(tmp_path / "home"))
     _, tok = load_encoder(str(tiny_models["bert"]))

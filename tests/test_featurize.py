@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xstilts.data.examples import Answer, SpanExample, TagExample
-from xstilts.data.featurize import featurize_spans, featurize_tags
-from xstilts.evaluation.predict import decode_spans, decode_tags
+from xstilts.families.decode import decode_spans, decode_tags
+from xstilts.families.examples import Answer, SpanExample, TagExample
+from xstilts.families.featurize import featurize_spans, featurize_tags
 
 
 @pytest.fixture(scope="module", params=["bert", "xlmr"])

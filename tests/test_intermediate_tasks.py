@@ -12,10 +12,10 @@ from tests.helpers import HUB_FIXTURE_DIR as FIXTURE_DIR
 from tests.helpers import HUB_FIXTURES as FIXTURES
 from tests.helpers import INTERMEDIATE_LIBRARY as LIBRARY
 from tests.helpers import hub_files, load
-from xstilts.data.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
 from xstilts.data.hub import get_mapper, map_rows
 from xstilts.data.mappers import LOCAL_READERS, TASK_LOADERS
 from xstilts.errors import UserError
+from xstilts.families.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
 from xstilts.tasks.registry import get_task, list_tasks
 
 PAPER_NINE = {"anli_plus", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "sst2"}

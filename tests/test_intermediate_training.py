@@ -10,9 +10,10 @@ import torch
 from tests.helpers import HUB_FIXTURES as FIXTURES
 from tests.helpers import INTERMEDIATE_LIBRARY as LIBRARY
 from tests.helpers import hub_files, load
-from xstilts.data.featurize import Collator, featurize
 from xstilts.data.mappers import LOCAL_READERS, TASK_LOADERS
 from xstilts.defaults import phase_defaults
+from xstilts.families.featurize import Collator
+from xstilts.families.table import featurize
 from xstilts.modeling.model import MultiTaskModel, load_encoder
 from xstilts.tasks import get_task
 from xstilts.training.loop import TrainTask, train

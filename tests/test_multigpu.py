@@ -59,7 +59,7 @@ def train_from(start: Path, out: Path) -> dict:
     """Train the start checkpoint on the toy features (in whatever process group this process is part of)."""
     from safetensors.torch import save_file
 
-    from xstilts.data.featurize import Collator
+    from xstilts.families.featurize import Collator
     from xstilts.modeling.model import load_checkpoint
     from xstilts.training.loop import TrainTask, train
 

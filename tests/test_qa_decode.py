@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xstilts.evaluation.predict import decode_spans, max_context_flags
+from xstilts.families.decode import decode_spans, max_context_flags
 
 # Context "t0 t1 ... t9": token i covers characters [3i, 3i + 2).
 CONTEXT = " ".join(f"t{i}" for i in range(10))
@@ -84,9 +84,9 @@ def test_real_windows_map_onto_the_context_tokens(tiny_models):
     """On real windows (HF fast-tokenizer overflow with stride), the inferred window starts place every window's
     context tokens on the context's own tokenization, and each context token has exactly one max-context window."""
     from tests.conftest import toy_corpus
-    from xstilts.data.examples import Answer, SpanExample
-    from xstilts.data.featurize import featurize_spans
-    from xstilts.evaluation.predict import _window_starts
+    from xstilts.families.decode import _window_starts
+    from xstilts.families.examples import Answer, SpanExample
+    from xstilts.families.featurize import featurize_spans
     from xstilts.modeling.model import load_encoder
 
     _, tok = load_encoder(str(tiny_models["xlmr"]))

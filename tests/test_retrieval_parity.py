@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xstilts.evaluation import metrics as M
 from xstilts.evaluation.retrieval import bucc_candidates, distinct, knn, mine_one_to_one
+from xstilts.families import metrics as M
 
 OFFICIAL = Path(__file__).parent / "fixtures" / "xtreme" / "official"
 
@@ -293,8 +293,8 @@ def faiss_cosine_nn(queries: np.ndarray, keys: np.ndarray) -> list[int]:
 @pytest.mark.parametrize("pooling", ["mean_all", "mean_content", "cls"])
 def test_tatoeba_official_layout_equals_a_direct_computation(tiny_models, tmp_path, pooling):
     from xstilts.defaults import phase_defaults
-    from xstilts.evaluation import submission as S
     from xstilts.evaluation.zero_shot import evaluate_target
+    from xstilts.families import submission as S
     from xstilts.tasks.registry import get_task
 
     model_dir = tiny_models["xlmr"]
@@ -325,10 +325,10 @@ def test_tatoeba_directions_and_recorded_settings(tiny_models, tmp_path):
     sorted English lines; both settings are in every row and in metrics.json."""
     import json
 
-    from xstilts.data.examples import BitextExample
     from xstilts.data.xtreme import tatoeba_official_order
-    from xstilts.evaluation import submission as S
     from xstilts.evaluation.zero_shot import evaluate_target
+    from xstilts.families import submission as S
+    from xstilts.families.examples import BitextExample
     from xstilts.tasks.registry import get_task
 
     english = ["the red cat", "a dog runs", "big house", "the sun is happy", "apple tree"]
@@ -392,8 +392,8 @@ def test_bucc_official_layout_run_equals_the_official_pipeline(tiny_models, tmp_
     """Dev threshold and predictions of a run on the official BUCC layout: the official pipeline on vectors
     computed directly from the model gives the same candidates, threshold and mined pairs; one-to-one."""
     from xstilts.defaults import phase_defaults
-    from xstilts.evaluation import submission as S
     from xstilts.evaluation.zero_shot import evaluate_target
+    from xstilts.families import submission as S
     from xstilts.tasks.registry import get_task
 
     model_dir = tiny_models["xlmr"]
@@ -450,8 +450,8 @@ def test_knn_moves_the_index_to_the_gpus_when_faiss_has_any(monkeypatch):
 
 def test_a_plan_job_passes_its_retrieval_protocol_through(tiny_models, tmp_path):
     """evaluate_job runs the job's direction and pooling (spec `retrieval:`), and the rows record them."""
-    from xstilts.data.examples import BitextExample
     from xstilts.evaluation.zero_shot import evaluate_job
+    from xstilts.families.examples import BitextExample
 
     pairs = [BitextExample(f"de-{i}", f"en-{i}", f"{e} x", e) for i, e in enumerate(["red cat", "a dog", "big sun"])]
     job = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from xstilts.errors import UserError
-from xstilts.evaluation import submission as S
 from xstilts.evaluation.scorer import run_score_cli, score_predictions, score_task_lang
+from xstilts.families import submission as S
 from xstilts.languages import XTREME_TASK2LANGS
 
 HAND = Path(__file__).parent / "fixtures" / "scorer" / "hand"
@@ -174,7 +174,7 @@ def test_tagging_round_trip_keeps_empty_sentences(tmp_path: Path):
 
 
 def test_qa_and_bucc_round_trips(tmp_path: Path):
-    from xstilts.data.examples import Answer, SpanExample
+    from xstilts.families.examples import Answer, SpanExample
 
     ex = SpanExample(guid="q2", question="Wo?", context="im Haus", answers=[Answer("Haus", 3)])
     S.write_qa_labels(tmp_path / "l.json", [("q1", "ctx", "q?", ["a", "b"]), ex])

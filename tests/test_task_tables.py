@@ -12,11 +12,12 @@ import pytest
 import yaml
 
 from xstilts.errors import UserError
-from xstilts.evaluation import metrics as M
 from xstilts.evaluation.scorer import METRICS as SCORER_METRICS
+from xstilts.evaluation.scorer import XTREME_TASK_METRIC
 from xstilts.evaluation.task_eval import score
+from xstilts.families import FAMILY_TABLE, metric_for, metric_names
+from xstilts.families import metrics as M
 from xstilts.tasks.registry import get_task, list_tasks, load_task_file
-from xstilts.tasks.spec import FAMILIES, METRIC_FAMILIES
 
 BASE = {
     "name": "my_task",
@@ -35,15 +36,15 @@ def write_task(tmp_path: Path, **fields) -> Path:
 
 
 def test_every_metric_name_has_one_implementation_and_every_task_uses_one():
-    assert {name: set(families) for name, families in METRIC_FAMILIES.items()} == {
-        name: set(by_family) for name, by_family in M.METRICS.items()
-    }
+    # a task YAML's valid `metric:` names are the family table's, each with its implementation beside it
+    for ops in FAMILY_TABLE.values():
+        assert ops.metrics and all(isinstance(m, M.Metric) for m in ops.metrics.values()), ops.name
     for task in list_tasks():
-        assert M.metric_for(task.metric, task.family), task.name
+        assert metric_for(task.metric, task.family), task.name
     # the official scorer's rows are the table's rows, named by each XTREME task's own YAML
-    for name, (metric, family) in M.XTREME_TASK_METRIC.items():
+    for name, (metric, family) in XTREME_TASK_METRIC.items():
         assert (get_task(name).metric, get_task(name).family) == (metric, family)
-        assert SCORER_METRICS[name] is M.METRICS[metric][family]
+        assert SCORER_METRICS[name] is FAMILY_TABLE[family].metrics[metric]
 
 
 def test_unknown_metric_fails_at_load_naming_file_and_valid_values(tmp_path):
@@ -52,7 +53,7 @@ def test_unknown_metric_fails_at_load_naming_file_and_valid_values(tmp_path):
         load_task_file(path)
     message = str(info.value)
     assert str(path) in message and "mlqa_em_f2" in message
-    assert all(name in message for name in METRIC_FAMILIES)
+    assert all(name in message for name in metric_names())
 
 
 def test_metric_of_another_family_fails(tmp_path):
@@ -66,11 +67,12 @@ def test_unknown_family_fails_at_load_naming_file_and_valid_values(tmp_path):
         load_task_file(path)
     message = str(info.value)
     assert str(path) in message and "family" in message
-    assert all(f"'{family}'" in message for family in FAMILIES)
+    assert all(f"'{family}'" in message for family in FAMILY_TABLE)
 
 
-def test_unknown_metric_is_exit_2_from_the_cli(tmp_path):
-    write_task(tmp_path, metric="acuracy")
+def _tasks_cli_error(tmp_path: Path, **fields) -> str:
+    """`xstilts tasks` with a task YAML of these fields: the one-line error of its exit 2."""
+    write_task(tmp_path, **fields)
     res = subprocess.run(
         [sys.executable, "-m", "xstilts.cli", "tasks"],
         capture_output=True,
@@ -81,7 +83,18 @@ def test_unknown_metric_is_exit_2_from_the_cli(tmp_path):
     assert res.returncode == 2, res.stderr
     err = res.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_unknown_metric_is_exit_2_from_the_cli(tmp_path):
+    err = _tasks_cli_error(tmp_path, metric="acuracy")
     assert "my_task.yaml" in err and "unknown metric 'acuracy'" in err and "squad_em_f1" in err
+
+
+def test_unknown_family_is_exit_2_from_the_cli(tmp_path):
+    err = _tasks_cli_error(tmp_path, family="clasification")
+    assert "my_task.yaml" in err and "unknown family 'clasification'" in err
+    assert all(f"'{family}'" in err for family in FAMILY_TABLE)
 
 
 def test_retrieval_protocol_is_declared(tmp_path):

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from xstilts.data.featurize import Collator, featurize
 from xstilts.data.load import load_examples
 from xstilts.defaults import phase_defaults
+from xstilts.families.featurize import Collator
+from xstilts.families.table import featurize
 from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder
 from xstilts.tasks import get_task
 from xstilts.training.loop import TrainingDiverged, TrainTask, _clip_exact, build_optimizer, grad_into_buffer, train

@@ -26,8 +26,8 @@ import pytest
 
 from tests.helpers import xtreme_hub as hub_examples_of  # (task, split, lang) from the hub fixtures
 from xstilts.evaluation import scorer
-from xstilts.evaluation import submission as S
 from xstilts.evaluation.zero_shot import evaluate_target
+from xstilts.families import submission as S
 from xstilts.languages import XTREME_GROUP2TASK, XTREME_TASK2LANGS
 from xstilts.tasks.registry import get_task
 
@@ -66,8 +66,9 @@ def overfit_qa_heads(model, tokenizer) -> None:
     would be 0 and the run/scorer equality would hold trivially; after this some answers overlap the gold ones."""
     import torch
 
-    from xstilts.data.featurize import Collator, featurize
     from xstilts.defaults import phase_defaults
+    from xstilts.families.featurize import Collator
+    from xstilts.families.table import featurize
 
     collate = Collator(pad_id=tokenizer.pad_token_id)
     batches = []
@@ -367,8 +368,9 @@ def test_stripped_qa_files_are_decoded_as_the_labelled_ones(tiny_models, tmp_pat
     (SQuAD v1.1 protocol: every question is answered), not the null answer."""
     import torch
 
-    from xstilts.data.featurize import Collator, featurize
     from xstilts.defaults import phase_defaults
+    from xstilts.families.featurize import Collator
+    from xstilts.families.table import featurize
     from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder, save_checkpoint
 
     encoder, tokenizer = load_encoder(str(tiny_models["xlmr"]))

@@ -15,7 +15,6 @@ from tests.helpers import XTREME_FIXTURES as FIX
 from tests.helpers import XTREME_OFFICIAL as OFFICIAL
 from tests.helpers import xtreme_hub as hub
 from tests.helpers import xtreme_official as official
-from xstilts.data.examples import Answer, BitextExample, SentenceExample, SpanExample, TagExample
 from xstilts.data.hub import ROW_MAPPERS, format_pattern, get_mapper, map_rows
 from xstilts.data.load import load_examples
 from xstilts.data.xtreme import (
@@ -27,6 +26,7 @@ from xstilts.data.xtreme import (
     tatoeba_official_order,
 )
 from xstilts.errors import UserError
+from xstilts.families.examples import Answer, BitextExample, SentenceExample, SpanExample, TagExample
 from xstilts.languages import UDPOS_LANG2NAME, XTREME_GROUP2TASK, XTREME_TASK2LANGS
 from xstilts.tasks.registry import get_task
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from xstilts.data.examples import (
+from xstilts.data.local import write_jsonl
+from xstilts.families.examples import (
     Answer,
     BitextExample,
     ChoiceExample,
@@ -16,7 +17,6 @@ from xstilts.data.examples import (
     TagExample,
     TextExample,
 )
-from xstilts.data.local import write_jsonl
 
 FILLER = "the a movie film cat dog runs jumps very and it this that".split()
 COLORS = ["red", "blue", "green"]

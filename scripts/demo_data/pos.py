@@ -9,7 +9,7 @@ from demo_data.apertium import tag_sentences, usable
 from demo_data.catalogs import CATALOGS, catalog, english_messages, translation
 from demo_data.common import consecutive, shuffled
 from demo_data.wordnet import synsets
-from xstilts.data.examples import TagExample
+from xstilts.families.examples import TagExample
 
 EN_SIZES = {"train": 2000, "dev": 300, "test": 500}
 SILVER_LANGS = ["ca", "es", "eu"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from demo_data.common import rng, shuffled
-from xstilts.data.examples import Answer, SpanExample
+from xstilts.families.examples import Answer, SpanExample
 
 QA_LANGS = ["en", "de", "es", "fr", "ru", "zh"]
 COUNTRIES_PER_CONTEXT = 3

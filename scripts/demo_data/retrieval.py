@@ -6,7 +6,7 @@ from typing import Any
 
 from demo_data.catalogs import pairs
 from demo_data.common import consecutive, shuffled
-from xstilts.data.examples import BitextExample
+from xstilts.families.examples import BitextExample
 
 # XTREME Tatoeba languages with at least 700 clean pairs in the five catalogs (see README for the counts).
 TATOEBA_LANGS = "ar bg de el es eu fa fi fr hi hu ja ko ru th tr vi zh".split()

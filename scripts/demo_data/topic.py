@@ -6,7 +6,7 @@ from typing import Any
 
 from demo_data.catalogs import english_messages, norm, translation
 from demo_data.common import consecutive, shuffled
-from xstilts.data.examples import SentenceExample
+from xstilts.families.examples import SentenceExample
 
 # Languages whose catalogs translate all five packages (coreutils is the sparse one).
 TOPIC_LANGS = "de es fr ja ko ru tr zh".split()

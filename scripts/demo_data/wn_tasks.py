@@ -7,7 +7,7 @@ from typing import Any
 
 from demo_data.common import rng, shuffled
 from demo_data.wordnet import Synset, base_forms, senses_by_lemma, synsets
-from xstilts.data.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
+from xstilts.families.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
 
 SIZES = {"train": 2000, "dev": 300}
 DEV_FRACTION = 0.15

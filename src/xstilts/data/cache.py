@@ -3,13 +3,14 @@ once and shared by every node and phase that needs it.
 
 Key: the tokenizer's fingerprint (a hash of its serialized vocabulary, normalizer and special tokens), the examples'
 content hash, the family, the label list, train/eval mode, the featurization settings that matter (max_seq_length,
-doc_stride) and a hash of featurize.py's source (a code change invalidates old entries). Stored as one numpy .npz per key
+doc_stride) and a hash of the source of the family's featurizer module (a code change invalidates old entries). Stored as one numpy .npz per key
 (columns of ragged int/float arrays with offsets; never pickles), written to a temporary file and renamed into place, so
 concurrent writers of the same key are harmless. Location: $XSTILTS_HOME/features, or the `cache_dir` argument.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import inspect
@@ -19,16 +20,28 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from xstilts.data import featurize as _featurize_module
-from xstilts.data.featurize import featurize
+from xstilts.families import family_ops
+from xstilts.families.table import featurize
 
 FORMAT = 1
 _SETTINGS_USED = ("max_seq_length", "doc_stride")
-_CODE_HASH = hashlib.sha256(inspect.getsource(_featurize_module).encode()).hexdigest()[:16]
+
+
+@functools.cache
+def _module_hash(module: ModuleType) -> str:
+    return hashlib.sha256(inspect.getsource(module).encode()).hexdigest()[:16]
+
+
+def _code_hash(family: str) -> str:
+    """Hash of the source of the module holding the family's featurizer (families/featurize.py for the built-in
+    families): a code change there invalidates old entries."""
+    module = inspect.getmodule(family_ops(family).featurize)
+    return _module_hash(module) if module is not None else ""
 
 
 def default_cache_dir() -> Path:
@@ -86,7 +99,7 @@ def cache_key(
 ) -> str:
     material = {
         "format": FORMAT,
-        "code": _CODE_HASH,
+        "code": _code_hash(family),
         "family": family,
         "labels": labels,
         "train": bool(train),

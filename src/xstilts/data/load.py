@@ -32,7 +32,7 @@ def resolve_source(task: TaskSpec, split: str, lang: str = "en", data_dir: str |
     """Pick the source of one split of a task in one language. The first rule that applies wins.
 
     With a data directory (`--data-dir task=DIR`, a spec's `data_dirs`), which must exist:
-      1. `DIR/<split>.<lang>.jsonl` exists: the uniform JSONL layout (fields as in data/examples.py);
+      1. `DIR/<split>.<lang>.jsonl` exists: the uniform JSONL layout (fields as in families/examples.py);
       2. the task has its own local reader (a format only the user can supply, e.g. CCGbank): that reader;
       3. the task has an official XTREME reader: the official download layout (DIR = download root or task folder);
       4. otherwise a UserError naming the JSONL file that was expected.

@@ -1,4 +1,4 @@
-"""The uniform local layout: `<dir>/<split>.<lang>.jsonl`, one example per line, fields as in data/examples.py.
+"""The uniform local layout: `<dir>/<split>.<lang>.jsonl`, one example per line, fields as in families/examples.py.
 
 Used by the demo data, by user-provided data (translated intermediate data, CCG, ...) and by tests.
 """
@@ -11,26 +11,9 @@ from dataclasses import fields as dc_fields
 from pathlib import Path
 from typing import Any
 
-from xstilts.data.examples import (
-    Answer,
-    BitextExample,
-    ChoiceExample,
-    SentenceExample,
-    SpanExample,
-    TagExample,
-    TextExample,
-)
 from xstilts.errors import UserError
-
-FAMILY_EXAMPLE = {
-    "classification": SentenceExample,
-    "regression": SentenceExample,
-    "multiple_choice": ChoiceExample,
-    "span_qa": SpanExample,
-    "tagging": TagExample,
-    "mlm": TextExample,
-    "retrieval": BitextExample,
-}
+from xstilts.families import family_ops
+from xstilts.families.examples import Answer, SpanExample
 
 
 def local_path(directory: str | Path, split: str, lang: str) -> Path:
@@ -55,7 +38,8 @@ def _check_types(cls: type, obj: dict[str, Any], path: Path, lineno: int) -> Non
 def parse_example(family: str, obj: Any, path: Path, lineno: int, labels: list[str] | None = None):
     """Turn one JSON object into the family's example, with errors naming file and line. `labels`: the task's label
     set (classification labels or tags), checked when given."""
-    cls = FAMILY_EXAMPLE[family]
+    ops = family_ops(family)
+    cls = ops.example_type
     if not isinstance(obj, dict):
         raise UserError(f"expected a JSON object for a {cls.__name__}", path=str(path), line=lineno)
     _check_types(cls, obj, path, lineno)
@@ -67,38 +51,10 @@ def parse_example(family: str, obj: Any, path: Path, lineno: int, labels: list[s
             ex = cls(**obj)
     except (TypeError, KeyError, ValueError) as e:
         raise UserError(f"malformed {cls.__name__}: {e}", path=str(path), line=lineno) from None
-    _validate(ex, family, path, lineno, labels)
+    problem = ops.check(ex, labels) if ops.check is not None else None
+    if problem:
+        raise UserError(problem, path=str(path), line=lineno)
     return ex
-
-
-def _validate(ex: Any, family: str, path: Path, lineno: int, labels: list[str] | None = None) -> None:
-    def bad(msg: str) -> UserError:
-        return UserError(msg, path=str(path), line=lineno)
-
-    if isinstance(ex, TagExample):
-        if not isinstance(ex.tokens, list) or not all(isinstance(t, str) for t in ex.tokens):
-            raise bad("'tokens' must be a list of strings")
-        if ex.tags is not None and len(ex.tags) != len(ex.tokens):
-            raise bad(f"{len(ex.tokens)} tokens but {len(ex.tags)} tags; expected one tag per token")
-        unknown = sorted({str(t) for t in ex.tags or []} - set(labels)) if labels else []
-        if unknown:
-            raise bad(f"tag {unknown[0]!r} is not in the task's tag set; expected one of {labels}")
-    elif isinstance(ex, ChoiceExample):
-        if not isinstance(ex.choices, list) or len(ex.choices) < 2:
-            raise bad("'choices' must be a list of at least 2 strings")
-        if ex.label is not None and not (0 <= int(ex.label) < len(ex.choices)):
-            raise bad(f"'label' {ex.label} out of range for {len(ex.choices)} choices")
-    elif isinstance(ex, SpanExample):
-        for a in ex.answers:
-            if ex.context[a.answer_start : a.answer_start + len(a.text)] != a.text:
-                raise bad(f"answer {a.text!r} not found at offset {a.answer_start} of the context")
-    elif isinstance(ex, SentenceExample):
-        if not isinstance(ex.text_a, str):
-            raise bad("'text_a' must be a string")
-        if family == "regression" and ex.label is not None and not isinstance(ex.label, (int, float)):
-            raise bad("'label' must be a number for a regression task")
-        if family == "classification" and labels and ex.label is not None and str(ex.label) not in labels:
-            raise bad(f"label {ex.label!r} is not in the task's label set; expected one of {labels}")
 
 
 def read_text(path: str | Path) -> str:

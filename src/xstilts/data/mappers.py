@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xstilts.data.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
 from xstilts.data.hub import (
     class_label,
     guid,
@@ -23,6 +22,7 @@ from xstilts.data.hub import (
     tag_names,
 )
 from xstilts.errors import UserError
+from xstilts.families.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
 from xstilts.tasks.spec import TaskSpec
 
 LocalReader = Callable[[str | Path, str], list[Any]]

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xstilts.data.examples import Answer, BitextExample, SentenceExample, SpanExample, TagExample
 from xstilts.data.hub import (
     class_label,
     guid,
@@ -42,6 +41,7 @@ from xstilts.data.hub import (
 )
 from xstilts.data.local import read_text, read_text_lines
 from xstilts.errors import UserError
+from xstilts.families.examples import Answer, BitextExample, SentenceExample, SpanExample, TagExample
 from xstilts.languages import ISO2_TO_ISO3
 from xstilts.tasks.spec import TaskSpec
 

@@ -16,14 +16,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from xstilts.data.examples import BitextExample
-from xstilts.data.featurize import Collator, featurize_retrieval
 from xstilts.data.load import load_examples, subsample
 from xstilts.data.xtreme import tatoeba_official_order
 from xstilts.defaults import default_retrieval_layer, phase_defaults
 from xstilts.errors import UserError
-from xstilts.evaluation import submission as sub
 from xstilts.evaluation.task_eval import gold_of, predict_examples, score
+from xstilts.families import submission as sub
+from xstilts.families.examples import BitextExample
+from xstilts.families.featurize import Collator, featurize_retrieval
 from xstilts.modeling.model import MultiTaskModel, is_checkpoint, load_checkpoint, load_encoder
 from xstilts.tasks.spec import TaskSpec
 
@@ -39,28 +39,6 @@ def load_for_eval(path: str, trust_remote_code: bool = False) -> tuple[MultiTask
 def _has_gold(golds: Sequence[Any]) -> bool:
     """Whether a split carries gold: the official test files have no label (None), tags (None) or answers ([])."""
     return any(g not in (None, []) for g in golds)
-
-
-def _write_predictions(
-    task: TaskSpec, examples: Sequence[Any], preds: Sequence[Any], pred_path: Path, label_path: Path | None
-) -> None:
-    """Predictions, and the gold labels in the same layout unless label_path is None (a split without gold)."""
-    fam = task.family
-    if fam == "span_qa":
-        sub.write_qa_predictions(pred_path, {e.guid: p for e, p in zip(examples, preds, strict=False)})
-        if label_path is not None:
-            sub.write_qa_labels(
-                label_path,
-                [(e.guid, e.context, e.question, [(a.text, a.answer_start) for a in e.answers]) for e in examples],
-            )
-    elif fam == "tagging":
-        sub.write_tagging(pred_path, preds)
-        if label_path is not None:
-            sub.write_tagging(label_path, gold_of(task, examples))
-    else:
-        sub.write_labels_tsv(pred_path, [str(p) for p in preds])
-        if label_path is not None:
-            sub.write_labels_tsv(label_path, [str(g) for g in gold_of(task, examples)])
 
 
 def _retrieval_sides(rows: Sequence[BitextExample]) -> tuple[list[str], list[str], list[str], list[str], set]:
@@ -149,9 +127,9 @@ def evaluate_retrieval(
     """
     import numpy as np
 
-    from xstilts.evaluation import metrics as M
     from xstilts.evaluation.predict import POOLING_MODES, sentence_vectors
     from xstilts.evaluation.retrieval import bucc_candidates, distinct
+    from xstilts.families import metrics as M
 
     if direction not in RETRIEVAL_DIRECTIONS:
         raise UserError(f"unknown retrieval direction '{direction}'; expected one of {', '.join(RETRIEVAL_DIRECTIONS)}")
@@ -256,7 +234,7 @@ def evaluate_target(
     for lang in languages:
         if lang not in task.languages:
             raise UserError(f"task '{task.name}' has no language '{lang}'; its languages: {' '.join(task.languages)}")
-    if task.family == "retrieval":
+    if task.ops.is_retrieval:
         rows = []
         for lang in languages:  # one model load; each language with the splits its data has
             rows += evaluate_retrieval(
@@ -278,6 +256,9 @@ def evaluate_target(
             raise UserError(
                 f"checkpoint has no head for task '{task.name}' (heads: {sorted(model.heads)})", path=model_path
             )
+        write = task.ops.write
+        if write is None:
+            raise UserError(f"task '{task.name}': family '{task.family}' has no zero-shot evaluation")
         rows = []
         for lang in tqdm(languages, desc=f"eval {task.name}", disable=not progress, leave=False):
             for split in per_lang[lang]:
@@ -285,9 +266,8 @@ def evaluate_target(
                 preds = predict_examples(model, tokenizer, task, examples, settings, device)
                 golds = gold_of(task, examples)
                 labelled = _has_gold(golds)
-                ext = "json" if task.family == "span_qa" else "tsv"
-                _write_predictions(
-                    task,
+                ext = task.ops.prediction_ext
+                write(
                     examples,
                     preds,
                     out / "predictions" / task.name / f"{split}-{lang}.{ext}",

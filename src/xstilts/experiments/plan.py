@@ -159,7 +159,7 @@ def evaluation_job(spec: ExperimentSpec, m: ModelSpec, target: str) -> dict[str,
         "trust_remote_code": m.trust_remote_code,
         "group": task.group or "",
     }
-    if task.family == "retrieval":
+    if task.ops.is_retrieval:
         gold_only = task.is_mining and data_dir is None and task.local_dir is None
         if gold_only and not spec.retrieval.allow_gold_only_mining:
             raise UserError(

@@ -36,12 +36,10 @@ def spec_texts(spec: ExperimentSpec) -> list[str]:
     for name in sorted(names):
         task = get_task(name)
         src = get_task(task.train_from) if task.train_from else task
-        jobs = (
-            [] if task.family == "retrieval" else [(src, "train", src.train_language), (src, "dev", src.train_language)]
-        )
+        jobs = [(src, "train", src.train_language), (src, "dev", src.train_language)] if task.ops.trainable else []
         if task.role == "target":
             jobs += [(task, split, lang) for split in spec.splits for lang in spec.target_languages(name)]
-            if task.family == "retrieval":
+            if task.ops.is_retrieval:
                 jobs += [(task, "dev", lang) for lang in spec.target_languages(name)]
         for t, split, lang in jobs:
             if split not in t.splits:

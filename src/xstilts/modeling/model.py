@@ -12,8 +12,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xstilts.errors import UserError
+from xstilts.families import family_ops
 from xstilts.modeling.embedded import resolve_model_path
-from xstilts.modeling.heads import build_head
 
 HEADS_FILE = "heads.safetensors"
 HEADS_CONFIG = "heads.json"
@@ -100,8 +100,10 @@ class MultiTaskModel(nn.Module):
         return int(self.encoder.config.hidden_size)
 
     def add_head(self, spec: HeadSpec) -> None:
-        word_emb = self.encoder.get_input_embeddings() if spec.family == "mlm" else None
-        self.heads[spec.task] = build_head(spec.family, self.hidden_size, spec.num_labels, word_emb)
+        build = family_ops(spec.family).head
+        if build is None:
+            raise ValueError(f"no head for family '{spec.family}'")
+        self.heads[spec.task] = build(self.hidden_size, spec.num_labels, self.encoder.get_input_embeddings())
         self.head_specs[spec.task] = spec
 
     def encode(self, batch: dict[str, Any], output_hidden_states: bool = False):

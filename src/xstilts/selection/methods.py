@@ -170,7 +170,7 @@ class Selector:
         from xstilts.evaluation.task_eval import evaluate_examples
 
         b, seed = self.bench, int(self.budget["seed"])
-        if self.target.family == "retrieval":
+        if self.target.ops.is_retrieval:
             return self._retrieval_score(self._own_pairs())
         for name in list(b.model.heads.keys()):  # the target phase starts from the encoder, as in the grid
             del b.model.heads[name]
@@ -191,7 +191,7 @@ class Selector:
         return out
 
     def _parallel_pairs(self) -> dict[str, list[Any]]:
-        if self.target.family == "retrieval":
+        if self.target.ops.is_retrieval:
             return self._own_pairs()
         par = get_task(str(self.budget["parallel_task"]))
         n = int(self.budget["parallel_pairs"])
@@ -210,7 +210,7 @@ class Selector:
         return float(np.mean(list(acc.values()))), 2 * sum(len(v) for v in pairs.values())
 
     def _measure_xlangid(self) -> tuple[float, int]:
-        if self.target.family == "retrieval":
+        if self.target.ops.is_retrieval:
             pairs = self._own_pairs()
             en_texts = [r.target for rows in pairs.values() for r in rows]
             per_lang = {lang: [r.source for r in rows] for lang, rows in pairs.items()}
@@ -234,7 +234,7 @@ class Selector:
 
     def _texts_vector(self, task: TaskSpec) -> tuple[np.ndarray, int]:
         n = int(self.budget["text_examples"])
-        if task.family == "retrieval":
+        if task.ops.is_retrieval:
             rows = [r for rows in self._own_pairs().values() for r in rows][:n]
             texts = [r.target for r in rows]
         else:
@@ -250,7 +250,7 @@ class Selector:
             "fewshot": self._measure_fewshot,
         }
         wanted = [m for m in ("logme", "xalign", "xlangid", "taskemb", "fewshot") if m in methods]
-        if self.target.family == "retrieval":
+        if self.target.ops.is_retrieval:
             wanted = [m for m in wanted if m not in ("logme", "taskemb")]
         for cand in self.candidates:
             measures = {m: (fns[m] if m != "taskemb" else (lambda cand=cand: self._fisher_of(cand))) for m in wanted}
@@ -264,7 +264,7 @@ class Selector:
         if method not in METHODS:
             raise UserError(f"unknown selection method '{method}'; known: {', '.join(METHODS)}")
         fam = self.target.family
-        if fam == "retrieval" and method in ("logme", "taskemb"):
+        if self.target.ops.is_retrieval and method in ("logme", "taskemb"):
             return Ranking(
                 method,
                 self.target.name,

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from xstilts.data.examples import BitextExample, ChoiceExample, SentenceExample, SpanExample, TagExample
-from xstilts.data.featurize import Collator, featurize, featurize_retrieval
 from xstilts.data.load import load_examples, subsample
 from xstilts.errors import UserError
+from xstilts.families.examples import BitextExample, ChoiceExample, SentenceExample, SpanExample, TagExample
+from xstilts.families.featurize import Collator, featurize_retrieval
+from xstilts.families.table import featurize
 from xstilts.modeling.model import MultiTaskModel, load_encoder
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training.phase import head_spec, training_source, with_data_labels

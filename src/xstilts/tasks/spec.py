@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Family = Literal["classification", "regression", "multiple_choice", "span_qa", "tagging", "retrieval", "mlm"]
-FAMILIES: tuple[str, ...] = get_args(Family)
+from xstilts.families import FAMILY_TABLE, FamilyOps, metric_names
 
-# The `metric:` names a task YAML may use, and the families each can score. The implementations are
-# xstilts.evaluation.metrics.METRICS (same keys, checked by a test), which in-run scoring and the official scorer use.
-METRIC_FAMILIES: dict[str, tuple[str, ...]] = {
-    "accuracy": ("classification", "multiple_choice", "tagging", "retrieval", "mlm"),  # tagging: per token
-    "retrieval_accuracy": ("retrieval",),  # Tatoeba: the retrieved English sentence is the gold one
-    "pearson": ("regression",),  # with spearman beside it
-    "f1": ("tagging", "span_qa"),  # tagging: seqeval 0.0.12 chunk F1; span_qa: SQuAD EM and token F1
-    "squad_em_f1": ("span_qa",),  # SQuAD v1.1 normalization; score = (EM + F1) / 2
-    "mlqa_em_f1": ("span_qa",),  # MLQA's language-aware normalization
-    "bucc_f1": ("retrieval",),  # F1 of mined (source, target) pairs
-}
 Retrieval = Literal["mining", "nearest"]
 # A retrieval task's protocol when its YAML does not declare one: mining metrics mine, the others take the nearest.
 _MINING_METRICS = ("bucc_f1",)
@@ -55,11 +43,11 @@ class TaskSpec(BaseModel):
 
     name: str
     role: Literal["target", "intermediate"]
-    family: Family
+    family: str  # a key of the family table (xstilts.families.FAMILY_TABLE)
     description: str = ""
     languages: list[str] = Field(default_factory=lambda: ["en"])
     train_language: str = "en"
-    # A key of METRIC_FAMILIES valid for the family; a typo fails when the YAML loads.
+    # One of the family's metric names (its FamilyOps.metrics); a typo fails when the YAML loads.
     metric: str = "accuracy"
     # Retrieval targets only: BUCC-style mining among distractors, or Tatoeba-style nearest neighbour.
     # Default: "mining" for a mining metric (bucc_f1), else "nearest".
@@ -82,21 +70,30 @@ class TaskSpec(BaseModel):
     pooling: str = "mean"
     group: str | None = None
 
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, family: str) -> str:
+        if family not in FAMILY_TABLE:
+            *rest, last = [repr(f) for f in FAMILY_TABLE]  # the families as pydantic names a Literal's values
+            valid = f"{', '.join(rest)} or {last}" if rest else last
+            raise ValueError(f"unknown family '{family}': Input should be {valid}")
+        return family
+
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, metric: str) -> str:
-        if metric not in METRIC_FAMILIES:
-            raise ValueError(f"unknown metric '{metric}'; valid: {', '.join(METRIC_FAMILIES)}")
+        if metric not in metric_names():
+            raise ValueError(f"unknown metric '{metric}'; valid: {', '.join(metric_names())}")
         return metric
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
-        valid = [m for m, families in METRIC_FAMILIES.items() if self.family in families]
+        valid = list(self.ops.metrics)
         if self.metric not in valid:
             raise ValueError(
                 f"metric '{self.metric}' does not apply to family '{self.family}'; valid: {', '.join(valid)}"
             )
-        if self.family == "retrieval":
+        if self.ops.is_retrieval:
             if self.retrieval is None:
                 self.retrieval = _default_retrieval(self.metric)
             elif (self.retrieval == "mining") != (self.metric in _MINING_METRICS):
@@ -114,7 +111,7 @@ class TaskSpec(BaseModel):
         data = super().model_dump(**kwargs)
         if data.get("head") == self.name:
             del data["head"]
-        if self.family == "retrieval" and data.get("retrieval") == _default_retrieval(self.metric):
+        if self.ops.is_retrieval and data.get("retrieval") == _default_retrieval(self.metric):
             del data["retrieval"]
         if "retrieval" in data and data["retrieval"] is None:
             del data["retrieval"]
@@ -127,8 +124,13 @@ class TaskSpec(BaseModel):
         return data
 
     @property
+    def ops(self) -> FamilyOps:
+        """The family's table entry: its example type, featurizer, head, decoder, gold, files and metrics."""
+        return FAMILY_TABLE[self.family]
+
+    @property
     def has_training_data(self) -> bool:
-        return self.family != "retrieval" and (self.train_from is not None or "train" in self.splits)
+        return self.ops.trainable and (self.train_from is not None or "train" in self.splits)
 
     @property
     def is_mining(self) -> bool:

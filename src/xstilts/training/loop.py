@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xstilts.data.featurize import Collator
+from xstilts.families.featurize import Collator
 from xstilts.training.lazy_rows import LazyRowAdamW, lazy_rows_apply
 from xstilts.training.sampling import TaskSampler, TaskStream, task_probabilities
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from xstilts.data.examples import TextExample
-from xstilts.data.featurize import Collator, featurize_text
 from xstilts.errors import UserError
-from xstilts.modeling.heads import MaskedLMHead
+from xstilts.families.examples import TextExample
+from xstilts.families.featurize import Collator, featurize_text
+from xstilts.families.heads import MaskedLMHead
 from xstilts.modeling.model import HeadSpec, is_checkpoint
 from xstilts.training.loop import TrainTask
 

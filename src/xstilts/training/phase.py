@@ -14,10 +14,10 @@ from typing import Any
 
 from xstilts import __version__
 from xstilts.data.cache import featurize_cached
-from xstilts.data.featurize import Collator
 from xstilts.data.load import load_examples, subsample
 from xstilts.defaults import EVALUATION_ONLY_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
+from xstilts.families.featurize import Collator
 from xstilts.integrity import write_record
 from xstilts.modeling.model import (
     HeadSpec,
@@ -179,20 +179,17 @@ def training_source(task: TaskSpec) -> TaskSpec:
 
 
 def head_spec(task: TaskSpec) -> HeadSpec:
-    labels = task.labels if task.family in ("classification", "tagging") else None
+    labels = task.labels if task.ops.uses_labels else None
     return HeadSpec(task=task.name, family=task.family, labels=labels)
 
 
 def with_data_labels(task: TaskSpec, examples: list[Any]) -> TaskSpec:
     """A tagging/classification task whose label set comes from the user's files (e.g. CCG supertags): take it from the
     training data, sorted, so the head's label order is reproducible."""
-    if task.labels is not None or task.family not in ("classification", "tagging"):
+    labels_of = task.ops.labels_of
+    if task.labels is not None or labels_of is None:
         return task
-    if task.family == "tagging":
-        labels = sorted({t for ex in examples for t in (ex.tags or [])})
-    else:
-        labels = sorted({str(ex.label) for ex in examples if ex.label is not None})
-    return task.model_copy(update={"labels": labels})
+    return task.model_copy(update={"labels": sorted(labels_of(examples))})
 
 
 def _declared_head(task_name: str) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from xstilts.data.featurize import feature_length
+from xstilts.families.featurize import feature_length
 
 SAMPLERS = ("proportional", "temperature", "uniform")
 

@@ -1,5 +1,8 @@
 """Featurization per family: typed examples -> token features; and the dynamic-padding collator.
 
+Each family's FamilyOps entry (xstilts.families.table) names its featurizer; `xstilts.families.featurize` (the function)
+dispatches through that table.
+
 A feature is a dict with `input_ids`, `attention_mask` (optional `token_type_ids`), the family's training targets, and a `meta`
 dict (never sent to the model) that decoding needs: which example a window came from, offsets, word positions.
 """
@@ -11,7 +14,7 @@ from typing import Any
 
 import torch
 
-from xstilts.data.examples import ChoiceExample, SentenceExample, SpanExample, TagExample, TextExample
+from xstilts.families.examples import ChoiceExample, SentenceExample, SpanExample, TagExample, TextExample
 
 _MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -173,26 +176,32 @@ def featurize_retrieval(texts: Sequence[str], tokenizer: Any, max_len: int) -> l
     return feats
 
 
-def featurize(
-    family: str,
-    examples: Sequence[Any],
-    tokenizer: Any,
-    labels: list[str] | None,
-    settings: dict[str, Any],
-    train: bool,
-) -> list[dict[str, Any]]:
-    max_len = int(settings["max_seq_length"])
-    if family in ("classification", "regression"):
-        return featurize_sentences(examples, tokenizer, labels, max_len, regression=family == "regression")
-    if family == "multiple_choice":
-        return featurize_choices(examples, tokenizer, max_len)
-    if family == "span_qa":
-        return featurize_spans(examples, tokenizer, max_len, int(settings["doc_stride"]), train)
-    if family == "tagging":
-        return featurize_tags(examples, tokenizer, labels, max_len)
-    if family == "mlm":
-        return featurize_text(examples, tokenizer, max_len)
-    raise ValueError(f"cannot featurize family '{family}'")
+# The FamilyOps `featurize` of each family: (examples, tokenizer, labels, settings, train) -> features.
+Features = list[dict[str, Any]]
+
+
+def featurize_classification(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+    return featurize_sentences(examples, tokenizer, labels, int(settings["max_seq_length"]))
+
+
+def featurize_regression(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+    return featurize_sentences(examples, tokenizer, labels, int(settings["max_seq_length"]), regression=True)
+
+
+def featurize_multiple_choice(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+    return featurize_choices(examples, tokenizer, int(settings["max_seq_length"]))
+
+
+def featurize_span_qa(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+    return featurize_spans(examples, tokenizer, int(settings["max_seq_length"]), int(settings["doc_stride"]), train)
+
+
+def featurize_tagging(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+    return featurize_tags(examples, tokenizer, labels, int(settings["max_seq_length"]))
+
+
+def featurize_mlm(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+    return featurize_text(examples, tokenizer, int(settings["max_seq_length"]))
 
 
 def feature_length(f: dict[str, Any]) -> int:

@@ -1,4 +1,5 @@
-"""Task heads, one small module per family, all reading the shared encoder's hidden states."""
+"""Task heads, one small module per family, all reading the shared encoder's hidden states; each family's FamilyOps
+entry names its builder."""
 
 from __future__ import annotations
 
@@ -123,22 +124,30 @@ class MaskedLMHead(nn.Module):
         return out
 
 
-def build_head(
-    family: str, hidden: int, num_labels: int | None, word_embeddings: nn.Embedding | None = None
-) -> nn.Module:
-    if family == "classification":
-        assert num_labels, "classification needs labels"
-        return ClassificationHead(hidden, num_labels)
-    if family == "regression":
-        return ClassificationHead(hidden, 1)
-    if family == "multiple_choice":
-        return MultipleChoiceHead(hidden)
-    if family == "span_qa":
-        return SpanHead(hidden)
-    if family == "tagging":
-        assert num_labels, "tagging needs labels"
-        return TaggingHead(hidden, num_labels)
-    if family == "mlm":
-        assert word_embeddings is not None
-        return MaskedLMHead(hidden, word_embeddings)
-    raise ValueError(f"no head for family '{family}'")
+# The FamilyOps `head` of each family: (hidden size, number of labels or None, encoder word embeddings) -> module.
+
+
+def classification_head(hidden: int, num_labels: int | None, word_embeddings: nn.Embedding) -> nn.Module:
+    assert num_labels, "classification needs labels"
+    return ClassificationHead(hidden, num_labels)
+
+
+def regression_head(hidden: int, num_labels: int | None, word_embeddings: nn.Embedding) -> nn.Module:
+    return ClassificationHead(hidden, 1)
+
+
+def multiple_choice_head(hidden: int, num_labels: int | None, word_embeddings: nn.Embedding) -> nn.Module:
+    return MultipleChoiceHead(hidden)
+
+
+def span_qa_head(hidden: int, num_labels: int | None, word_embeddings: nn.Embedding) -> nn.Module:
+    return SpanHead(hidden)
+
+
+def tagging_head(hidden: int, num_labels: int | None, word_embeddings: nn.Embedding) -> nn.Module:
+    assert num_labels, "tagging needs labels"
+    return TaggingHead(hidden, num_labels)
+
+
+def mlm_head(hidden: int, num_labels: int | None, word_embeddings: nn.Embedding) -> nn.Module:
+    return MaskedLMHead(hidden, word_embeddings)

@@ -296,8 +296,7 @@ def bucc_extract(candidates: Iterable[tuple[str, str, float]], threshold: float)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# One table per metric: the `metric:` of a task YAML, per family (validated by xstilts.tasks.spec.METRIC_FAMILIES,
-# which has the same keys)
+# Metrics as the family table holds them: the `metric:` of a task YAML, per family
 
 
 @dataclass(frozen=True)
@@ -334,52 +333,12 @@ def _em_f1(scores: dict[str, float]) -> float:
     return (scores["exact_match"] + scores["f1"]) / 2
 
 
-_ACCURACY = Metric(_accuracy, lambda s: s["accuracy"])
-_SQUAD = Metric(lambda p, g, lang: squad_scores(p, g), _em_f1)
-
-# metric name -> task family -> how it scores. A name means one thing per family; "f1" is the F1 of the family's unit
-# (entity chunks for tagging, answer tokens for span_qa, with SQuAD's exact match beside it).
-METRICS: dict[str, dict[str, Metric]] = {
-    "accuracy": dict.fromkeys(("classification", "multiple_choice", "tagging", "retrieval", "mlm"), _ACCURACY),
-    "retrieval_accuracy": {"retrieval": _ACCURACY},
-    "pearson": {"regression": Metric(_correlations, lambda s: s["pearson"])},
-    "f1": {"tagging": Metric(lambda p, g, lang: tagging_scores(g, p), lambda s: s["f1"]), "span_qa": _SQUAD},
-    "squad_em_f1": {"span_qa": _SQUAD},
-    "mlqa_em_f1": {"span_qa": Metric(mlqa_scores, _em_f1)},
-    "bucc_f1": {"retrieval": Metric(lambda p, g, lang: bucc_scores(p, g), lambda s: s["f1"])},
-}
-
-
-def metric_for(name: str, family: str) -> Metric:
-    """The table row of a task's `metric:` name and family (task YAMLs are validated against the same keys)."""
-    try:
-        return METRICS[name][family]
-    except KeyError:
-        raise ValueError(f"metric '{name}' is not defined for family '{family}'") from None
-
-
-# The metric (name, family) of each XTREME task, as its task YAML declares it (a test checks they agree).
-XTREME_TASK_METRIC: dict[str, tuple[str, str]] = {
-    "xnli": ("accuracy", "classification"),
-    "pawsx": ("accuracy", "classification"),
-    "udpos": ("f1", "tagging"),
-    "panx": ("f1", "tagging"),
-    "xquad": ("squad_em_f1", "span_qa"),
-    "mlqa": ("mlqa_em_f1", "span_qa"),
-    "tydiqa": ("squad_em_f1", "span_qa"),
-    "bucc2018": ("bucc_f1", "retrieval"),
-    "tatoeba": ("retrieval_accuracy", "retrieval"),
-}
-
-
-def task_score(task: str, scores: dict[str, float]) -> float:
-    """The single number of a task (official `avg_metric`): (EM + F1) / 2 for QA, else F1, else accuracy.
-
-    XTREME tasks use their metric's headline; for other task names the rule is read off the score names."""
-    if task in XTREME_TASK_METRIC:
-        return metric_for(*XTREME_TASK_METRIC[task]).headline(scores)
-    if "f1" in scores:
-        return scores["f1"]
-    if "accuracy" in scores:
-        return scores["accuracy"]
-    raise ValueError(f"no task metric among {sorted(scores)} for task '{task}'")
+# The metrics a family's FamilyOps entry names (xstilts.families.table): its `metric:` names -> these. A name means one
+# thing per family; "f1" is the F1 of the family's unit (entity chunks for tagging, answer tokens for span_qa, with
+# SQuAD's exact match beside it).
+ACCURACY = Metric(_accuracy, lambda s: s["accuracy"])
+PEARSON = Metric(_correlations, lambda s: s["pearson"])
+TAGGING_F1 = Metric(lambda p, g, lang: tagging_scores(g, p), lambda s: s["f1"])
+SQUAD = Metric(lambda p, g, lang: squad_scores(p, g), _em_f1)
+MLQA = Metric(mlqa_scores, _em_f1)
+BUCC_F1 = Metric(lambda p, g, lang: bucc_scores(p, g), lambda s: s["f1"])
