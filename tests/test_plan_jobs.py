@@ -302,3 +302,13 @@ def test_a_language_the_source_does_not_have_is_an_error_not_english_data():
         PhaseConfig("intermediate", ["mnli"], "m", languages={"mnli": "de"}).job()
     with pytest.raises(UserError, match="no language 'xx'"):
         PhaseConfig("target", ["panx_en"], "m", languages={"panx_en": "xx"}).job()
+
+
+def test_retrieval_options_column():
+    from xstilts.evaluation.zero_shot import retrieval_options
+
+    assert retrieval_options({"layer": 4, "direction": "en_to_xx", "pooling": "mean_all", "gold_only": False}) == (
+        "direction=en_to_xx;pooling=mean_all"
+    )
+    assert retrieval_options({"layer": None, "gold_only": True, "direction": None}) == "gold_only"
+    assert retrieval_options({}) == ""

@@ -309,7 +309,13 @@ def evaluate_job(
         direction=retrieval.get("direction") or "en_to_xx",
         pooling=retrieval.get("pooling") or "mean_all",
     )
-    options = ";".join(f"{k}={v}" for k, v in sorted(retrieval.items()) if k != "layer" and v not in (None, False))
-    if retrieval.get("gold_only"):
-        options = options.replace("gold_only=True", "gold_only")
+    options = retrieval_options(retrieval)
     return [{**r, "options": options} for r in rows]
+
+
+def retrieval_options(retrieval: dict[str, Any]) -> str:
+    """The `options` column: `key=value` per retrieval option that is set, sorted by key, `;`-joined; a flag that is on
+    is its bare name (`gold_only`); the layer has its own column."""
+    return ";".join(
+        k if v is True else f"{k}={v}" for k, v in sorted(retrieval.items()) if k != "layer" and v not in (None, False)
+    )

@@ -118,6 +118,7 @@ def write_hub_mirror(root: Path, need: dict[str, set[tuple[str, str]]], template
     from xstilts.data.hub import format_pattern, mirror_file
 
     files: dict[Path, list[dict[str, Any]]] = {}
+    seen: dict[Path, set[str]] = {}  # the rows of a shared config's file, as JSON: de-duplication in linear time
     for name, pairs in sorted(need.items()):
         task = get_task(name)
         if task.source is None:
@@ -129,9 +130,14 @@ def write_hub_mirror(root: Path, need: dict[str, set[tuple[str, str]]], template
                 path = mirror_file(root, task.source.id, config, format_pattern(hub_split, lang))
                 rows = _rows_for(task, hub_split, lang, templates)
                 if "{" not in (task.source.config or "{") and path in files:  # one config for every language
-                    files[path].extend(r for r in rows if r not in files[path])
-                else:
-                    files.setdefault(path, rows)
+                    for r in rows:
+                        key = json.dumps(r, sort_keys=True, ensure_ascii=False)
+                        if key not in seen[path]:
+                            seen[path].add(key)
+                            files[path].append(r)
+                elif path not in files:
+                    files[path] = list(rows)
+                    seen[path] = {json.dumps(r, sort_keys=True, ensure_ascii=False) for r in rows}
     for path, rows in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
