@@ -257,6 +257,31 @@ CASES = [
         ],
         ["dev.xx.jsonl", "empty file"],
     ),
+    Case(
+        "unknown_retrieval_pooling",
+        lambda c: [
+            "evaluate",
+            "--checkpoint",
+            str(c.model),
+            "-t",
+            "toy_retrieval",
+            "--languages",
+            "xx",
+            "--pooling",
+            "max",
+            "--data-dir",
+            str(
+                c.data(
+                    "a",
+                    '{"source_id": "s0", "target_id": "t0", "source": "a cat", "target": "the cat"}',
+                    "dev.xx.jsonl",
+                )
+            ),
+            "--out",
+            str(c.tmp / "e"),
+        ],
+        ["unknown pooling 'max'", "mean_all"],
+    ),
     Case("missing_data_dir", lambda c: c.train("toy_cls", c.tmp / "nowhere"), ["nowhere", "data directory not found"]),
     # --- data files: the official XTREME layout (TSV, CoNLL-style token<TAB>tag)
     Case(

@@ -184,6 +184,13 @@ def evaluate(
     languages: str | None = typer.Option(None, help="Comma-separated languages (default: all of the task's)."),
     split: str = typer.Option("dev", help="Comma-separated splits: dev, test."),
     layer: int | None = typer.Option(None, help="Retrieval: hidden_states index to pool (default: a middle layer)."),
+    direction: str = typer.Option(
+        "en_to_xx", help="Tatoeba-style retrieval: en_to_xx (official: English queries) or xx_to_en."
+    ),
+    pooling: str = typer.Option(
+        "mean_all",
+        help="Retrieval pooling: mean_all (official: every non-pad token), mean_content (no special tokens) or cls.",
+    ),
     data_dir: str | None = typer.Option(None, help="Read the task's data from this directory."),
     trust_remote_code: bool = typer.Option(False, help="Allow a hub model to run its own code (off by default)."),
 ) -> None:
@@ -205,6 +212,8 @@ def evaluate(
         data_dir=data_dir,
         layer=layer,
         trust_remote_code=trust_remote_code,
+        direction=direction,
+        pooling=pooling,
     )
     print_language_table(spec.name, rows)
 
