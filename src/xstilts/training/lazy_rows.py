@@ -1,7 +1,7 @@
 """AdamW for the word-embedding matrix that touches only the rows a batch has ever used, with the same result.
 
 A multilingual vocabulary is mostly rows an English training set never uses: e5-small's 250k x 384 word embeddings are
-96M of its 117M parameters, while 2,000 English sentence pairs use about 5k rows. Dense AdamW nevertheless reads and
+96M of its 117M parameters, while 2,000 English sentence pairs (demo_wn_entail) use 2,607 rows. Dense AdamW nevertheless reads and
 writes every row at every step (parameter, gradient, both moments), and clipping and zeroing read or write the whole
 gradient; on a 2-core CPU that memory traffic costs as much as the transformer's matmuls on short sentences.
 
