@@ -24,20 +24,20 @@ LAYERS: dict[str, int] = {
     "defaults": 1,
     "languages": 1,
     "atomic": 1,
-    "integrity": 1,  # checksummed completion records (phases and evaluation nodes write them)
-    "results": 1,
-    "families": 2,  # the family table (FamilyOps per family) and the per-family pieces it holds
-    "modeling": 3,  # builds each head from the family table
-    "tasks": 4,  # validates `family:` and `metric:` against the family table
-    "data": 5,
-    "evaluation": 6,
-    "training": 6,
-    "selection": 7,
-    "experiments": 8,
-    "analysis": 8,
-    "rehearsal": 9,  # `xstilts rehearse`: drives experiments and the report on toy data
-    "cli": 10,
-    "cli_selection": 10,  # the `select` and `select-eval` commands
+    "integrity": 2,  # checksummed completion records (phases and evaluation nodes write them), written atomically
+    "results": 2,  # results.csv, rewritten atomically
+    "families": 3,  # the family table (FamilyOps per family) and the per-family pieces it holds
+    "modeling": 4,  # builds each head from the family table
+    "tasks": 5,  # validates `family:` and `metric:` against the family table
+    "data": 6,
+    "evaluation": 7,
+    "training": 7,
+    "selection": 8,
+    "experiments": 9,
+    "analysis": 9,
+    "rehearsal": 10,  # `xstilts rehearse`: drives experiments and the report on toy data
+    "cli": 11,
+    "cli_selection": 11,  # the `select` and `select-eval` commands
 }
 BOTTOM = 1  # errors and the tables everything may use
 # analysis reads results.csv: besides the bottom layer it may use only the results table.

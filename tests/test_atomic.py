@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from xstilts.atomic import atomic_directory, atomic_write_json, atomic_write_text
+from xstilts.atomic import atomic_directory, atomic_file, atomic_write_json, atomic_write_text
 
 
 def _names(folder):
@@ -73,3 +73,16 @@ def test_write_text_failure_keeps_the_old_file(tmp_path):
         atomic_write_text(path, object())  # type: ignore[arg-type]
     assert path.read_text() == "old"
     assert _names(tmp_path) == ["results.csv"]
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_binary_file_appears_whole_or_not_at_all(tmp_path, durable):
+    target = tmp_path / "features.npz"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_file(target, binary=True, durable=durable) as fh:
+        fh.write(b"half")
+        raise RuntimeError("crash mid-write")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["features.npz"]
+    with atomic_file(target, binary=True, durable=durable) as fh:
+        fh.write(b"\x00new")
+    assert target.read_bytes() == b"\x00new" and sorted(p.name for p in tmp_path.iterdir()) == ["features.npz"]

@@ -15,9 +15,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["atomic_directory", "atomic_write_json", "atomic_write_text"]
+__all__ = ["atomic_directory", "atomic_file", "atomic_write_json", "atomic_write_text"]
 
 
 def _share(folder: Path) -> None:
@@ -61,21 +61,35 @@ def atomic_directory(dest: str | Path, *, replace: bool = True) -> Iterator[Path
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
-    """Write `text` to `path` through a scratch file in the same folder and one `os.replace`; returns `path`."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path, binary: bool = False, *, durable: bool = False) -> Iterator[IO[Any]]:
+    """Yield a handle on a scratch file beside `path` (text: UTF-8, no newline translation; or binary); when the block
+    succeeds the file becomes `path` by one `os.replace`, when it raises the scratch file is deleted.
+
+    durable: fsync the scratch file before the rename, so that after a power loss the file holds the old content or the
+    new one (results.csv); without it a crash of the process alone is covered."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, scratch = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(scratch, 0o644)  # mkstemp creates owner-only files
         os.replace(scratch, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(scratch)
         raise
-    return final
+
+
+def atomic_write_text(path: str | Path, text: str, *, durable: bool = False) -> Path:
+    """Write `text` (UTF-8) to `path` through `atomic_file`; returns `path`."""
+    with atomic_file(path, durable=durable) as handle:
+        handle.write(text)
+    return Path(path)
 
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:

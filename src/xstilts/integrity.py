@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from xstilts.atomic import atomic_write_text
+
 SEAL = "integrity"
 CACHE_FILE = ".verified.json"
 _CHUNK = 1 << 20
@@ -97,9 +99,7 @@ class VerifyCache:
 
     def save(self) -> None:
         if self.dirty:
-            tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
-            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, json.dumps(self.entries))
 
 
 def check_node(directory: Path, record_name: str, cache: VerifyCache | None = None) -> tuple[dict | None, str | None]:

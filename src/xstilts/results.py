@@ -14,12 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xstilts.atomic import atomic_write_text
 from xstilts.errors import UserError
 
 RESULTS_FILE = "results.csv"
@@ -137,20 +137,6 @@ def append_results(path: str | Path, rows: list[dict[str, Any]]) -> None:
         f.write(text)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    # Private until xstilts/atomic.py (arch helper) is on main: tmp + fsync + rename, so a crash or a full disk leaves
-    # the old file or the new one, never a torn one.
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def sync_results(path: str | Path, node_rows: Iterable[tuple[str, list[dict[str, Any]]]]) -> str | None:
     """Make results.csv equal to the finished evaluation nodes' records (given in plan order as (node key, rows)).
 
@@ -183,7 +169,7 @@ def sync_results(path: str | Path, node_rows: Iterable[tuple[str, list[dict[str,
         elif len(set(kept)) < len(want):
             missing = {k for k, rows in node_rows if not set(format_rows(rows).splitlines()) <= set(kept)}
             note = f"{p}: rows of {len(missing)} finished node(s) were missing (a run was interrupted); added"
-    _atomic_write_text(p, expected)
+    atomic_write_text(p, expected)
     return note
 
 

@@ -15,7 +15,6 @@ import gc
 import hashlib
 import inspect
 import json
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from xstilts.atomic import atomic_file
 from xstilts.families import family_ops
 from xstilts.families.table import featurize
 
@@ -232,15 +232,8 @@ def decode_features(z: Any) -> list[dict[str, Any]]:
 
 
 def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy>=2.1 stub: **arrays might bind allow_pickle
-        os.replace(tmp, path)  # atomic on one file system: readers see the old state or the whole file
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, binary=True) as fh:  # readers see the old state or the whole file
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy>=2.1 stub: **arrays might bind allow_pickle
 
 
 def featurize_cached(

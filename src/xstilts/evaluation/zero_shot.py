@@ -7,8 +7,6 @@ A split without gold (the official download's test files) gets predictions only:
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from xstilts.atomic import atomic_write_json
 from xstilts.data.load import load_examples, subsample
 from xstilts.data.xtreme import tatoeba_official_order
 from xstilts.defaults import default_retrieval_layer, phase_defaults
@@ -279,10 +278,7 @@ def evaluate_target(
                 rows.extend(
                     {"language": lang, "split": split, "metric": m, "value": float(v)} for m, v in values.items()
                 )
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".metrics.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(rows, indent=2), encoding="utf-8")
-    os.replace(tmp, out / "metrics.json")
+    atomic_write_json(out / "metrics.json", rows)
     return rows
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xstilts.atomic import atomic_directory, atomic_write_text
 from xstilts.experiments.lock import RunLock
 from xstilts.experiments.plan import EVAL_RECORD, Node, build_plan, node_dir, select_nodes
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
@@ -66,15 +65,13 @@ def resolve_model(m: ModelSpec, spec: ExperimentSpec, out: Path) -> str:
     path = resolve_model_path(m.path)
     dest = out / job["folder"]
     if not (dest / "config.json").is_file():
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         if m.prune_vocabulary:
-            prune_vocabulary(path, spec_texts(spec), tmp, layers=m.layers)
+            prune_vocabulary(path, spec_texts(spec), dest, layers=m.layers)  # written through atomic_directory
         else:
             from xstilts.modeling.model import truncate_layers
 
-            truncate_layers(path, tmp, int(m.layers))
-        os.replace(tmp, dest)
+            with atomic_directory(dest) as tmp:
+                truncate_layers(path, tmp, int(m.layers))
     return str(dest)
 
 
@@ -105,27 +102,23 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
     from xstilts.evaluation.zero_shot import evaluate_job
 
     job = node.job["evaluation"]
-    tmp = d.with_name(f".{d.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    rows = evaluate_job(start, job, tmp, progress=progress)
-    full = [
-        {
-            "model": node.model,
-            "intermediate": node.intermediate,
-            "target": node.target,
-            "seed": node.seed,
-            "node": node.key,
-            "group": job["group"],
-            "trust_remote_code": job["trust_remote_code"],
-            **r,
-        }
-        for r in rows
-    ]
-    # The completion record, written last and sealed with the checksums of every file above.
-    write_record(tmp, EVAL_RECORD, {"node": node.id, "hash": node.hash, "job": node.job, "rows": full})
-    if d.exists():
-        shutil.rmtree(d)
-    os.replace(tmp, d)
+    with atomic_directory(d) as tmp:
+        rows = evaluate_job(start, job, tmp, progress=progress)
+        full = [
+            {
+                "model": node.model,
+                "intermediate": node.intermediate,
+                "target": node.target,
+                "seed": node.seed,
+                "node": node.key,
+                "group": job["group"],
+                "trust_remote_code": job["trust_remote_code"],
+                **r,
+            }
+            for r in rows
+        ]
+        # The completion record, written last and sealed with the checksums of every file above.
+        write_record(tmp, EVAL_RECORD, {"node": node.id, "hash": node.hash, "job": node.job, "rows": full})
     return full
 
 
@@ -138,9 +131,7 @@ def write_grid(spec: ExperimentSpec, out: Path) -> None:
         "languages": {t: spec.target_languages(t) for t in spec.targets},
         "splits": list(spec.splits),
     }
-    tmp = out / f".grid.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(grid, indent=1), encoding="utf-8")
-    os.replace(tmp, out / "grid.json")
+    atomic_write_text(out / "grid.json", json.dumps(grid, indent=1))
 
 
 def record_name(node: Node) -> str:

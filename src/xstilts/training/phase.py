@@ -3,9 +3,6 @@ task's English (or other source-language) data, train, and write the checkpoint 
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -13,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts import __version__
+from xstilts.atomic import atomic_directory, atomic_write_json
 from xstilts.data.cache import featurize_cached
 from xstilts.data.load import load_examples, subsample
 from xstilts.defaults import EVALUATION_ONLY_KEYS, merge_hyperparameters
@@ -336,23 +334,17 @@ def _write_checkpoint(
     result: Any,
     t0: float,
 ) -> None:
-    """The checkpoint and its record, written to a temporary folder and renamed into place when complete."""
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    """The checkpoint and its record, written to a scratch folder and renamed into place when complete."""
     model.to("cpu")
-    save_checkpoint(model, tokenizer, tmp)
-    record = {
-        "xstilts_version": __version__,
-        "job": cfg.job(),
-        "start": cfg.start,
-        "data": data_info,
-        "train": asdict(result),
-        "seconds": time.time() - t0,
-    }
-    (tmp / "metrics.json").write_text(json.dumps(record["train"]["dev_metrics"], indent=2), encoding="utf-8")
-    write_record(tmp, PHASE_RECORD, record)  # last, sealed with the checksums of every file written above
-    if out.exists():  # a stale, incomplete directory from an older layout: replace it
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, out)
+    with atomic_directory(out) as tmp:
+        save_checkpoint(model, tokenizer, tmp)
+        record = {
+            "xstilts_version": __version__,
+            "job": cfg.job(),
+            "start": cfg.start,
+            "data": data_info,
+            "train": asdict(result),
+            "seconds": time.time() - t0,
+        }
+        atomic_write_json(tmp / "metrics.json", record["train"]["dev_metrics"])
+        write_record(tmp, PHASE_RECORD, record)  # last, sealed with the checksums of every file written above
