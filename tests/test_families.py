@@ -30,6 +30,7 @@ from xstilts.families import (
     unregister_family,
 )
 from xstilts.families import metrics as M
+from xstilts.families.examples import Answer
 from xstilts.families.featurize import Collator
 from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder
 from xstilts.tasks.spec import TaskSpec
@@ -58,6 +59,41 @@ def test_every_family_has_every_piece_its_capabilities_need():
     assert [n for n, ops in FAMILY_TABLE.items() if not ops.trainable] == ["retrieval"]
     assert [n for n, ops in FAMILY_TABLE.items() if ops.evaluated_by is None] == ["mlm"]
     assert family_ops("retrieval").is_retrieval and not family_ops("span_qa").is_retrieval
+    assert [n for n, ops in FAMILY_TABLE.items() if ops.from_fields is None] == ["retrieval", "mlm"]
+
+
+class _Identity:
+    """A FieldCodec for rows that already hold class names, tag names and aligned answers."""
+
+    def class_label(self, value):
+        return value
+
+    def tag_names(self, values):
+        return list(values)
+
+    def answers(self, context, value):
+        return [Answer(text=t, answer_start=s) for t, s in zip(value["text"], value["answer_start"], strict=True)]
+
+
+def _as_row(example) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A hub-style row holding `example`, and the `fields` naming its columns (hub names differ from ours)."""
+    d = dataclasses.asdict(example)
+    if "answers" in d:
+        d["answers"] = {
+            "text": [a["text"] for a in d["answers"]],
+            "answer_start": [a["answer_start"] for a in d["answers"]],
+        }
+    row = {f"hub_{k}": v for k, v in d.items() if k != "guid"}
+    return row, {k: f"hub_{k}" for k in d if k != "guid"}
+
+
+@pytest.mark.parametrize("family", [n for n, ops in FAMILY_TABLE.items() if ops.from_fields is not None])
+def test_from_fields_reads_back_the_example_a_row_holds(family):
+    """The generic hub mapper's per-family piece: a row whose columns hold an example's fields gives that example."""
+    ops = family_ops(family)
+    for example in _examples(family, 3):
+        row, fields = _as_row(example)
+        assert ops.from_fields(row, fields, example.guid, _Identity()) == example
 
 
 @pytest.mark.parametrize("family", [n for n, ops in FAMILY_TABLE.items() if ops.trainable])

@@ -23,6 +23,7 @@ from xstilts.data.hub import (
 )
 from xstilts.errors import UserError
 from xstilts.families.examples import Answer, ChoiceExample, SentenceExample, SpanExample, TagExample
+from xstilts.families.fields import choice_index
 from xstilts.tasks.spec import TaskSpec
 
 LocalReader = Callable[[str | Path, str], list[Any]]
@@ -57,22 +58,6 @@ def _guid(row: dict[str, Any], task: TaskSpec, index: int) -> str:
     return guid(task.name, index, row, task.source.fields.get("guid"))
 
 
-def _score(value: Any) -> float | None:
-    """A regression target; GLUE marks unlabeled test rows with -1 (real STS-B scores are 0..5)."""
-    if value is None or value == "":
-        return None
-    score = float(value)
-    return None if score < 0 else score
-
-
-def _choice_index(value: Any, base: int = 0) -> int | None:
-    """A multiple-choice label as a 0-based index: ints, digit strings ('0'..'3'), or 1-based ('1'..'3') with base=1."""
-    if value is None or value == "":
-        return None
-    index = int(value) - base
-    return None if index < 0 else index
-
-
 def _aligned_answers(context: str, raw: Any) -> list[Answer] | None:
     """Answers whose text sits at its offset in context; misplaced ones are moved to the nearest occurrence.
 
@@ -105,9 +90,26 @@ def _letter_index(key: str, labels: list[str]) -> int | None:
 # The generic mapper
 
 
+class _HubCodec:
+    """The readings of a hub row's values that depend on the task (families.fields.FieldCodec)."""
+
+    def __init__(self, task: TaskSpec):
+        self.task = task
+
+    def class_label(self, value: Any) -> str | None:
+        return class_label(value, self.task)
+
+    def tag_names(self, values: Any) -> list[str]:
+        return tag_names(values, self.task)
+
+    def answers(self, context: str, value: Any) -> list[Answer] | None:
+        return _aligned_answers(context, value)
+
+
 @row_mapper("fields")
 def map_fields(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> Any:
-    """Map one row by `source.fields`, according to the task's family.
+    """Map one row by `source.fields`, according to the task's family: the family table's `from_fields`
+    entry (families/fields.py), with this task's class names, tag names and answer alignment.
 
     fields, per family (values are hub field names):
       classification / regression: text_a, text_b (optional), label
@@ -118,38 +120,11 @@ def map_fields(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None
     Option guid names the hub id field. Returns None for rows without a gold label.
     """
     assert task.source is not None
-    f = task.source.fields
-    guid = _guid(row, task, index)
-    family = task.family
-    if family in ("classification", "regression"):
-        raw = row[f["label"]]
-        label = _score(raw) if family == "regression" else class_label(raw, task)
-        if label is None:
-            return None
-        text_b = row[f["text_b"]] if "text_b" in f else None
-        return SentenceExample(guid=guid, text_a=row[f["text_a"]], text_b=text_b, label=label)
-    if family == "multiple_choice":
-        label = _choice_index(row[f["label"]], int(f.get("label_base", 0)))
-        if label is None:
-            return None
-        spec = f["choices"]
-        choices = [row[c] for c in spec] if isinstance(spec, list) else list(row[spec])
-        question = row[f["question"]] if "question" in f else ""
-        return ChoiceExample(guid=guid, context=row[f["context"]], question=question, choices=choices, label=label)
-    if family == "span_qa":
-        context = row[f["context"]]
-        answers = _aligned_answers(context, row[f["answers"]])
-        if answers is None:
-            return None
-        title = row[f["title"]] if "title" in f else ""
-        return SpanExample(guid=guid, question=row[f["question"]], context=context, answers=answers, title=title)
-    if family == "tagging":
-        tokens = list(row[f["tokens"]])
-        tags = tag_names(row[f["tags"]], task)
-        drop = set(f.get("drop_tags", ()))
-        kept = [(w, t) for w, t in zip(tokens, tags, strict=False) if t not in drop]
-        return TagExample(guid=guid, tokens=[w for w, _ in kept], tags=[t for _, t in kept])
-    raise UserError(f"task '{task.name}': the `fields` mapper does not handle family '{family}'")
+    row_guid = _guid(row, task, index)
+    from_fields = task.ops.from_fields
+    if from_fields is None:
+        raise UserError(f"task '{task.name}': the `fields` mapper does not handle family '{task.family}'")
+    return from_fields(row, task.source.fields, row_guid, _HubCodec(task))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -180,7 +155,7 @@ def map_winogrande(row: dict[str, Any], task: TaskSpec, index: int, lang: str | 
 
     E.g. 'Ann gave _ a book.' with options Bob/Cal -> context 'Ann gave', choices ['Bob a book.', 'Cal a book.'].
     """
-    label = _choice_index(row["answer"], base=1)
+    label = choice_index(row["answer"], base=1)
     if label is None:
         return None
     sentence = row["sentence"]
@@ -197,7 +172,7 @@ _COPA_QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happe
 @row_mapper("copa")
 def map_copa(row: dict[str, Any], task: TaskSpec, index: int, lang: str | None = None) -> ChoiceExample | None:
     """COPA: premise as context, 'cause'/'effect' turned into a question, choice1/choice2."""
-    label = _choice_index(row["label"])
+    label = choice_index(row["label"])
     if label is None:
         return None
     return ChoiceExample(

@@ -25,9 +25,11 @@ from torch import nn
 from xstilts.families import decode as D
 from xstilts.families import examples as E
 from xstilts.families import featurize as F
+from xstilts.families import fields as FF
 from xstilts.families import heads as H
 from xstilts.families import metrics as M
 from xstilts.families import submission as S
+from xstilts.families.fields import FieldMapper
 
 # (examples, tokenizer, labels, settings, train) -> features (settings: max_seq_length, doc_stride, ...)
 Featurizer = Callable[[Sequence[Any], Any, "list[str] | None", dict[str, Any], bool], list[dict[str, Any]]]
@@ -65,6 +67,7 @@ class FamilyOps:
     prediction_ext: str | None  # evaluated_by == "head": suffix of its files in the submission layout
     labels_of: LabelReader | None  # uses_labels
     check: ExampleCheck | None = None  # optional: per-example checks of local files beyond the field types
+    from_fields: FieldMapper | None = None  # optional: a hub row -> example by the task's `source.fields`
 
     @property
     def is_retrieval(self) -> bool:
@@ -153,6 +156,7 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         prediction_ext=S.TSV_SUFFIX,
         labels_of=_class_names,
         check=E.check_classification,
+        from_fields=FF.classification_from_fields,
     ),
     FamilyOps(
         name="regression",
@@ -169,6 +173,7 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         prediction_ext=S.TSV_SUFFIX,
         labels_of=None,  # a score, not a class
         check=E.check_regression,
+        from_fields=FF.regression_from_fields,
     ),
     FamilyOps(
         name="multiple_choice",
@@ -185,6 +190,7 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         prediction_ext=S.TSV_SUFFIX,
         labels_of=None,  # the label is a choice index
         check=E.check_choice,
+        from_fields=FF.choice_from_fields,
     ),
     FamilyOps(
         name="span_qa",
@@ -203,6 +209,7 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         prediction_ext=S.QA_SUFFIX,
         labels_of=None,  # answers are spans of the context
         check=E.check_span,
+        from_fields=FF.span_from_fields,
     ),
     FamilyOps(
         name="tagging",
@@ -220,6 +227,7 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         prediction_ext=S.TSV_SUFFIX,
         labels_of=_tag_names,
         check=E.check_tags,
+        from_fields=FF.tagging_from_fields,
     ),
     FamilyOps(
         name="retrieval",
