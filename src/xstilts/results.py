@@ -169,7 +169,7 @@ def sync_results(path: str | Path, node_rows: Iterable[tuple[str, list[dict[str,
         elif len(set(kept)) < len(want):
             missing = {k for k, rows in node_rows if not set(format_rows(rows).splitlines()) <= set(kept)}
             note = f"{p}: rows of {len(missing)} finished node(s) were missing (a run was interrupted); added"
-    atomic_write_text(p, expected)
+    atomic_write_text(p, expected, durable=True)  # fsync: after a power loss, the old results.csv or the new one
     return note
 
 

@@ -147,16 +147,22 @@ class LazyRowAdamW:
             self.pending = 1.0
 
 
+def plain_embedding(module: Any) -> bool:
+    """A trainable nn.Embedding with none of the options that change its gradient (max_norm, scale_grad_by_freq,
+    sparse): its backward may be replaced by one that computes the same gradient rows."""
+    return (
+        type(module) is torch.nn.Embedding
+        and module.weight.requires_grad
+        and module.max_norm is None
+        and not module.scale_grad_by_freq
+        and not module.sparse
+    )
+
+
 def lazy_rows_apply(model: Any, embedding: Any) -> bool:
-    """Whether `embedding` can take LazyRowAdamW: a plain trainable nn.Embedding whose weight no other module uses
-    (registered as its own parameter, or declared by a `reads_word_embeddings` attribute, as the masked-LM head does)."""
-    if not (
-        type(embedding) is torch.nn.Embedding
-        and embedding.weight.requires_grad
-        and embedding.max_norm is None
-        and not embedding.scale_grad_by_freq
-        and not embedding.sparse
-    ):
+    """Whether `embedding` can take LazyRowAdamW: a plain_embedding whose weight no other module uses (registered as
+    its own parameter, or declared by a `reads_word_embeddings` attribute, as the masked-LM head does)."""
+    if not plain_embedding(embedding):
         return False
     for m in model.modules():
         if m is embedding:

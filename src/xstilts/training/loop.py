@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xstilts.families.featurize import Collator
-from xstilts.training.lazy_rows import LazyRowAdamW, lazy_rows_apply
+from xstilts.training.lazy_rows import LazyRowAdamW, lazy_rows_apply, plain_embedding
 from xstilts.training.sampling import TaskSampler, TaskStream, task_probabilities
 
 
@@ -189,16 +189,6 @@ def grad_into_buffer(embedding: torch.nn.Module) -> Callable[[], None]:
     return undo
 
 
-def _plain_embedding(module: Any) -> bool:
-    return (
-        type(module) is torch.nn.Embedding
-        and module.weight.requires_grad
-        and module.max_norm is None
-        and not module.scale_grad_by_freq
-        and not module.sparse
-    )
-
-
 class Prefetcher:
     """Runs an iterator in a background thread, keeping up to `depth` items ready, so that collation (and pinning) of the
     next micro-batches overlaps the current step. The items and their order are those of the iterator: deterministic."""
@@ -305,14 +295,12 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     on_cpu = device.type == "cpu"
     embedding = model.encoder.get_input_embeddings()
-    # CPU, one process: the word embeddings' AdamW steps only the rows ever used (the same result; lazy_rows.py)
+    # CPU, one process, no compile: the embedding's backward may be replaced (the same gradient rows)
+    own_backward = on_cpu and world == 1 and not settings.get("compile")
+    # there the word embeddings' AdamW steps only the rows ever used (the same result; lazy_rows.py)
     lazy = (
         LazyRowAdamW(embedding, float(settings["weight_decay"]), float(settings["adam_epsilon"]))
-        if on_cpu
-        and world == 1
-        and not settings.get("compile")
-        and LAZY_EMBEDDING_ROWS
-        and lazy_rows_apply(model, embedding)
+        if own_backward and LAZY_EMBEDDING_ROWS and lazy_rows_apply(model, embedding)
         else None
     )
     optimizer = build_optimizer(model, settings, exclude=lazy.weight if lazy else None)
@@ -325,7 +313,7 @@ def train(
     if lazy is not None:
         lazy.install()
         undo_embedding: Callable[[], None] | None = lazy.uninstall
-    elif on_cpu and world == 1 and not settings.get("compile") and _plain_embedding(embedding):
+    elif own_backward and plain_embedding(embedding):
         undo_embedding = grad_into_buffer(embedding)  # e.g. tied to a masked-LM head: the dense gradient, reused
     else:
         undo_embedding = None
