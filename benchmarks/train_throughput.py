@@ -5,6 +5,7 @@ Same model, same data (the demo's demo_wn_entail: 2,000 English sentence pairs, 
 1 epoch, lr 5e-5, warmup 10%, weight decay 0.01, clip 1.0, seed 0, every weight trained (no frozen embeddings):
   xstilts            `xstilts.training.loop.train` (the code path of `xstilts train` / run_phase)
   xstilts, dense     the same with the word embeddings stepped by dense AdamW (ablation of training/lazy_rows.py)
+  xstilts, torch dropout   the same with torch's dropout masks (ablation of training/cpu_dropout.py)
   Trainer+grouped    `Trainer` with group_by_length=True (its default fused AdamW)
   Trainer            `Trainer` with plain dynamic padding (DataCollatorWithPadding, random batches)
 on the embedded multilingual-e5-small (12 layers, 117M parameters of which 96M word embeddings) and the embedded
@@ -15,7 +16,11 @@ MFU: achieved FLOP/s = 6 x non-embedding parameters x non-padding training token
 approximation; an embedding lookup costs no matmul FLOPs, padding tokens are not counted), against the matmul peak
 measured here with a large float32 torch.matmul (and the bf16 peak of the GPU when there is one).
 
-    python benchmarks/train_throughput.py [--quick | --examples N] [--models e5,minilm]
+    python benchmarks/train_throughput.py [--quick | --examples N] [--models e5,minilm] [--repeats 3]
+
+Each configuration runs --repeats times, round robin, and the median is reported with every repeat's figure (this
+2-core machine's speed varies by 5-10% from one minute to the next; one run each can misstate a ratio by that much).
+The dev accuracy printed is the first repeat's (every repeat trains the same seed).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import argparse
 import os
 import platform
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -87,9 +93,12 @@ def non_embedding_params(model: torch.nn.Module, encoder: torch.nn.Module) -> in
     return sum(p.numel() for p in model.parameters() if p.requires_grad and p is not emb)
 
 
-def run_xstilts(model_dir: str, train_ex: list, dev_ex: list, lazy: bool = True) -> dict[str, Any]:
-    """lazy=False: the word embeddings stepped by dense AdamW (the ablation of training/lazy_rows.py)."""
-    loop.LAZY_EMBEDDING_ROWS = lazy
+def run_xstilts(
+    model_dir: str, train_ex: list, dev_ex: list, lazy: bool = True, cpu_dropout: bool = True
+) -> dict[str, Any]:
+    """lazy=False: the word embeddings stepped by dense AdamW (the ablation of training/lazy_rows.py); cpu_dropout=False:
+    torch's own dropout (the ablation of training/cpu_dropout.py)."""
+    loop.LAZY_EMBEDDING_ROWS, loop.CPU_DROPOUT = lazy, cpu_dropout
     task = get_task(TASK)
     torch.manual_seed(0)
     enc, tok = load_encoder(model_dir)
@@ -205,6 +214,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="400 training examples (a smoke run)")
     ap.add_argument("--examples", type=int, default=None, help="training examples (default 2000; --quick 400)")
     ap.add_argument("--models", default="e5,minilm")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each configuration, round robin (default 3)")
     args = ap.parse_args()
     import tempfile
 
@@ -231,22 +241,34 @@ def main() -> None:
         name, path_of = models[key]
         path = path_of()
         run_xstilts(path, train_ex[:64], dev_ex[:32])  # warm-up: library loading, allocator, kernels
-        runs = {
-            "xstilts": run_xstilts(path, train_ex, dev_ex),
-            "xstilts, dense embedding AdamW": run_xstilts(path, train_ex, dev_ex, lazy=False),
-            "Trainer+group_by_length": run_trainer(path, train_ex, dev_ex, True, f"{work}/{key}-g"),
-            "Trainer": run_trainer(path, train_ex, dev_ex, False, f"{work}/{key}-p"),
+        configs = {
+            "xstilts": partial(run_xstilts, path, train_ex, dev_ex),
+            "xstilts, dense embedding AdamW": partial(run_xstilts, path, train_ex, dev_ex, lazy=False),
+            "xstilts, torch dropout": partial(run_xstilts, path, train_ex, dev_ex, cpu_dropout=False),
+            "Trainer+group_by_length": partial(run_trainer, path, train_ex, dev_ex, True, f"{work}/{key}-g"),
+            "Trainer": partial(run_trainer, path, train_ex, dev_ex, False, f"{work}/{key}-p"),
         }
-        print(f"\n{name}: non-embedding parameters {runs['xstilts']['params'] / 1e6:.1f}M")
-        print(f"  {'run':31s} {'ex/s':>7s} {'tokens/s':>9s} {'steps':>5s} {'dev acc':>7s} {'MFU':>7s}  xstilts is")
-        for label, r in runs.items():
-            ex_s, tok_s = r["examples"] / r["seconds"], r["tokens"] / r["seconds"]
-            mfu = 6 * r["params"] * r["tokens"] / r["seconds"] / peak
-            ratio = (runs["xstilts"]["examples"] / runs["xstilts"]["seconds"]) / ex_s
-            extra = f" ({6 * r['params'] * r['tokens'] / r['seconds'] / peak_bf16:.1%} of bf16)" if peak_bf16 else ""
+        # round robin: a slow spell of the machine hits every configuration alike; the median of the repeats is reported
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label in configs}
+        for _ in range(args.repeats):
+            for label, run in configs.items():
+                runs[label].append(run())
+        med = {label: float(np.median([r["examples"] / r["seconds"] for r in rs])) for label, rs in runs.items()}
+        print(f"\n{name}: non-embedding parameters {runs['xstilts'][0]['params'] / 1e6:.1f}M; median of {args.repeats}")
+        print(
+            f"  {'run':31s} {'ex/s':>7s} {'tokens/s':>9s} {'steps':>5s} {'dev acc':>7s} {'MFU':>7s}  xstilts is"
+            "   (each repeat's ex/s)"
+        )
+        for label, rs in runs.items():
+            r = rs[0]
+            ex_s = med[label]
+            tok_s = ex_s * r["tokens"] / r["examples"]
+            mfu = 6 * r["params"] * tok_s / peak
+            extra = f" ({6 * r['params'] * tok_s / peak_bf16:.1%} of bf16)" if peak_bf16 else ""
+            each = ", ".join(f"{x['examples'] / x['seconds']:.1f}" for x in rs)
             print(
                 f"  {label:31s} {ex_s:7.1f} {tok_s:9.0f} {r['steps']:5d} {r['dev_accuracy']:7.1f} {mfu:7.1%}"
-                f"  {ratio:.2f}x{extra}"
+                f"  {med['xstilts'] / ex_s:.2f}x{extra}   ({each})"
             )
 
 

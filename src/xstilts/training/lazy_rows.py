@@ -87,9 +87,9 @@ class LazyRowAdamW:
         new = used[self.position[used] < 0]
         if not len(new):
             return
-        if self.pending != 1.0:
-            self.weight.data[new] *= self.pending
-        self.position[new] = torch.arange(len(self.active), len(self.active) + len(new))
+        if self.pending != 1.0:  # index_select/index_copy_: `weight[new] *= x` costs 25x more on CPU
+            self.weight.data.index_copy_(0, new, self.weight.data.index_select(0, new).mul_(self.pending))
+        self.position.index_copy_(0, new, torch.arange(len(self.active), len(self.active) + len(new)))
         self.active = torch.cat([self.active, new])
         zeros = self.exp_avg.new_zeros((len(new), self.exp_avg.shape[1]))
         self.exp_avg = torch.cat([self.exp_avg, zeros])
@@ -142,8 +142,8 @@ class LazyRowAdamW:
     def materialize(self) -> None:
         """Apply the pending weight decay to every inactive row: the matrix is then what dense AdamW would hold."""
         if self.pending != 1.0:
-            inactive = self.position < 0
-            self.weight.data[inactive] *= self.pending
+            active = self.weight.data.index_select(0, self.active)  # most rows are inactive: scale all, put these back
+            self.weight.data.mul_(self.pending).index_copy_(0, self.active, active)
             self.pending = 1.0
 
 

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xstilts.families.featurize import Collator
+from xstilts.training.cpu_dropout import install_cpu_dropout
 from xstilts.training.lazy_rows import LazyRowAdamW, lazy_rows_apply, plain_embedding
 from xstilts.training.sampling import TaskSampler, TaskStream, task_probabilities
 
@@ -106,6 +107,8 @@ def _main_metric(metrics: dict[str, float]) -> float:
 # The word embeddings' optimizer steps only the rows ever used, where it applies (training/lazy_rows.py). A switch for
 # the comparisons in tests and benchmarks, not a setting: the results are the same either way, up to float rounding.
 LAZY_EMBEDDING_ROWS = True
+# Dropout on CPU draws its masks through training/cpu_dropout.py; a switch for comparisons, not a setting.
+CPU_DROPOUT = True
 _SYNC_EVERY = 32  # micro-batches between host reads of the losses (each read waits for the device)
 
 
@@ -417,6 +420,8 @@ def train(
 
     model.train()
     stopped = False
+    # CPU dropout masks from 24 random bits per element instead of bernoulli_ (training/cpu_dropout.py)
+    undo_dropout = install_cpu_dropout(model) if on_cpu and CPU_DROPOUT and not settings.get("compile") else None
     try:
         for micro, (k, n, tokens, weight, batch) in enumerate(batches):
             batch = {
@@ -462,6 +467,8 @@ def train(
             batches.close()
         if undo_embedding is not None:
             undo_embedding()
+        if undo_dropout is not None:
+            undo_dropout()
     if best_state is not None:  # an earlier evaluation was the best: back to its weights
         accelerator.unwrap_model(model).load_state_dict(best_state)
     result.seconds = time.time() - t0
