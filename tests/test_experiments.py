@@ -101,6 +101,12 @@ def test_local_run_writes_results_and_reuses_nodes(tiny_models, toy_tasks, tmp_p
         ("toy_retrieval", "xx"),
     }
     assert all(r["layer"] == "1" for r in rows if r["target"] == "toy_retrieval")
+    # in-process, each node is recorded as soon as it ends: its "done" right after its "start", with its seconds
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["start", "done"] * (len(events) // 2)
+    assert all(a["node"] == b["node"] for a, b in zip(events[::2], events[1::2], strict=True))
+    evals = list((tmp_path / "run" / "nodes").glob("evaluation-*/done.json"))
+    assert evals and all(json.loads(p.read_text())["seconds"] > 0 for p in evals)
     again = run_local(spec, tmp_path / "run", progress=False)
     assert again["ran"] == []
     assert read_csv(tmp_path / "run" / "results.csv") == rows

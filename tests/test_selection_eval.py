@@ -68,9 +68,10 @@ def write_grid(run: Path) -> None:
                 d = run / "nodes" / f"{kind}-{name}-s{seed}-0123456789ab"
                 d.mkdir(parents=True)
                 (d / "phase.json").write_text(json.dumps({"seconds": sec, "config": {"tasks": [s[2:]]}}))
-    events = [{"time": 0.0, "node": f"evaluation/m1/{s}/toy_target/s0", "event": "start"} for s in scores]
-    events += [{"time": 2.0, "node": f"evaluation/m1/{s}/toy_target/s0", "event": "done"} for s in scores]
-    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    for s in scores:  # evaluation seconds come from each node's completion record
+        d = run / "nodes" / f"evaluation-m1-{s}-toy_target-s0-0123456789ab"
+        d.mkdir(parents=True)
+        (d / "done.json").write_text(json.dumps({"node": f"evaluation/m1/{s}/toy_target/s0", "seconds": 2.0}))
 
 
 def write_ranking(path: Path, method: str, order: list[str], model: str = "m1", aliases=()) -> Path:
@@ -110,6 +111,28 @@ def test_grid_scores_and_costs(tmp_path):
     # grid: 4 settings x 2 seeds x (10 + 5) s phases + 4 evaluations x 2 s
     assert row["grid_seconds"] == pytest.approx(4 * 2 * 15 + 4 * 2)
     assert row["cost_ratio"] == pytest.approx(6.0 / 128)
+
+
+def test_evaluation_seconds_of_older_records_from_start_event_and_record_time(tmp_path):
+    """A completion record without `seconds` (written before the field existed): its modification time less the node's
+    last start event; the batched "done" events of the old in-process executor are not used."""
+    import os
+
+    from xstilts.selection.evaluate import grid_records
+
+    run = tmp_path / "run"
+    d = run / "nodes" / "evaluation-m1-cls-toy_target-s0-0123456789ab"
+    d.mkdir(parents=True)
+    node = "evaluation/m1/cls/toy_target/s0"
+    (d / "done.json").write_text(json.dumps({"node": node}))
+    os.utime(d / "done.json", (1000.0 + 3.0, 1000.0 + 3.0))
+    events = [
+        {"time": 900.0, "node": node, "event": "start"},  # an earlier, interrupted attempt
+        {"time": 1000.0, "node": node, "event": "start"},
+        {"time": 1050.0, "node": node, "event": "done"},  # logged late, with other nodes
+    ]
+    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert grid_records(run)["evaluations"] == {node: pytest.approx(3.0)}
 
 
 def test_random_ranking_reports_the_expectation(tmp_path):

@@ -23,6 +23,7 @@ from xstilts.atomic import atomic_write_text
 from xstilts.errors import UserError
 
 RESULTS_FILE = "results.csv"
+EVAL_RECORD = "done.json"  # an evaluation node's completion record (its rows, the job it ran, its seconds)
 GRID_FILE = "grid.json"  # what a run's grid asked for (targets per model, languages per target), beside results.csv
 HEADLINE_METRIC = "score"
 # Splits in order of preference: the held-out test split when every run has it, else the dev split.

@@ -14,12 +14,11 @@ from xstilts import __version__
 from xstilts.defaults import EVALUATION_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
 from xstilts.experiments.spec import ExperimentSpec, IntermediateSetting, ModelSpec
+from xstilts.results import EVAL_RECORD
 from xstilts.selection.prune import plan_filter
 from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training.phase import PHASE_RECORD, PhaseConfig
-
-EVAL_RECORD = "done.json"  # an evaluation node's completion record (its rows and the job it ran)
 
 # Rough CPU/GPU-agnostic cost model: seconds per 1,000 training examples per epoch for a base-size model on one GPU.
 _SECONDS_PER_K_EXAMPLES = 20.0

@@ -102,6 +102,7 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
     from xstilts.evaluation.zero_shot import evaluate_job
 
     job = node.job["evaluation"]
+    t0 = time.time()
     with atomic_directory(d) as tmp:
         rows = evaluate_job(start, job, tmp, progress=progress)
         full = [
@@ -118,7 +119,8 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
             for r in rows
         ]
         # The completion record, written last and sealed with the checksums of every file above.
-        write_record(tmp, EVAL_RECORD, {"node": node.id, "hash": node.hash, "job": node.job, "rows": full})
+        record = {"node": node.id, "hash": node.hash, "job": node.job, "rows": full, "seconds": time.time() - t0}
+        write_record(tmp, EVAL_RECORD, record)
     return full
 
 
@@ -163,18 +165,21 @@ def schedule(
     wait_any: Callable[[list[Any]], list[Any]],
     result: Callable[[Any], list[dict[str, Any]]],
     only: dict[str, list[str]] | None = None,
+    synchronous: bool = False,
 ) -> dict[str, Any]:
     """Run every unfinished node; the one scheduling loop of every executor (in-process, worker pool, Ray).
 
     `submit(node, run_dir)` starts a node's job and returns a handle, `wait_any` returns the finished handles among those given (at least
     one), `result` returns a handle's rows or raises the node's error. The driver owns results.csv and the event log;
-    nodes only write their own directory (atomically). A failing node skips its dependents only.
+    nodes only write their own directory (atomically). A failing node skips its dependents only. `synchronous`: `submit`
+    returns only when the node has finished (in-process), so each node is recorded (results.csv, its "done" event) as
+    soon as it ends rather than with the other nodes that were ready at the same time.
     """
     out = Path(out).resolve()
     with RunLock(out) as lock:
         if lock.note:
             _report(out)(lock.note)
-        return _schedule_locked(spec, out, submit, wait_any, result, only)
+        return _schedule_locked(spec, out, submit, wait_any, result, only, synchronous)
 
 
 def _schedule_locked(
@@ -184,6 +189,7 @@ def _schedule_locked(
     wait_any: Callable[[list[Any]], list[Any]],
     result: Callable[[Any], list[dict[str, Any]]],
     only: dict[str, list[str]] | None,
+    synchronous: bool,
 ) -> dict[str, Any]:
     full = build_plan(spec)
     nodes = select_nodes(full, only)  # --only: a slice of the grid, with the full grid's hashes
@@ -209,8 +215,24 @@ def _schedule_locked(
     ran: list[str] = []
     pending: dict[Any, Node] = {}
     submitted: set[str] = set(finished)
+
+    def finish(n: Node, handle: Any) -> None:
+        try:
+            rows = result(handle)
+        except Exception as e:  # noqa: BLE001 - one failing node must not stop the others
+            log = _write_log(out, n, e)
+            failed[n.id] = f"{type(e).__name__}: {e} " + (f"(log: {log})" if log else "(no log: disk full?)")
+            log_event(out, n, "failed", log=log or "")
+            return
+        if rows:
+            append_results(results, rows)
+            rows_of[n.id] = rows
+        finished.add(n.id)
+        ran.append(n.id)
+        log_event(out, n, "done")
+
     while True:
-        for n in nodes:
+        for n in nodes:  # topological order: in-process, a node's dependents become ready later in this same pass
             if n.id in submitted or n.id in failed:
                 continue
             bad = [d for d in n.depends_on if d in failed]
@@ -218,25 +240,16 @@ def _schedule_locked(
                 failed[n.id] = f"skipped: upstream {bad[0]} failed"
             elif all(d in finished for d in n.depends_on):
                 log_event(out, n, "start")
-                pending[submit(n, str(out))] = n
+                handle = submit(n, str(out))
                 submitted.add(n.id)
+                if synchronous:
+                    finish(n, handle)
+                else:
+                    pending[handle] = n
         if not pending:
             break
         for handle in wait_any(list(pending)):
-            n = pending.pop(handle)
-            try:
-                rows = result(handle)
-            except Exception as e:  # noqa: BLE001 - one failing node must not stop the others
-                log = _write_log(out, n, e)
-                failed[n.id] = f"{type(e).__name__}: {e} " + (f"(log: {log})" if log else "(no log: disk full?)")
-                log_event(out, n, "failed", log=log or "")
-                continue
-            if rows:
-                append_results(results, rows)
-                rows_of[n.id] = rows
-            finished.add(n.id)
-            ran.append(n.id)
-            log_event(out, n, "done")
+            finish(pending.pop(handle), handle)
     sync()
     return {"ran": ran, "failed": failed, "nodes": len(nodes)}
 
@@ -282,4 +295,6 @@ def run_local(
         except Exception as e:  # noqa: BLE001 - reported by the scheduler, dependents skipped
             return _Ran(error=e)
 
-    return schedule(spec, out, submit, wait_any=lambda handles: handles, result=lambda h: h.result(), only=only)
+    return schedule(
+        spec, out, submit, wait_any=lambda handles: handles, result=lambda h: h.result(), only=only, synchronous=True
+    )

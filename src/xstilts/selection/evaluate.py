@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.errors import UserError
+from xstilts.results import EVAL_RECORD
 
 KS = (1, 3, 5)
 GAINS = ("exp", "linear")
@@ -114,20 +115,25 @@ def grid_records(run_dir: Path) -> dict[str, Any]:
                 "tasks": list(job.get("task_order") or job.get("tasks") or []),
             }
         )
-    evals: dict[str, float] = {}
+    # evaluation seconds: recorded in the node's completion record; records written before that field existed fall
+    # back to the record's modification time less the node's last "start" event (the "done" event is not used: the
+    # in-process executor used to log it only when every node ready at the same time had finished)
+    started: dict[str, float] = {}
     events = run_dir / "events.jsonl"
     if events.is_file():
-        started: dict[str, float] = {}
         for line in events.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            e = json.loads(line)
-            if not str(e["node"]).startswith("evaluation/"):
-                continue
-            if e["event"] == "start":
-                started[e["node"]] = e["time"]
-            elif e["event"] == "done" and e["node"] in started:
-                evals[e["node"]] = e["time"] - started.pop(e["node"])
+            if line.strip():
+                e = json.loads(line)
+                if e["event"] == "start" and str(e["node"]).startswith("evaluation/"):
+                    started[e["node"]] = e["time"]
+    evals: dict[str, float] = {}
+    for p in sorted((run_dir / "nodes").glob(f"evaluation-*/{EVAL_RECORD}")):
+        rec = json.loads(p.read_text(encoding="utf-8"))
+        node = str(rec.get("node", ""))
+        if "seconds" in rec:
+            evals[node] = float(rec["seconds"])
+        elif node in started:
+            evals[node] = max(0.0, p.stat().st_mtime - started[node])
     return {"phases": phases, "evaluations": evals}
 
 
