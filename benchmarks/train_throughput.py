@@ -19,7 +19,7 @@ measured here with a large float32 torch.matmul (and the bf16 peak of the GPU wh
     python benchmarks/train_throughput.py [--quick | --examples N] [--models e5,minilm] [--repeats 3]
 
 Each configuration runs --repeats times, round robin, and the median is reported with every repeat's figure (this
-2-core machine's speed varies by 5-10% from one minute to the next; one run each can misstate a ratio by that much).
+2-core machine's speed varies by 5-15% from one minute to the next; one run each can misstate a ratio by that much).
 The dev accuracy printed is the first repeat's (every repeat trains the same seed).
 """
 
@@ -253,7 +253,8 @@ def main() -> None:
         for _ in range(args.repeats):
             for label, run in configs.items():
                 runs[label].append(run())
-        med = {label: float(np.median([r["examples"] / r["seconds"] for r in rs])) for label, rs in runs.items()}
+        rates = {label: [r["examples"] / r["seconds"] for r in rs] for label, rs in runs.items()}
+        med = {label: float(np.median(rate)) for label, rate in rates.items()}
         print(f"\n{name}: non-embedding parameters {runs['xstilts'][0]['params'] / 1e6:.1f}M; median of {args.repeats}")
         print(
             f"  {'run':31s} {'ex/s':>7s} {'tokens/s':>9s} {'steps':>5s} {'dev acc':>7s} {'MFU':>7s}  xstilts is"
@@ -265,7 +266,7 @@ def main() -> None:
             tok_s = ex_s * r["tokens"] / r["examples"]
             mfu = 6 * r["params"] * tok_s / peak
             extra = f" ({6 * r['params'] * tok_s / peak_bf16:.1%} of bf16)" if peak_bf16 else ""
-            each = ", ".join(f"{x['examples'] / x['seconds']:.1f}" for x in rs)
+            each = ", ".join(f"{x:.1f}" for x in rates[label])
             print(
                 f"  {label:31s} {ex_s:7.1f} {tok_s:9.0f} {r['steps']:5d} {r['dev_accuracy']:7.1f} {mfu:7.1%}"
                 f"  {med['xstilts'] / ex_s:.2f}x{extra}   ({each})"

@@ -79,7 +79,7 @@ def test_installed_model_computes_the_same_function(kind, tiny_models, monkeypat
     undo()
     assert enc.config._attn_implementation == impl
     assert all("forward" not in m.__dict__ for m in enc.modules())
-    assert {id(m): m.forward for m in enc.modules()}.keys() == forwards.keys()
+    assert all(m.forward == forwards[id(m)] for m in enc.modules())  # the class's own forwards again
 
 
 def test_training_draws_different_masks_than_evaluation_uses_none(tiny_models):

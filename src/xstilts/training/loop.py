@@ -298,8 +298,9 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     on_cpu = device.type == "cpu"
     embedding = model.encoder.get_input_embeddings()
+    cpu_eager = on_cpu and not settings.get("compile")  # where the loop may swap a module's forward for its own
     # CPU, one process, no compile: the embedding's backward may be replaced (the same gradient rows)
-    own_backward = on_cpu and world == 1 and not settings.get("compile")
+    own_backward = cpu_eager and world == 1
     # there the word embeddings' AdamW steps only the rows ever used (the same result; lazy_rows.py)
     lazy = (
         LazyRowAdamW(embedding, float(settings["weight_decay"]), float(settings["adam_epsilon"]))
@@ -421,7 +422,7 @@ def train(
     model.train()
     stopped = False
     # CPU dropout masks from 24 random bits per element instead of bernoulli_ (training/cpu_dropout.py)
-    undo_dropout = install_cpu_dropout(model) if on_cpu and CPU_DROPOUT and not settings.get("compile") else None
+    undo_dropout = install_cpu_dropout(model) if cpu_eager and CPU_DROPOUT else None
     try:
         for micro, (k, n, tokens, weight, batch) in enumerate(batches):
             batch = {
