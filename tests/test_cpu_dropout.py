@@ -9,7 +9,7 @@ import torch
 
 from xstilts.modeling.model import load_encoder
 from xstilts.training import cpu_dropout
-from xstilts.training.cpu_dropout import dropout, install_cpu_dropout, keep_threshold
+from xstilts.training.cpu_dropout import dropout, install_cpu_dropout, keep_fraction, scale_mask_from_bits
 
 
 def _load_with_dropout(path, p: float = 0.1):
@@ -31,14 +31,27 @@ def test_mask_keeps_one_minus_p_and_scales():
         # 400k Bernoulli draws: the standard error of the kept fraction is below 0.0008
         assert abs(frac - (1 - p)) < 0.004, (p, frac)
         assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
-    assert keep_threshold(0.1) == 15099495  # ceil(0.9 * 2^24)
+    assert keep_fraction(0.1) == 7549747 / 2**23  # float32(1.9) = 1 + 7549747 * 2^-23
+    assert abs(keep_fraction(0.1) - 0.9) < 2**-24
     assert torch.equal(dropout(x, 0.1, training=False), x)
     assert torch.equal(dropout(x, 0.0), x)
     assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
 
 
+def test_mask_threshold_from_bits():
+    """The low 23 bits decide, whatever the high bits: k < 7549747 keeps (p = 0.1), k >= 7549747 drops."""
+    k = torch.tensor([0, 7549746, 7549747, 2**23 - 1], dtype=torch.int64)
+    high = torch.tensor([0, -(2**31) >> 8, 0x7F800000, -1], dtype=torch.int64) & ~0x7FFFFF  # junk above bit 23
+    bits = ((k | high) & 0xFFFFFFFF).to(torch.int64)
+    bits = torch.where(bits >= 2**31, bits - 2**32, bits).to(torch.int32)
+    mask = scale_mask_from_bits(bits, 0.1)
+    assert mask.dtype == torch.float32
+    assert torch.equal(mask != 0, torch.tensor([True, True, False, False]))
+    assert torch.equal(mask[:2], torch.full((2,), 1 / 0.9, dtype=torch.float32))
+
+
 def test_masks_are_reproducible_and_backward_uses_the_same_mask():
-    x = torch.randn(64, 48, requires_grad=True)
+    x = torch.randn(63, 47, requires_grad=True)  # an odd element count: half of the last 64-bit draw is unused
     torch.manual_seed(3)
     a = dropout(x, 0.2)
     a.sum().backward()

@@ -13,6 +13,8 @@ from torch.nn import functional as F
 class ClassificationHead(nn.Module):
     """First-token classifier (dense + tanh + linear, as BERT/RoBERTa heads); num_labels == 1 means regression."""
 
+    reads_first_position_only = True  # the encoder's last layer may compute position 0 alone (first_position.py)
+
     def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
         self.dense = nn.Linear(hidden, hidden)
@@ -35,6 +37,8 @@ class ClassificationHead(nn.Module):
 
 class MultipleChoiceHead(nn.Module):
     """Scores each (context, choice) sequence with one logit; the batch is flattened to (B*C, L) by the model."""
+
+    reads_first_position_only = True
 
     def __init__(self, hidden: int, dropout: float = 0.1):
         super().__init__()

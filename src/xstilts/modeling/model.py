@@ -14,6 +14,7 @@ from torch import nn
 from xstilts.errors import UserError
 from xstilts.families import family_ops
 from xstilts.modeling.embedded import resolve_model_path
+from xstilts.modeling.first_position import first_position_only
 
 HEADS_FILE = "heads.safetensors"
 HEADS_CONFIG = "heads.json"
@@ -115,11 +116,14 @@ class MultiTaskModel(nn.Module):
         return self.encoder(**inputs, output_hidden_states=output_hidden_states, return_dict=True)
 
     def forward(self, task: str, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        out = self.encode(batch)
+        head = self.heads[task]
+        # a head that reads position 0 only: the last layer computes that position alone (same outputs and gradients)
+        with first_position_only(self.encoder, getattr(head, "reads_first_position_only", False)):
+            out = self.encode(batch)
         b = dict(batch)
         if b["input_ids"].dim() == 3:
             b["num_choices"] = batch["input_ids"].shape[1]
-        return self.heads[task](out.last_hidden_state, b)
+        return head(out.last_hidden_state, b)
 
     @torch.no_grad()
     def sentence_vectors(self, batch: dict[str, Any], layer: int, pooling: str = "mean") -> torch.Tensor:

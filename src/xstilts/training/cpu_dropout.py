@@ -1,12 +1,15 @@
-"""Dropout for CPU training with masks drawn from 24 random bits per element.
+"""Dropout for CPU training with masks built from 23 random bits per element by float arithmetic.
 
 torch's CPU dropout draws its mask with `bernoulli_`, which generates each element from the serial Mersenne-Twister
 generator through a double-precision uniform; with 2 cores that was 7.5% of a MiniLM training step (21 masks per
-step, benchmarks/RESULTS.md). Here the mask is drawn as 24 uniform bits per element (`random_` on int32, one
-generator call per element) compared with a threshold: keep with probability ceil((1 - p) 2^24) / 2^24, the
-resolution of a float32 uniform, and scale the kept values by 1 / (1 - p) as `nn.Dropout` does. The generator is torch's
-own, so `torch.manual_seed` makes the masks reproducible; they are not the masks `nn.Dropout` would draw, so a CPU run's
-numbers differ from a run without this (as they differ between a CPU and a GPU run anyway).
+step, benchmarks/RESULTS.md). Here each 64-bit draw of torch's generator (`random_` on int64) gives two elements: the
+low 23 bits of each 32-bit half become the mantissa of a float32 u uniform on [1, 2), and ceil(2 - p - u) is 1 where
+u < 2 - p and 0 elsewhere, then scaled by 1 / (1 - p) as `nn.Dropout` does. Only vectorized integer and float32
+operations follow the draw (a comparison or a bool-to-float conversion costs 4-5x a float multiply here), so a mask
+costs about a third of the earlier 24-bit compare-and-convert one. An element is kept with probability
+keep_fraction(p) = float32(2 - p) - 1, within 2^-24 of 1 - p (0.89999998 for p = 0.1). The generator is torch's
+own, so `torch.manual_seed` makes the masks reproducible; they are not the masks `nn.Dropout` would draw, so a CPU
+run's numbers differ from a run without this (as they differ between a CPU and a GPU run anyway).
 
 Used by the training loop on CPU only (CUDA's dropout is one fused kernel already): `install_cpu_dropout(model)` routes
 every `nn.Dropout` and the attention-probability dropout of encoders that use the standard attention interface through it
@@ -19,22 +22,32 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-_BITS = 24
-_LOW = (1 << _BITS) - 1
+_MANTISSA = 0x007FFFFF  # the 23 mantissa bits of a float32
+_ONE = 0x3F800000  # the sign and exponent bits of 1.0f
 
 
-def keep_threshold(p: float) -> int:
-    """Keep an element when its 24 random bits, read as an integer k, satisfy k < keep_threshold(p)."""
-    return math.ceil((1.0 - p) * (1 << _BITS))
+def keep_fraction(p: float) -> float:
+    """The exact probability that an element is kept: float32(2 - p) - 1 (u < float32(2 - p), u on a 2^-23 grid)."""
+    return float(np.float32(2.0 - p)) - 1.0
 
 
 def dropout_scale_mask(shape: torch.Size, p: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """0 where dropped, 1 / (1 - p) where kept."""
-    bits = torch.empty(shape, dtype=torch.int32, device=device).random_().bitwise_and_(_LOW)
-    return (bits < keep_threshold(p)).to(dtype).mul_(1.0 / (1.0 - p))
+    n = math.prod(shape)
+    words = torch.empty((n + 1) // 2, dtype=torch.int64, device=device).random_()  # 63 random bits: two int32 halves
+    mask = scale_mask_from_bits(words.view(torch.int32)[:n], p).view(shape)
+    return mask if dtype == torch.float32 else mask.to(dtype)
+
+
+def scale_mask_from_bits(bits: torch.Tensor, p: float) -> torch.Tensor:
+    """In place on `bits` (int32): its low 23 bits k give u = 1 + k 2^-23; 1 / (1 - p) where u < float32(2 - p), else 0
+    (the float32 result is `bits`' storage)."""
+    u = bits.bitwise_and_(_MANTISSA).bitwise_or_(_ONE).view(torch.float32)  # uniform on [1, 2)
+    return u.neg_().add_(2.0 - p).ceil_().mul_(1.0 / (1.0 - p))  # ceil(2 - p - u): 1 iff u < 2 - p (exact in float32)
 
 
 class _MaskedScale(torch.autograd.Function):

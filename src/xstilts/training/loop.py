@@ -421,7 +421,7 @@ def train(
 
     model.train()
     stopped = False
-    # CPU dropout masks from 24 random bits per element instead of bernoulli_ (training/cpu_dropout.py)
+    # CPU dropout masks from 23 random bits per element instead of bernoulli_ (training/cpu_dropout.py)
     undo_dropout = install_cpu_dropout(model) if cpu_eager and CPU_DROPOUT else None
     try:
         for micro, (k, n, tokens, weight, batch) in enumerate(batches):
