@@ -165,6 +165,8 @@ def test_cli_select_eval(tmp_path):
     res = CliRunner().invoke(app, ["select-eval", str(run), "--rankings", str(r1), "--rankings", str(r2)])
     assert res.exit_code == 0, res.output
     assert "logme: mean over 1 ranking(s): Regret@1 66.67 Regret@3 0.00" in res.output
+    assert "(linear)" in res.output  # the other gain, in its own figures
+    assert "\u2026" not in res.output  # no table cell cut short at the test console's width
     data = json.loads((run / "selection" / "selection-eval.json").read_text())
     assert {s["method"] for s in data["summary"]} == {"logme", "random"}
     assert (run / "selection" / "selection.png").read_bytes()[:4] == b"\x89PNG"

@@ -158,10 +158,12 @@ def select_eval(
     dest.mkdir(parents=True, exist_ok=True)
     result["summary"] = summarize(result["rows"])
     (dest / "selection-eval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    for g in (gain, *[x for x in GAINS if x != gain]):
-        print_eval_table(result["rows"], g, f"per ranking, NDCG gain = {g} (split {result['split']})")
+    print_eval_table(
+        result["rows"], gain, f"Per ranking, split {result['split']}: NDCG (N, {gain} gain) and Regret (R) at k"
+    )
     for s in result["skipped"]:
         console.print(f"[yellow]skipped[/] {s}")
+    others = [x for x in GAINS if x != gain]
     for s in result["summary"]:
         ratio = "n/a" if s["cost_ratio"] is None else f"{s['cost_ratio']:.4f}"
         console.print(
@@ -169,7 +171,9 @@ def select_eval(
             + " ".join(f"Regret@{k} {s[f'regret@{k}']:.2f}" for k in (1, 3, 5))
             + " "
             + " ".join(f"NDCG@{k} {s[f'ndcg@{k}/{gain}']:.3f}" for k in (1, 3, 5))
-            + f" ({gain}); cost/grid {ratio}",
+            + f" ({gain}); "
+            + "".join(" ".join(f"NDCG@{k} {s[f'ndcg@{k}/{o}']:.3f}" for k in (1, 3, 5)) + f" ({o}); " for o in others)
+            + f"cost/grid {ratio}",
             highlight=False,
             soft_wrap=True,
         )
@@ -180,33 +184,34 @@ def select_eval(
 
 
 def print_eval_table(rows: list[dict[str, Any]], g: str, title: str) -> None:
-    table = Table(
-        "method",
-        "model",
-        "target",
-        "n",
-        *[f"NDCG@{k}" for k in (1, 3, 5)],
-        *[f"Regret@{k}" for k in (1, 3, 5)],
-        "top-1 > none",
-        "cost s",
-        "grid s",
-        "ratio",
-        title=title,
-    )
+    """One compact table per (model, target), so that it reads at 80 columns; every field is in the JSON."""
+    from rich import box
+
+    console.print(f"[bold]{title}[/]; * random: the exact expectation over orderings")
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        beats = "" if r["top1_beats_baseline"] is None else ("yes" if r["top1_beats_baseline"] else "no")
-        method = r["method"] + (" (exact E)" if r["expected"] else "")
-        ratio = "" if r["cost_ratio"] is None else f"{r['cost_ratio']:.3f}"
-        table.add_row(
-            method,
-            r["model"],
-            r["target"],
-            str(r["n"]),
-            *[f"{r[f'ndcg@{k}/{g}']:.3f}" for k in (1, 3, 5)],
-            *[f"{r[f'regret@{k}']:.2f}" for k in (1, 3, 5)],
-            beats,
-            f"{r['cost_seconds']:.1f}",
-            f"{r['grid_seconds']:.1f}",
-            ratio,
+        groups.setdefault((r["model"], r["target"]), []).append(r)
+    for (model, target), group in groups.items():
+        grid = group[0]["grid_seconds"]
+        table = Table(
+            "method",
+            *[f"N@{k}" for k in (1, 3, 5)],
+            *[f"R@{k}" for k in (1, 3, 5)],
+            ">none",
+            "cost s",
+            "/grid",
+            title=f"{model} / {target}: {group[0]['n']} candidates, grid {grid:.0f} s",
+            box=box.SIMPLE,
+            pad_edge=False,
         )
-    console.print(table)
+        for r in group:
+            beats = "" if r["top1_beats_baseline"] is None else ("yes" if r["top1_beats_baseline"] else "no")
+            table.add_row(
+                r["method"] + ("*" if r["expected"] else ""),
+                *[f"{r[f'ndcg@{k}/{g}']:.3f}" for k in (1, 3, 5)],
+                *[f"{r[f'regret@{k}']:.2f}" for k in (1, 3, 5)],
+                beats,
+                f"{r['cost_seconds']:.0f}",
+                "" if r["cost_ratio"] is None else f"{r['cost_ratio']:.3f}",
+            )
+        console.print(table)
