@@ -110,6 +110,33 @@ def test_local_run_writes_results_and_reuses_nodes(tiny_models, toy_tasks, tmp_p
     again = run_local(spec, tmp_path / "run", progress=False)
     assert again["ran"] == []
     assert read_csv(tmp_path / "run" / "results.csv") == rows
+    _status_reads_records(tmp_path / "run", events)
+
+
+def _status_reads_records(run: Path, events: list[dict]) -> None:
+    """`xstilts status` counts a node whose record exists as done even when its last event is a start (a run stopped
+    between the two, or an old run's batched events without the node's directory); a start with no record stays."""
+    from typer.testing import CliRunner
+
+    from xstilts.cli import app
+
+    def status() -> str:
+        res = CliRunner().invoke(app, ["status", str(run)])
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    n = len(events) // 2
+    assert all(e["dir"] for e in events) and f"done {n}" in status()
+    first, second = events[0], events[2]
+    with (run / "events.jsonl").open("a") as f:
+        f.write(json.dumps({"time": 0, "node": first["node"], "event": "start"}) + "\n")  # no "dir": an old run's
+        f.write(json.dumps({**second, "event": "start"}) + "\n")
+    out = status()
+    assert f"done {n}" in out and "start" not in out
+    record = "done.json" if second["node"].startswith("evaluation") else "phase.json"
+    (run / "nodes" / second["dir"] / record).unlink()
+    out = status()
+    assert f"done {n - 1}" in out and f"start: {second['node']}" in out
 
 
 @pytest.mark.slow

@@ -293,9 +293,24 @@ def node_dir(out: Path, node: Node) -> Path:
     return out / "nodes" / node.dirname()
 
 
+def record_name(kind: str) -> str:
+    """The file whose presence marks a node of this kind as finished."""
+    return EVAL_RECORD if kind == "evaluation" else PHASE_RECORD
+
+
 def is_done(out: Path, node: Node) -> bool:
-    d = node_dir(out, node)
-    return (d / (EVAL_RECORD if node.kind == "evaluation" else PHASE_RECORD)).is_file()
+    return (node_dir(out, node) / record_name(node.kind)).is_file()
+
+
+def recorded(out: Path, node_id: str, dirname: str | None = None) -> bool:
+    """Whether the node an event names has its completion record, for `xstilts status` (which reads events, not the
+    spec): in `dirname` when the event names it; for events without one (runs before events named it), in the only
+    directory of that node id, if there is exactly one."""
+    kind = node_id.split("/", 1)[0]
+    if dirname:
+        return (out / "nodes" / dirname / record_name(kind)).is_file()
+    matches = list((out / "nodes").glob(node_id.replace("/", "-") + "-" + "?" * 12))
+    return len(matches) == 1 and (matches[0] / record_name(kind)).is_file()
 
 
 def plan_summary(spec: ExperimentSpec, nodes: list[Node], out: Path | None) -> dict[str, Any]:

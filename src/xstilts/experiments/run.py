@@ -18,7 +18,7 @@ from xstilts.results import RESULTS_FILE, append_results, sync_results
 
 
 def log_event(out: Path, node: Node, event: str, **extra: Any) -> None:
-    line = json.dumps({"time": time.time(), "node": node.id, "event": event, **extra})
+    line = json.dumps({"time": time.time(), "node": node.id, "dir": node.dirname(), "event": event, **extra})
     with (out / "events.jsonl").open("a", encoding="utf-8") as f:
         f.write(line + "\n")
 

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from xstilts.modeling.forwards import swapped_forwards
+
 ENABLED = True  # the benchmark's ablation switch (benchmarks/train_throughput.py)
 MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "electra"})
 
@@ -133,9 +135,7 @@ def first_position_only(encoder: nn.Module, wanted: bool = True) -> Iterator[boo
     self_attention, output = layer.attention.self, layer.attention.output
     attend = _attention_function(self_attention)
     assert attend is not None  # last_layer checked it
-    self_attention.forward = _first_query_forward(self_attention, attend)
-    output.forward = _residual_sliced(output)
-    try:
+    with swapped_forwards(
+        [(self_attention, _first_query_forward(self_attention, attend)), (output, _residual_sliced(output))]
+    ):
         yield True
-    finally:
-        del self_attention.forward, output.forward  # back to the classes' forwards

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xstilts.modeling.forwards import swap_forward
+
 _MANTISSA = 0x007FFFFF  # the 23 mantissa bits of a float32
 _ONE = 0x3F800000  # the sign and exponent bits of 1.0f
 
@@ -116,7 +118,7 @@ def install_cpu_dropout(model: nn.Module) -> Callable[[], None]:
     undo: list[Callable[[], None]] = []
     for module in model.modules():
         if isinstance(module, nn.Dropout):
-            undo.append(_patch_forward(module, _module_forward(module)))
+            undo.append(swap_forward(module, _module_forward(module)))
     undo.extend(_patch_attention(model))
 
     def uninstall() -> None:
@@ -131,15 +133,6 @@ def _module_forward(module: nn.Dropout) -> Callable[[torch.Tensor], torch.Tensor
         return dropout(x, module.p, module.training)
 
     return forward
-
-
-def _patch_forward(module: nn.Module, forward: Callable[..., Any]) -> Callable[[], None]:
-    module.forward = forward
-
-    def undo() -> None:
-        del module.forward  # back to the class's forward
-
-    return undo
 
 
 def _patch_attention(model: nn.Module) -> list[Callable[[], None]]:

@@ -24,9 +24,12 @@ masked-LM head tied to it would need the dense gradient).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from xstilts.modeling.forwards import swap_forward
 
 
 class _Lookup(torch.autograd.Function):
@@ -62,6 +65,7 @@ class LazyRowAdamW:
         self.steps = 0
         self._grads: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._summed: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._restore: Callable[[], None] = lambda: None
 
     # -- forward and backward ------------------------------------------------------------------------------------
     def install(self) -> None:
@@ -73,12 +77,11 @@ class LazyRowAdamW:
                 return _Lookup.apply(ids, self.weight, self)
             return plain(ids)
 
-        # an instance attribute that shadows the class's forward (uninstall() deletes it); mypy sees a method assignment
-        embedding.forward = forward  # type: ignore[method-assign,assignment]
+        self._restore = swap_forward(embedding, forward)
 
     def uninstall(self) -> None:
         self.materialize()
-        self.embedding.__dict__.pop("forward", None)  # back to the class's forward
+        self._restore()
 
     @torch.no_grad()
     def activate(self, ids: torch.Tensor) -> None:

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xstilts.families.featurize import Collator
+from xstilts.modeling.forwards import swap_forward
 from xstilts.training.cpu_dropout import install_cpu_dropout
 from xstilts.training.lazy_rows import LazyRowAdamW, lazy_rows_apply, plain_embedding
 from xstilts.training.sampling import TaskSampler, TaskStream, task_probabilities
@@ -183,10 +184,10 @@ def grad_into_buffer(embedding: torch.nn.Module) -> Callable[[], None]:
             return _EmbeddingIntoGrad.apply(ids, embedding.weight, embedding.padding_idx, holder)
         return plain(ids)
 
-    embedding.forward = forward
+    restore = swap_forward(embedding, forward)
 
     def undo() -> None:
-        del embedding.forward  # back to the class's forward
+        restore()
         holder.clear()
 
     return undo
