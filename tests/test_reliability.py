@@ -71,9 +71,16 @@ def events(out: Path) -> list[dict]:
 
 
 def finished_dirs(out: Path) -> set[str]:
+    """Node directories holding a completion record; not the hidden `.<node>.<random>.partial` folders a node's
+    output is assembled in (a kill between writing its record there and the rename leaves one: that node has not
+    finished, and resuming runs it again)."""
     nodes = out / "nodes"
     return (
-        {d.name for d in nodes.iterdir() if (d / "done.json").is_file() or (d / "phase.json").is_file()}
+        {
+            d.name
+            for d in nodes.iterdir()
+            if not d.name.startswith(".") and ((d / "done.json").is_file() or (d / "phase.json").is_file())
+        }
         if nodes.is_dir()
         else set()
     )
