@@ -407,14 +407,15 @@ def status(out: Path = typer.Argument(..., metavar="DIR", help="Run directory.")
         if line.strip():
             e = json.loads(line)
             last[e["node"]] = e
-    from xstilts.experiments.plan import recorded
+    from xstilts.experiments.plan import recorded_lookup
 
+    recorded = recorded_lookup(out)
     state: dict[str, str] = {}
     for node, e in last.items():
         # a node whose record exists finished, whatever its last event says (a run stopped between a node's record and
         # its "done" event, or a run from before nodes were recorded as they ended)
         unfinished = e["event"] in ("start", "interrupted")
-        state[node] = "done" if unfinished and recorded(out, node, e.get("dir")) else e["event"]
+        state[node] = "done" if unfinished and recorded(node, e.get("dir")) else e["event"]
     counts = collections.Counter(state.values())
     console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for node, e in last.items():

@@ -163,17 +163,18 @@ def select_eval(
     )
     for s in result["skipped"]:
         console.print(f"[yellow]skipped[/] {s}")
-    others = [x for x in GAINS if x != gain]
+
+    def ndcgs(row: dict[str, Any], g: str) -> str:
+        return " ".join(f"NDCG@{k} {row[f'ndcg@{k}/{g}']:.3f}" for k in (1, 3, 5)) + f" ({g})"
+
     for s in result["summary"]:
         ratio = "n/a" if s["cost_ratio"] is None else f"{s['cost_ratio']:.4f}"
         console.print(
             f"{s['method']}: mean over {s['rankings']} ranking(s): "
             + " ".join(f"Regret@{k} {s[f'regret@{k}']:.2f}" for k in (1, 3, 5))
             + " "
-            + " ".join(f"NDCG@{k} {s[f'ndcg@{k}/{gain}']:.3f}" for k in (1, 3, 5))
-            + f" ({gain}); "
-            + "".join(" ".join(f"NDCG@{k} {s[f'ndcg@{k}/{o}']:.3f}" for k in (1, 3, 5)) + f" ({o}); " for o in others)
-            + f"cost/grid {ratio}",
+            + "; ".join(ndcgs(s, g) for g in (gain, *[x for x in GAINS if x != gain]))
+            + f"; cost/grid {ratio}",
             highlight=False,
             soft_wrap=True,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,15 +303,24 @@ def is_done(out: Path, node: Node) -> bool:
     return (node_dir(out, node) / record_name(node.kind)).is_file()
 
 
-def recorded(out: Path, node_id: str, dirname: str | None = None) -> bool:
-    """Whether the node an event names has its completion record, for `xstilts status` (which reads events, not the
-    spec): in `dirname` when the event names it; for events without one (runs before events named it), in the only
-    directory of that node id, if there is exactly one."""
-    kind = node_id.split("/", 1)[0]
-    if dirname:
-        return (out / "nodes" / dirname / record_name(kind)).is_file()
-    matches = list((out / "nodes").glob(node_id.replace("/", "-") + "-" + "?" * 12))
-    return len(matches) == 1 and (matches[0] / record_name(kind)).is_file()
+def recorded_lookup(out: Path) -> Callable[[str, str | None], bool]:
+    """For `xstilts status` (which reads events, not the spec): whether the node an event names has its completion
+    record, in the directory the event names; for events without one (runs before events named it), in the only
+    directory of that node id, if there is exactly one. The nodes folder is listed once."""
+    nodes = out / "nodes"
+    by_id: dict[str, list[str]] = {}
+    if nodes.is_dir():
+        for d in nodes.iterdir():
+            if not d.name.startswith("."):  # not a node's hidden staging folder
+                by_id.setdefault(d.name[:-13], []).append(d.name)  # less "-" and the 12-character hash
+
+    def recorded(node_id: str, dirname: str | None) -> bool:
+        if not dirname:
+            dirs = by_id.get(node_id.replace("/", "-"), [])
+            dirname = dirs[0] if len(dirs) == 1 else None
+        return dirname is not None and (nodes / dirname / record_name(node_id.split("/", 1)[0])).is_file()
+
+    return recorded
 
 
 def plan_summary(spec: ExperimentSpec, nodes: list[Node], out: Path | None) -> dict[str, Any]:

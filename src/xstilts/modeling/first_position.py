@@ -54,6 +54,12 @@ def _checkpointing(encoder: nn.Module) -> bool:
 def last_layer(encoder: nn.Module) -> Any:
     """The encoder's last layer (a transformers module) when it can be computed for the first position alone, else
     None."""
+    found = _layer_and_attention(encoder)
+    return found[0] if found else None
+
+
+def _layer_and_attention(encoder: nn.Module) -> tuple[Any, Callable[..., Any]] | None:
+    """The last layer and the attention function its self-attention calls, when the layer qualifies."""
     config = getattr(encoder, "config", None)
     if (
         config is None
@@ -76,10 +82,10 @@ def last_layer(encoder: nn.Module) -> Any:
         or output is None
         or not all(isinstance(getattr(self_attention, n, None), nn.Linear) for n in ("query", "key", "value"))
         or not isinstance(getattr(self_attention, "attention_head_size", None), int)
-        or _attention_function(self_attention) is None
     ):
         return None
-    return layer
+    attend = _attention_function(self_attention)
+    return None if attend is None else (layer, attend)
 
 
 def _first_query_forward(self_attention: Any, attend: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,10 +94,8 @@ def _first_query_forward(self_attention: Any, attend: Callable[..., Any]) -> Cal
     def forward(
         hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if kwargs.get("cache") is not None or kwargs.get("encoder_hidden_states") is not None:
+        if kwargs.pop("cache", None) is not None or kwargs.pop("encoder_hidden_states", None) is not None:
             raise RuntimeError("first_position_only is for encoders without cache or cross attention")
-        kwargs.pop("cache", None)
-        kwargs.pop("encoder_hidden_states", None)
         b, n = hidden_states.shape[0], hidden_states.shape[1]
         d = self_attention.attention_head_size
         query = self_attention.query(hidden_states[:, :1]).view(b, 1, -1, d).transpose(1, 2)
@@ -128,13 +132,12 @@ def _residual_sliced(output: Any) -> Callable[..., Any]:
 def first_position_only(encoder: nn.Module, wanted: bool = True) -> Iterator[bool]:
     """Within the block, the encoder's last layer computes position 0 only (last_hidden_state is (B, 1, H)) when
     `wanted`, enabled and supported; yields whether it does."""
-    layer = last_layer(encoder) if wanted and ENABLED else None
-    if layer is None:
+    found = _layer_and_attention(encoder) if wanted and ENABLED else None
+    if found is None:
         yield False
         return
+    layer, attend = found
     self_attention, output = layer.attention.self, layer.attention.output
-    attend = _attention_function(self_attention)
-    assert attend is not None  # last_layer checked it
     with swapped_forwards(
         [(self_attention, _first_query_forward(self_attention, attend)), (output, _residual_sliced(output))]
     ):
