@@ -15,6 +15,17 @@ from xstilts.tasks.registry import get_task
 
 FIXTURES_ROOT = Path(__file__).parent / "fixtures"
 
+# Phase settings of a few steps on the tiny models (tests that run whole phases).
+PHASE_TINY = {
+    "max_steps": 3,
+    "batch_size": 8,
+    "grad_accumulation": 1,
+    "max_seq_length": 32,
+    "learning_rate": 1e-3,
+    "eval_every_steps": 2,
+    "max_train_examples": 32,
+}
+
 # --- XTREME targets: tests/fixtures/xtreme/{hub/<config>/<hub split>.jsonl, official/<task>/...} ----------------------
 
 XTREME_FIXTURES = FIXTURES_ROOT / "xtreme"

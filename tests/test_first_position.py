@@ -105,7 +105,7 @@ def test_multiple_choice_rows(tiny_models, monkeypatch):
 
 def test_other_heads_and_unsupported_encoders_run_in_full(tiny_models):
     model, tok = _model(tiny_models["bert"], family="tagging", labels=("O", "X"))
-    assert not getattr(model.heads["t"], "reads_first_position_only", False)
+    assert not model.reads_pooled("t")
     enc = model.encoder
     with first_position_only(enc, wanted=False) as applied:
         assert not applied

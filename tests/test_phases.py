@@ -9,22 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.helpers import PHASE_TINY as TINY
 from xstilts.evaluation.task_eval import dev_evaluator
 from xstilts.tasks import get_task
 from xstilts.training.phase import PhaseConfig, build_model, is_complete
 from xstilts.training.phase import run_phase as _run_phase
 
 run_phase = partial(_run_phase, dev_scorer=dev_evaluator)  # early stopping on dev, as the CLI and executors run it
-
-TINY = {
-    "max_steps": 3,
-    "batch_size": 8,
-    "grad_accumulation": 1,
-    "max_seq_length": 32,
-    "learning_rate": 1e-3,
-    "eval_every_steps": 2,
-    "max_train_examples": 32,
-}
 
 
 def test_next_phase_starts_from_previous_encoder(tiny_models, toy_tasks, tmp_path):

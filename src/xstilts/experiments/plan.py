@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xstilts import __version__
+from xstilts import NUMERICS, __version__
 from xstilts.defaults import EVALUATION_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
 from xstilts.experiments.spec import ExperimentSpec, IntermediateSetting, ModelSpec
@@ -189,7 +189,7 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
 
     def add(node: Node, upstream: str | None) -> None:
         up = [by_id[u].hash for u in node.depends_on]
-        node.hash = content_hash([node.kind, node.job, up, __version__])
+        node.hash = content_hash([node.kind, node.job, up, __version__, NUMERICS])
         if upstream is not None:
             node.start_dir = by_id[upstream].dirname()
         nodes.append(node)

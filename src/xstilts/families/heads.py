@@ -11,9 +11,10 @@ from torch.nn import functional as F
 
 
 class ClassificationHead(nn.Module):
-    """First-token classifier (dense + tanh + linear, as BERT/RoBERTa heads); num_labels == 1 means regression."""
+    """Sentence classifier on the pooled vector (modeling/model.py `pooled`): dropout, dense, tanh, dropout, linear, as
+    jiant's ClassificationHead (the paper's code); num_labels == 1 means regression."""
 
-    reads_first_position_only = True  # the encoder's last layer may compute position 0 alone (first_position.py)
+    reads_pooled = True  # (B, H) vectors in; the encoder's last layer may compute position 0 alone (first_position.py)
 
     def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
@@ -22,10 +23,12 @@ class ClassificationHead(nn.Module):
         self.out = nn.Linear(hidden, num_labels)
         self.num_labels = num_labels
 
-    def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        x = self.dropout(hidden[:, 0])
-        x = self.dropout(torch.tanh(self.dense(x)))
-        logits = self.out(x)
+    def scores(self, vectors: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(torch.tanh(self.dense(self.dropout(vectors))))
+        return self.out(x)
+
+    def forward(self, vectors: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        logits = self.scores(vectors)
         out = {"logits": logits}
         if "labels" in batch:
             if self.num_labels == 1:
@@ -35,19 +38,15 @@ class ClassificationHead(nn.Module):
         return out
 
 
-class MultipleChoiceHead(nn.Module):
-    """Scores each (context, choice) sequence with one logit; the batch is flattened to (B*C, L) by the model."""
-
-    reads_first_position_only = True
+class MultipleChoiceHead(ClassificationHead):
+    """Scores each (context, choice) sequence's pooled vector with one logit, through the classification head's layers
+    (jiant's choice-scoring head); the batch is flattened to (B*C, L) by the model."""
 
     def __init__(self, hidden: int, dropout: float = 0.1):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, 1)
+        super().__init__(hidden, 1, dropout)
 
-    def forward(self, hidden: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        num_choices = batch["num_choices"]
-        logits = self.out(self.dropout(hidden[:, 0])).view(-1, num_choices)
+    def forward(self, vectors: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        logits = self.scores(vectors).view(-1, batch["num_choices"])
         if "choice_mask" in batch:  # rows with fewer choices than the batch's widest (e.g. ARC's 3- and 5-choice rows)
             logits = logits.masked_fill(batch["choice_mask"] == 0, -1e4)
         out = {"logits": logits}

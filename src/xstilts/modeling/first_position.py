@@ -1,6 +1,7 @@
 """The encoder's last layer computed for the first position only, when the head reads nothing else.
 
-Classification and multiple-choice heads read `last_hidden_state[:, 0]`. The last layer's output at position 0
+Classification and multiple-choice heads read `last_hidden_state[:, 0]` (through the pooler where the encoder has
+one: modeling/model.py `pooled`). The last layer's output at position 0
 depends on the keys and values of every position, but on the query, attention output, feed-forward block and layer
 norms of position 0 alone; the other positions' outputs reach no loss, so their gradients are exactly zero. Within
 `first_position_only(encoder)` the last layer therefore computes keys and values for all positions and everything else

@@ -44,7 +44,7 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[An
 
     name_or_path = resolve_model_path(str(name_or_path))
 
-    hf_logging.set_verbosity_error()  # the load report lists expected differences (no pooler); keep the output readable
+    hf_logging.set_verbosity_error()  # the load report lists expected differences (a missing pooler); keep it readable
     hf_logging.disable_progress_bar()  # per-tensor loading bars: noise in a grid of many phases
 
     p = Path(name_or_path)
@@ -62,12 +62,8 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[An
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-        encoder = (
-            AutoModel.from_pretrained(
-                name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, add_pooling_layer=False
-            )
-            if _accepts_pooling_flag(name_or_path, trust_remote_code)
-            else AutoModel.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code)
+        encoder, info = AutoModel.from_pretrained(
+            name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, output_loading_info=True
         )
     except (OSError, ValueError) as e:  # unknown hub id, hub unreachable, unsupported model family
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
@@ -75,14 +71,21 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[An
             f"cannot load model '{name_or_path}' ({reason}); expected a model folder (config.json + "
             "*.safetensors) or a hub id (offline: one in the local hub cache, HF_HOME)"
         ) from None
+    if getattr(encoder, "pooler", None) is not None and any(".pooler." in f".{k}" for k in info["missing_keys"]):
+        encoder.pooler = None  # no trained pooler in the checkpoint: heads read the first token (see `pooled`)
     return encoder, tokenizer
 
 
-def _accepts_pooling_flag(name_or_path: str, trust_remote_code: bool = False) -> bool:
-    from transformers import AutoConfig
+def pooled(out: Any) -> torch.Tensor:
+    """The sentence vector classification and multiple-choice heads read: the encoder's pooler output (tanh of a dense
+    layer on the first token) when the checkpoint has a trained pooler, as jiant (the paper's code) and transformers'
+    BertForSequenceClassification use it; else the first token's last hidden state (transformers' RoBERTa heads).
 
-    cfg = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    return cfg.model_type in {"bert", "xlm-roberta", "roberta"}
+    The pooler belongs to the encoder: it is saved with it and carried from phase to phase, so an intermediate task
+    trains it for the target as every other encoder weight. jiant would put a randomly initialized pooler in front of
+    its head where the checkpoint has none (XLM-R on the hub); xstilts leaves that random layer out.
+    """
+    return out.pooler_output if getattr(out, "pooler_output", None) is not None else out.last_hidden_state[:, 0]
 
 
 class MultiTaskModel(nn.Module):
@@ -115,15 +118,21 @@ class MultiTaskModel(nn.Module):
             inputs = {k: v.flatten(0, 1) for k, v in inputs.items()}
         return self.encoder(**inputs, output_hidden_states=output_hidden_states, return_dict=True)
 
+    def reads_pooled(self, task: str) -> bool:
+        """Whether the task's head reads the pooled first-position vector (classification, multiple choice) rather
+        than every position's hidden state."""
+        return bool(getattr(self.heads[task], "reads_pooled", False))
+
     def forward(self, task: str, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         head = self.heads[task]
+        wanted = self.reads_pooled(task)
         # a head that reads position 0 only: the last layer computes that position alone (same outputs and gradients)
-        with first_position_only(self.encoder, getattr(head, "reads_first_position_only", False)):
+        with first_position_only(self.encoder, wanted):
             out = self.encode(batch)
         b = dict(batch)
         if b["input_ids"].dim() == 3:
             b["num_choices"] = batch["input_ids"].shape[1]
-        return head(out.last_hidden_state, b)
+        return head(pooled(out) if wanted else out.last_hidden_state, b)
 
     @torch.no_grad()
     def sentence_vectors(self, batch: dict[str, Any], layer: int, pooling: str = "mean") -> torch.Tensor:

@@ -96,9 +96,8 @@ def make_model_dir(
     }
     model: BertModel | XLMRobertaModel
     if kind == "bert":
-        model = BertModel(
-            BertConfig(max_position_embeddings=256, pad_token_id=tok.pad_token_id, **common), add_pooling_layer=False
-        )
+        # with a pooler, as mBERT's checkpoint has one (the XLM-R path has none: heads read the first token there)
+        model = BertModel(BertConfig(max_position_embeddings=256, pad_token_id=tok.pad_token_id, **common))
     else:
         model = XLMRobertaModel(
             XLMRobertaConfig(max_position_embeddings=258, type_vocab_size=1, pad_token_id=tok.pad_token_id, **common),

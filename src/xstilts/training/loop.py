@@ -293,6 +293,9 @@ def train(
 
     if settings.get("freeze_embeddings"):
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    pooler = getattr(model.encoder, "pooler", None)
+    if pooler is not None:  # trained in the phases whose heads read it, kept as it is (no decay) in the others
+        pooler.requires_grad_(any(model.reads_pooled(t.name) for t in tasks))
     model.to(device)
     if settings.get("compile"):
         model.encoder.compile(dynamic=True)  # in place: parameter names (and saved checkpoints) stay as they are

@@ -1,0 +1,92 @@
+"""The encoder's pooler (modeling/model.py `pooled`): kept from a checkpoint that has one and read by classification and
+multiple-choice heads, as jiant and BertForSequenceClassification read it; left out where the checkpoint has none (the
+heads read the first token); trained only in phases whose heads read it, and carried to the next phase."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from safetensors.torch import load_file
+
+from tests.helpers import PHASE_TINY as TINY
+from xstilts.evaluation.task_eval import dev_evaluator
+from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder
+from xstilts.training.phase import PhaseConfig
+from xstilts.training.phase import run_phase as _run_phase
+
+run_phase = partial(_run_phase, dev_scorer=dev_evaluator)
+
+POOLER = ("pooler.dense.weight", "pooler.dense.bias")
+
+
+def _batch(tok):
+    return dict(tok(["one short sentence", "and a longer second sentence here"], padding=True, return_tensors="pt"))
+
+
+def test_checkpoint_pooler_is_kept_with_its_weights(tiny_models):
+    enc, _ = load_encoder(str(tiny_models["bert"]))
+    saved = load_file(str(tiny_models["bert"] / "model.safetensors"))
+    assert enc.pooler is not None
+    for name in POOLER:
+        assert torch.equal(enc.state_dict()[name], saved[name])
+
+
+def test_no_pooler_in_checkpoint_means_none(tiny_models, tmp_path):
+    xlmr, _ = load_encoder(str(tiny_models["xlmr"]))
+    assert xlmr.pooler is None  # not a randomly initialized one
+    bert, tok = load_encoder(str(tiny_models["bert"]))
+    bert.pooler = None
+    bert.save_pretrained(tmp_path / "nopool", safe_serialization=True)
+    tok.save_pretrained(tmp_path / "nopool")
+    again, _ = load_encoder(str(tmp_path / "nopool"))
+    assert again.pooler is None
+
+
+def _logits(path, family, labels):
+    torch.manual_seed(0)
+    enc, tok = load_encoder(str(path))
+    model = MultiTaskModel(enc, {"t": HeadSpec("t", family, labels)}).eval()
+    batch = _batch(tok)
+    if family == "multiple_choice":  # two choices per row: (B, C, L)
+        batch = {k: torch.stack([v, v.flip(0)], 1) for k, v in batch.items()}
+    with torch.no_grad():
+        got = model("t", batch)["logits"]
+        flat = {k: v.flatten(0, 1) if v.dim() == 3 else v for k, v in batch.items()}
+        hidden = enc(**flat).last_hidden_state[:, 0]
+        vectors = torch.tanh(enc.pooler.dense(hidden)) if enc.pooler is not None else hidden
+        want = model.heads["t"].scores(vectors).view(got.shape)
+    return got, want
+
+
+def test_heads_read_the_pooler_where_there_is_one(tiny_models):
+    for kind in ("bert", "xlmr"):
+        got, want = _logits(tiny_models[kind], "classification", ["a", "b"])
+        torch.testing.assert_close(got, want)
+        got, want = _logits(tiny_models[kind], "multiple_choice", None)
+        assert got.shape == (2, 2)
+        torch.testing.assert_close(got, want)
+    # and the pooler changes the logits: the same weights without it give others
+    enc, tok = load_encoder(str(tiny_models["bert"]))
+    torch.manual_seed(0)
+    model = MultiTaskModel(enc, {"t": HeadSpec("t", "classification", ["a", "b"])}).eval()
+    with torch.no_grad():
+        with_pooler = model("t", _batch(tok))["logits"]
+        enc.pooler = None
+        without = model("t", _batch(tok))["logits"]
+    assert not torch.allclose(with_pooler, without)
+
+
+def test_pooler_trained_where_read_and_carried_to_the_next_phase(tiny_models, toy_tasks, tmp_path):
+    base = load_file(str(tiny_models["bert"] / "model.safetensors"))
+    cfg = PhaseConfig("intermediate", ["toy_tag"], str(tiny_models["bert"]), settings=TINY)
+    tag = run_phase(cfg, tmp_path / "tag", progress=False)
+    after_tag = load_file(str(tag / "encoder" / "model.safetensors"))
+    assert any(not torch.equal(after_tag[k], base[k]) for k in base if not k.startswith("pooler."))
+    for name in POOLER:  # no head read it: no update and no weight decay
+        assert torch.equal(after_tag[name], base[name]), name
+
+    cls = run_phase(PhaseConfig("target", ["toy_target"], str(tag), settings=TINY), tmp_path / "cls", progress=False)
+    after_cls = load_file(str(cls / "encoder" / "model.safetensors"))
+    for name in POOLER:  # started from the tagging phase's pooler (the checkpoint's) and trained by the classifier
+        assert not torch.equal(after_cls[name], after_tag[name]), name
