@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 import traceback
@@ -214,7 +215,32 @@ def _schedule_locked(
     failed: dict[str, str] = {}
     ran: list[str] = []
     pending: dict[Any, Node] = {}
-    submitted: set[str] = set(finished)
+    # Readiness by counting (linear in the grid): each unfinished node waits on its unfinished dependencies; a finished
+    # node releases its dependents, a failed one skips them. Ready nodes start in plan order (a heap of plan positions),
+    # the order a scan of the plan would start them in.
+    by_id = {n.id: n for n in nodes}
+    position = {n.id: i for i, n in enumerate(nodes)}
+    waiting: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {}
+    ready: list[tuple[int, str]] = []
+    for n in nodes:
+        if n.id in finished:
+            continue
+        open_deps = [d for d in n.depends_on if d not in finished]  # one outside the slice and unfinished never runs
+        waiting[n.id] = len(open_deps)
+        for d in open_deps:
+            dependents.setdefault(d, []).append(n.id)
+        if not open_deps:
+            heapq.heappush(ready, (position[n.id], n.id))
+
+    def skip_dependents(node_id: str) -> None:
+        stack = [node_id]
+        while stack:
+            up = stack.pop()
+            for d in dependents.get(up, []):
+                if d not in failed:
+                    failed[d] = f"skipped: upstream {up} failed"
+                    stack.append(d)
 
     def finish(n: Node, handle: Any) -> None:
         try:
@@ -223,6 +249,7 @@ def _schedule_locked(
             log = _write_log(out, n, e)
             failed[n.id] = f"{type(e).__name__}: {e} " + (f"(log: {log})" if log else "(no log: disk full?)")
             log_event(out, n, "failed", log=log or "")
+            skip_dependents(n.id)
             return
         if rows:
             append_results(results, rows)
@@ -230,26 +257,28 @@ def _schedule_locked(
         finished.add(n.id)
         ran.append(n.id)
         log_event(out, n, "done")
+        for d in dependents.get(n.id, []):
+            waiting[d] -= 1
+            if waiting[d] == 0 and d not in failed:
+                heapq.heappush(ready, (position[d], d))
 
-    while True:
-        for n in nodes:  # topological order: in-process, a node's dependents become ready later in this same pass
-            if n.id in submitted or n.id in failed:
+    def start_ready() -> None:
+        while ready:  # in-process (synchronous), a node's dependents join the heap as it finishes
+            n = by_id[heapq.heappop(ready)[1]]
+            if n.id in failed:
                 continue
-            bad = [d for d in n.depends_on if d in failed]
-            if bad:
-                failed[n.id] = f"skipped: upstream {bad[0]} failed"
-            elif all(d in finished for d in n.depends_on):
-                log_event(out, n, "start")
-                handle = submit(n, str(out))
-                submitted.add(n.id)
-                if synchronous:
-                    finish(n, handle)
-                else:
-                    pending[handle] = n
-        if not pending:
-            break
+            log_event(out, n, "start")
+            handle = submit(n, str(out))
+            if synchronous:
+                finish(n, handle)
+            else:
+                pending[handle] = n
+
+    start_ready()
+    while pending:
         for handle in wait_any(list(pending)):
             finish(pending.pop(handle), handle)
+        start_ready()
     sync()
     return {"ran": ran, "failed": failed, "nodes": len(nodes)}
 
