@@ -90,3 +90,13 @@ def test_pooler_trained_where_read_and_carried_to_the_next_phase(tiny_models, to
     after_cls = load_file(str(cls / "encoder" / "model.safetensors"))
     for name in POOLER:  # started from the tagging phase's pooler (the checkpoint's) and trained by the classifier
         assert not torch.equal(after_cls[name], after_tag[name]), name
+
+
+def test_a_truncated_copy_keeps_the_pooler(tiny_models, tmp_path):
+    from xstilts.modeling.model import truncate_layers
+
+    saved = load_file(str(tiny_models["bert"] / "model.safetensors"))
+    out = truncate_layers(tiny_models["bert"], tmp_path / "one-layer", 1)
+    copy = load_file(str(out / "model.safetensors"))
+    for name in POOLER:
+        assert torch.equal(copy[name], saved[name]), name

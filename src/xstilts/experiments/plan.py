@@ -87,9 +87,10 @@ def model_job(m: ModelSpec, spec: ExperimentSpec) -> dict[str, Any]:
             "settings": sorted([s.tasks, s.data_dirs, s.languages] for s in spec.intermediate),
             **spec.model_dump(include={"targets", "languages", "splits", "data_dirs"}),
         }
+        # truncation alone reads no text; NUMERICS: how a copy is derived changed with it (round 6: the pooler kept)
         key = content_hash(
-            [m.model_dump(exclude={"intermediate", "retrieval_layer"}), texts if m.prune_vocabulary else None]
-        )  # truncation alone reads no text
+            [m.model_dump(exclude={"intermediate", "retrieval_layer"}), texts if m.prune_vocabulary else None, NUMERICS]
+        )
         folder = f"models/{m.name}-{key[:12]}"
     return {**ident, "name": m.name, "folder": folder, "derived": folder != m.path}
 
