@@ -56,7 +56,9 @@ def toy_features(vocab: int, n: int = 43) -> list[dict]:
 
 
 def train_from(start: Path, out: Path) -> dict:
-    """Train the start checkpoint on the toy features (in whatever process group this process is part of)."""
+    """Train the start checkpoint on the toy features (in whatever process group this process is part of); a start
+    checkpoint with a second head ("parity") trains both tasks, each micro-batch one task, so the other head's
+    weights get no gradient in that micro-batch (as in every multi-task intermediate phase)."""
     from safetensors.torch import save_file
 
     from xstilts.families.featurize import Collator
@@ -68,9 +70,10 @@ def train_from(start: Path, out: Path) -> dict:
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
     feats = toy_features(len(tok))
-    result = train(
-        model, [TrainTask("cls", feats)], Collator(pad_id=tok.pad_token_id), dict(SETTINGS), seed=0, progress=False
-    )
+    tasks = [TrainTask("cls", feats)]
+    if "parity" in model.heads:
+        tasks.append(TrainTask("parity", [{**f, "labels": len(f["input_ids"]) % 2} for f in toy_features(len(tok))]))
+    result = train(model, tasks, Collator(pad_id=tok.pad_token_id), dict(SETTINGS), seed=0, progress=False)
     record = {
         "learning_rates": result.learning_rates,
         "optimizer_steps": result.optimizer_steps,
@@ -86,7 +89,8 @@ def train_from(start: Path, out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_two_processes_train_like_one(tiny_models, tmp_path):
+@pytest.mark.parametrize("multitask", [False, True], ids=["one-task", "two-tasks"])
+def test_two_processes_train_like_one(tiny_models, tmp_path, multitask):
     from safetensors.torch import load_file
 
     from xstilts.modeling.model import HeadSpec, MultiTaskModel, load_encoder, save_checkpoint
@@ -94,7 +98,10 @@ def test_two_processes_train_like_one(tiny_models, tmp_path):
     torch.manual_seed(0)
     enc, tok = load_encoder(str(tiny_models["bert"]))
     start = tmp_path / "start"
-    model = MultiTaskModel(enc, {"cls": HeadSpec("cls", "classification", LABELS)})
+    heads = {"cls": HeadSpec("cls", "classification", LABELS)}
+    if multitask:
+        heads["parity"] = HeadSpec("parity", "classification", ["even", "odd"])
+    model = MultiTaskModel(enc, heads)
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     save_checkpoint(model, tok, start)
 
@@ -122,8 +129,8 @@ def test_two_processes_train_like_one(tiny_models, tmp_path):
     single = train_from(start, tmp_path / "single")
     ddp = json.loads((tmp_path / "ddp" / "record.json").read_text())
     assert ddp["num_processes"] == 2 and single["num_processes"] == 1
-    # 43 examples / batch 8 -> 6 micro-batches per epoch, 2 epochs, accumulation 2 -> 6 optimizer steps.
-    assert single["optimizer_steps"] == ddp["optimizer_steps"] == 6
+    # 43 examples / batch 8 -> 6 micro-batches per epoch (per task), 2 epochs, accumulation 2 -> 6 optimizer steps.
+    assert single["optimizer_steps"] == ddp["optimizer_steps"] == (12 if multitask else 6)
     assert ddp["learning_rates"] == single["learning_rates"]  # the same schedule, exactly
     assert single["learning_rates"][-1] > 0  # and it has not run out before the last step
     np.testing.assert_allclose(ddp["losses"], single["losses"], rtol=1e-5, atol=1e-6)

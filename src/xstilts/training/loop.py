@@ -262,13 +262,17 @@ def train(
     and the learning rate follows the single-process schedule (one scheduler step per optimizer step), so N processes train
     as one process with the same global batch would. Raises TrainingDiverged when a loss is NaN or infinite.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from transformers import get_linear_schedule_with_warmup
 
     set_seed(seed)
     rng = np.random.default_rng(seed)
     accum = int(settings["grad_accumulation"])
+    # Several tasks: each micro-batch trains one task's head, so under DDP the other heads (and the pooler, for a head
+    # that does not read it) have no gradient in it, which DDP must be told to expect.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=len(tasks) > 1)
     accelerator = accelerator or Accelerator(
+        kwargs_handlers=[ddp],
         gradient_accumulation_steps=accum,
         cpu=not torch.cuda.is_available(),
         mixed_precision=resolve_precision(settings.get("mixed_precision", "auto")),
