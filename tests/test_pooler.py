@@ -100,3 +100,22 @@ def test_a_truncated_copy_keeps_the_pooler(tiny_models, tmp_path):
     copy = load_file(str(out / "model.safetensors"))
     for name in POOLER:
         assert torch.equal(copy[name], saved[name]), name
+
+
+def test_pooler_trainable_only_where_a_head_reads_it(tiny_models, toy_tasks):
+    """A frozen pooler is what keeps a single-task tagging or QA phase valid under DDP (no unused parameter)."""
+    from xstilts.data.load import load_examples
+    from xstilts.defaults import phase_defaults
+    from xstilts.families.featurize import Collator
+    from xstilts.families.table import featurize
+    from xstilts.tasks import get_task
+    from xstilts.training.loop import TrainTask, train
+
+    for name, reads in (("toy_tag", False), ("toy_cls", True)):
+        task = get_task(name)
+        enc, tok = load_encoder(str(tiny_models["bert"]))
+        model = MultiTaskModel(enc, {name: HeadSpec(name, task.family, task.labels)})
+        settings = {**phase_defaults("intermediate"), **TINY}
+        feats = featurize(task.family, load_examples(task, "train", "en")[:16], tok, task.labels, settings, train=True)
+        train(model, [TrainTask(name, feats)], Collator(pad_id=tok.pad_token_id), settings, seed=0, progress=False)
+        assert all(p.requires_grad is reads for p in enc.pooler.parameters()), name

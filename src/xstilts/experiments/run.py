@@ -217,13 +217,13 @@ def _schedule_locked(
     pending: dict[Any, Node] = {}
     # Readiness by counting (linear in the grid): each unfinished node waits on its unfinished dependencies; a finished
     # node releases its dependents, a failed one skips them. Ready nodes start in plan order (a heap of plan positions),
-    # the order a scan of the plan would start them in.
-    by_id = {n.id: n for n in nodes}
+    # the order a scan of the plan would start them in. A node is pushed once, when its last open dependency finishes;
+    # one with a failed dependency never is.
     position = {n.id: i for i, n in enumerate(nodes)}
     waiting: dict[str, int] = {}
     dependents: dict[str, list[str]] = {}
-    ready: list[tuple[int, str]] = []
-    for n in nodes:
+    ready: list[int] = []
+    for i, n in enumerate(nodes):
         if n.id in finished:
             continue
         open_deps = [d for d in n.depends_on if d not in finished]  # one outside the slice and unfinished never runs
@@ -231,7 +231,7 @@ def _schedule_locked(
         for d in open_deps:
             dependents.setdefault(d, []).append(n.id)
         if not open_deps:
-            heapq.heappush(ready, (position[n.id], n.id))
+            heapq.heappush(ready, i)
 
     def skip_dependents(node_id: str) -> None:
         stack = [node_id]
@@ -259,14 +259,12 @@ def _schedule_locked(
         log_event(out, n, "done")
         for d in dependents.get(n.id, []):
             waiting[d] -= 1
-            if waiting[d] == 0 and d not in failed:
-                heapq.heappush(ready, (position[d], d))
+            if waiting[d] == 0:
+                heapq.heappush(ready, position[d])
 
     def start_ready() -> None:
         while ready:  # in-process (synchronous), a node's dependents join the heap as it finishes
-            n = by_id[heapq.heappop(ready)[1]]
-            if n.id in failed:
-                continue
+            n = nodes[heapq.heappop(ready)]
             log_event(out, n, "start")
             handle = submit(n, str(out))
             if synchronous:
