@@ -32,8 +32,9 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="keep ranking files that already exist")
     args = ap.parse_args()
 
+    from xstilts.analysis.selection_eval import evaluate_rankings, summarize
     from xstilts.experiments.spec import load_spec
-    from xstilts.selection.evaluate import evaluate_rankings, load_rankings, summarize
+    from xstilts.rankings import load_rankings
 
     spec = load_spec(args.spec)
     targets = [t for t in args.targets.split(",") if t] or spec.targets

@@ -1,10 +1,13 @@
-"""Helpers shared by several test modules: reading the hub-schema and official-layout fixtures.
+"""Helpers shared by several test modules: reading the hub-schema and official-layout fixtures, and running a command
+with torch made unimportable.
 
 Test modules import these from here, never from each other.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +78,24 @@ def load(task_name: str, split: str) -> tuple[int, list[Any]]:
     task = get_task(task_name)
     rows = load_hub_rows(task, split, data_files=hub_files(task_name, split))
     return len(rows), map_rows(task, rows)
+
+
+# --- commands run with torch made unimportable ------------------------------------------------------------------------
+
+# `python -c BLOCK_TORCH <xstilts args>`: the command line with every `import torch` failing (naming the command).
+BLOCK_TORCH = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch imported by " + " ".join(sys.argv))
+sys.meta_path.insert(0, Block())
+from xstilts.cli import main
+sys.argv = ["xstilts", *sys.argv[1:]]
+main()
+"""
+
+
+def run_without_torch(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`xstilts ARGS` in a fresh interpreter where importing torch fails."""
+    return subprocess.run([sys.executable, "-c", BLOCK_TORCH, *args], capture_output=True, text=True, timeout=timeout)

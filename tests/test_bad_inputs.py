@@ -426,7 +426,7 @@ CASES = [
     Case(
         "bad_executor",
         lambda c: c.run(c.spec()) + ["--executor", "mpi"],
-        ["--executor must be 'local', 'ray' or 'slurm'"],
+        ["unknown executor 'mpi'; known: local, ray, slurm"],
     ),
     # --- predictions for `xstilts score`
     Case("score_missing_lines", lambda c: c.score_dirs(2), ["pred/pawsx/test-en.tsv:3", "2 lines but 3 in"]),

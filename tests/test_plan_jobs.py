@@ -27,6 +27,7 @@ class Ran:
 
     def __init__(self, *args: str):
         result = runner.invoke(app, list(args))
+        self.stdout = result.stdout  # without the progress lines written to stderr
         if isinstance(result.exception, UserError):
             self.exit_code, self.output = 2, f"error: {result.exception}\n"
         else:
@@ -224,7 +225,7 @@ def test_only_selects_a_slice_with_the_full_grids_hashes(tmp_path):
         *["plan", str(ROOT / "experiments" / "beyond-nine.yaml"), "--json", "--only", "model=xlmr-base,seed=0"]
     )
     assert result.exit_code == 0, result.output
-    listed = {n["id"]: n["hash"] for n in json.loads(result.output)["nodes"]}
+    listed = {n["id"]: n["hash"] for n in json.loads(result.stdout)["nodes"]}
     assert listed == {n.id: n.hash for n in part}
     target_only = select_nodes(full, {"target": ["xnli"], "model": ["mbert"], "seed": ["1"]})
     kinds = {n.kind for n in target_only}

@@ -119,3 +119,44 @@ def test_pooler_trainable_only_where_a_head_reads_it(tiny_models, toy_tasks):
         feats = featurize(task.family, load_examples(task, "train", "en")[:16], tok, task.labels, settings, train=True)
         train(model, [TrainTask(name, feats)], Collator(pad_id=tok.pad_token_id), settings, seed=0, progress=False)
         assert all(p.requires_grad is reads for p in enc.pooler.parameters()), name
+
+
+def test_xlmr_pooler_initialized_trained_and_carried(tiny_models, toy_tasks, tmp_path):
+    """jiant's XLM-R: the hub checkpoint has no pooler weights, so `pooler: auto` (the default) starts one from the
+    config's initializer (seeded), a classification intermediate phase trains it, its checkpoint holds it, and the
+    next classification target phase starts from exactly those weights."""
+    assert "pooler.dense.weight" not in load_file(str(tiny_models["xlmr"] / "model.safetensors"))
+    mid = run_phase(
+        PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["xlmr"]), settings=TINY), tmp_path / "mid", False
+    )
+    carried = load_file(str(mid / "encoder" / "model.safetensors"))
+    torch.manual_seed(0)  # the phase's seed: the pooler it started from
+    fresh, _ = load_encoder(str(tiny_models["xlmr"]), pooler="auto")
+    for name in POOLER:
+        assert name in carried, name
+        assert not torch.equal(carried[name], fresh.state_dict()[name]), name  # trained
+    started: dict[str, torch.Tensor] = {}
+    from xstilts.training import phase as phase_module
+
+    original = phase_module.build_model
+
+    def spy(cfg, specs):
+        model, tok = original(cfg, specs)
+        started.update({k: v.detach().clone() for k, v in model.encoder.state_dict().items() if k in POOLER})
+        return model, tok
+
+    phase_module.build_model = spy
+    try:
+        tgt = run_phase(PhaseConfig("target", ["toy_target"], str(mid), settings=TINY), tmp_path / "tgt", False)
+    finally:
+        phase_module.build_model = original
+    for name in POOLER:
+        assert torch.equal(started[name], carried[name]), name  # the target phase starts from the carried pooler
+    after = load_file(str(tgt / "encoder" / "model.safetensors"))
+    assert not torch.equal(after["pooler.dense.weight"], carried["pooler.dense.weight"])
+
+
+def test_pooler_none_keeps_todays_behaviour(tiny_models, toy_tasks, tmp_path):
+    cfg = PhaseConfig("intermediate", ["toy_cls"], str(tiny_models["xlmr"]), settings={**TINY, "pooler": "none"})
+    out = run_phase(cfg, tmp_path / "none", progress=False)
+    assert "pooler.dense.weight" not in load_file(str(out / "encoder" / "model.safetensors"))

@@ -302,7 +302,8 @@ def finished_run(tiny_models, toy_tasks, tmp_path_factory):
     from xstilts.experiments.run import run_local
 
     root = tmp_path_factory.mktemp("finished")
-    spec = load_spec(tiny_spec(root / "s.yaml", tiny_models["bert"]))
+    # targets' weights kept, so that their corruption can be tested (dropped weights: tests/test_retention.py)
+    spec = load_spec(tiny_spec(root / "s.yaml", tiny_models["bert"], checkpoints={"target": "keep"}))
     assert run_local(spec, root / "run", progress=False)["failed"] == {}
     return spec, root / "run"
 

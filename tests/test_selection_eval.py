@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.selection.evaluate import (
+from xstilts.analysis.selection_eval import (
     evaluate_rankings,
     expected_random_ndcg,
     expected_random_regret,
-    load_rankings,
     ndcg_at_k,
     regret_at_k,
 )
+from xstilts.rankings import load_rankings
 
 TRUE = {"a": 3.0, "b": 1.0, "c": 2.0, "d": 0.0}
 
@@ -118,7 +118,7 @@ def test_evaluation_seconds_of_older_records_from_start_event_and_record_time(tm
     last start event; the batched "done" events of the old in-process executor are not used."""
     import os
 
-    from xstilts.selection.evaluate import grid_records
+    from xstilts.analysis.selection_eval import grid_records
 
     run = tmp_path / "run"
     d = run / "nodes" / "evaluation-m1-cls-toy_target-s0-0123456789ab"

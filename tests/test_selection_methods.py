@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts.selection.methods import METHODS, Selector
+from xstilts.selection.methods import SELECTION_METHODS, Selector
 from xstilts.selection.probe import Workbench
 
 BUDGET = {
@@ -114,7 +114,7 @@ def test_cli_select_every_method(tiny_models, toy_tasks, tmp_path):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
-    assert [r["method"] for r in data["rankings"]] == list(METHODS)
+    assert [r["method"] for r in data["rankings"]] == SELECTION_METHODS.names()
     for r in data["rankings"]:
         # toy_cls is the target's own training source (train_from): it is still a candidate, every other too
         assert sorted(c["name"] for c in r["candidates"]) == sorted(CANDIDATES), r["method"]

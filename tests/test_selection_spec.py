@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts.errors import UserError
 from xstilts.experiments.plan import build_plan, plan_summary
 from xstilts.experiments.spec import load_spec
 
@@ -70,12 +69,19 @@ def test_plan_keeps_top_k_and_says_why(tiny_models, toy_tasks, tmp_path):
     assert {n.intermediate for n in build_plan(two)} == {"none", "tag", "cls"}
 
 
-def test_missing_rankings_is_a_user_error(tiny_models, toy_tasks, tmp_path):
+def test_missing_rankings_are_computed_once_and_cached(tiny_models, toy_tasks, tmp_path, monkeypatch):
+    """The cheap path: no ranking files on disk, so the plan computes each (model, target) ranking once, caches it,
+    and prunes by it; a second plan reads the cache."""
+    monkeypatch.setenv("XSTILTS_HOME", str(tmp_path / "home"))
     path = write_selection_spec(tmp_path, tiny_models["xlmr"])
     for f in (tmp_path / "rankings").glob("*.json"):
         f.unlink()
-    with pytest.raises(UserError, match="no 'logme' ranking"):
-        build_plan(load_spec(path))
+    first = {n.id for n in build_plan(load_spec(path))}
+    cached = sorted((tmp_path / "home" / "rankings").glob("*.json"))
+    assert cached and all(json.loads(f.read_text())["rankings"][0]["method"] == "logme" for f in cached)
+    stamps = [f.stat().st_mtime_ns for f in cached]
+    assert {n.id for n in build_plan(load_spec(path))} == first
+    assert [f.stat().st_mtime_ns for f in cached] == stamps  # read, not recomputed
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -11,7 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from xstilts.cli_args import parse_pairs as _parse_pairs
+from xstilts.cli_args import parse_sets as _parse_sets
+from xstilts.cli_args import split_list as _split_list
 from xstilts.errors import UserError
+from xstilts.experiments.executors import EXECUTORS, RunOptions, executor_help
 
 app = typer.Typer(
     help="X-STILTs: English intermediate-task training and zero-shot cross-lingual transfer on XTREME.",
@@ -23,29 +26,6 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _parse_sets(items: list[str], flag: str = "--set") -> dict[str, object]:
-    """--set key=value (values parsed as YAML scalars: 1e-5, 3, true, null)."""
-    import yaml
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise UserError(f"{flag} expects key=value, got '{item}'")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
-
-
-def _parse_pairs(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise UserError(f"{flag} expects task=value, got '{item}'")
-        k, v = item.split("=", 1)
-        out[k] = v
-    return out
-
-
 ONLY_HELP = (
     "Restrict the grid: axis=value[,value...] with axis model, intermediate, target or seed (repeat or join "
     "with ';' or ','): e.g. --only model=xlmr-base,seed=0. The same filter in plan and run, so a grid can be "
@@ -54,7 +34,8 @@ ONLY_HELP = (
 
 
 def parse_only(spec, only: list[str]) -> dict[str, list[str]]:
-    """--only filters as axis -> values, validated against the spec (unknown axes or values are exit 2)."""
+    """--only filters as axis -> values, validated against the spec (unknown axes or values are exit 2); spec None:
+    parsed only (the rehearsal validates them against the spec it expands on its toy data)."""
     from xstilts.experiments.plan import check_only
 
     current = ""
@@ -72,12 +53,9 @@ def parse_only(spec, only: list[str]) -> dict[str, list[str]]:
                 filters[current].append(part)
             else:
                 raise UserError(f"--only expects axis=value, got '{part}'")
-    check_only(spec, filters)
+    if spec is not None:
+        check_only(spec, filters)
     return filters
-
-
-def _split_list(value: str | None) -> list[str] | None:
-    return None if value is None else [x for x in value.replace(",", " ").split() if x]
 
 
 @app.command()
@@ -168,10 +146,14 @@ def train(
 
         get_task(name)
     from xstilts.evaluation.task_eval import dev_evaluator
+    from xstilts.training.loop import end_distributed
 
-    path = run_phase(cfg, out, dev_scorer=dev_evaluator)
-    rec = json.loads((path / "phase.json").read_text())
-    console.print(f"[green]phase written:[/] {path}  dev: {json.dumps(rec['train']['dev_metrics'])}")
+    try:
+        path = run_phase(cfg, out, dev_scorer=dev_evaluator)
+        rec = json.loads((path / "phase.json").read_text())
+        console.print(f"[green]phase written:[/] {path}  dev: {json.dumps(rec['train']['dev_metrics'])}")
+    finally:  # under `accelerate launch`: tear the process group down here, not at interpreter exit
+        end_distributed()
 
 
 @app.command()
@@ -195,7 +177,6 @@ def evaluate(
     trust_remote_code: bool = typer.Option(False, help="Allow a hub model to run its own code (off by default)."),
 ) -> None:
     """Zero-shot evaluation: per-language metrics JSON and predictions in the official submission layout."""
-    from xstilts.evaluation.zero_shot import evaluate_target
     from xstilts.tasks import get_task
 
     spec = get_task(task)
@@ -203,6 +184,14 @@ def evaluate(
     unknown = [l for l in langs if l not in spec.languages]
     if unknown:
         raise UserError(f"task '{task}' has no language '{unknown[0]}'; its languages: {' '.join(spec.languages)}")
+    if not spec.ops.is_retrieval and not _is_checkpoint(checkpoint):  # at once: never taken for a hub id
+        raise UserError(
+            f"not a phase checkpoint (encoder/config.json and heads.json expected): task '{task}' needs the head "
+            "`xstilts train` wrote; a model folder or hub id is evaluated on retrieval tasks only",
+            path=checkpoint,
+        )
+    from xstilts.evaluation.zero_shot import evaluate_target
+
     rows = evaluate_target(
         checkpoint,
         spec,
@@ -216,6 +205,11 @@ def evaluate(
         pooling=pooling,
     )
     print_language_table(spec.name, rows)
+
+
+def _is_checkpoint(path: str) -> bool:
+    """xstilts.modeling.model.is_checkpoint without importing torch: a phase checkpoint's encoder and heads."""
+    return (Path(path) / "encoder" / "config.json").is_file() and (Path(path) / "heads.json").is_file()
 
 
 def print_language_table(task: str, rows: list[dict]) -> None:
@@ -270,7 +264,7 @@ def plan(
     from xstilts.experiments.plan import build_plan, plan_summary, select_nodes
     from xstilts.experiments.spec import load_spec
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path)  # mixtures whose embeddings cannot be computed here: listed as pending
     filters = parse_only(spec, only)
     summary = plan_summary(spec, select_nodes(build_plan(spec), filters), out)
     if as_json:
@@ -283,17 +277,34 @@ def plan(
     console.print(
         f"estimated remaining: {summary['estimated_gpu_hours_remaining']} GPU-hours (base-size model, coarse)"
     )
+    from xstilts.experiments.costs import describe
+
+    for line in describe(summary["costs"]):
+        console.print(line, highlight=False, soft_wrap=True)
+    _print_mixtures(summary)
+
+
+def _print_mixtures(summary: dict) -> None:
+    """What a mixtures block generated, by strategy and size, and what is pending."""
+    generated = summary.get("mixtures") or []
+    if generated:
+        per: dict[tuple[str, int], set[str]] = {}
+        for m in generated:
+            for o in m["origins"]:
+                per.setdefault((o["strategy"], int(o["size"])), set()).add(m["setting"])
+        table = Table("strategy", "size", "settings", title=f"mixtures: {len(generated)} settings generated")
+        for (strategy, size), names in sorted(per.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            table.add_row(strategy, str(size), str(len(names)))
+        console.print(table)
+    for why in summary.get("mixtures_pending") or []:
+        err.print(f"pending: {why}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
     out: Path = typer.Option(..., help="Run directory (resumable: finished nodes are never recomputed)."),
-    executor: str = typer.Option(
-        "local",
-        help="'local' (this machine; one worker per GPU when there are several), "
-        "'ray', or 'slurm' (one cluster job per node, via submitit).",
-    ),
+    executor: str = typer.Option("local", help=executor_help()),
     jobs: int | None = typer.Option(
         None,
         help="Local executor: parallel worker processes (default: one per local GPU "
@@ -316,51 +327,51 @@ def run(
     from xstilts.experiments.spec import load_spec
 
     spec = load_spec(spec_path)
+    if spec.mixtures is not None and spec.mixtures.pending:  # a run never silently lacks generated settings
+        more = len(spec.mixtures.pending) - 1
+        raise UserError(
+            f"mixtures: cannot generate every setting here ({spec.mixtures.pending[0]})"
+            + (f"; and {more} more (xstilts plan lists them)" if more else "")
+        )
     filters = parse_only(spec, only)
-    if executor not in ("local", "ray", "slurm"):
-        raise UserError(f"--executor must be 'local', 'ray' or 'slurm', got '{executor}'")
+    chosen = EXECUTORS.get(executor)  # unknown: one line naming the registered executors
+    options = RunOptions(
+        jobs=jobs,
+        ray_address=ray_address,
+        progress=not quiet,
+        log_with=log_with,
+        only=filters,
+        slurm=_parse_sets(slurm, "--slurm"),
+    )
+    from xstilts.experiments.costs import run_disk_warning
+
+    disk = run_disk_warning(spec, out, filters, workers=jobs or 1)  # the estimated peak against the free space
+    if disk:
+        err.print(f"warning: {disk}", highlight=False, soft_wrap=True)
     with RunLock(out, wait=wait) as lock:  # one run per directory; the executors take it again (re-entrant)
         if lock.note:
             err.print(f"warning: {lock.note}", highlight=False, soft_wrap=True)
-        summary = _run_with(executor, spec, out, jobs, ray_address, quiet, log_with, filters, slurm)
+        summary = chosen.run(spec, out, options)
     _print_summary(summary, out)
 
 
-def _run_with(
-    executor: str,
-    spec,
-    out: Path,
-    jobs: int | None,
-    ray_address: str | None,
-    quiet: bool,
-    log_with: str | None,
-    filters,
-    slurm: list[str],
-) -> dict:
-    if executor == "local":
-        import torch
+@app.command()
+def prepare(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Experiment spec (YAML)."),
+    only: list[str] = typer.Option([], help=ONLY_HELP),
+) -> None:
+    """Fetch every model and dataset the plan reaches into the local caches (run it where the hub is reachable, e.g.
+    a cluster's login node), print what was fetched and its size, then check that the run needs nothing else: with
+    HF_HUB_OFFLINE=1 everything loads from the caches. Exit 1 naming what is missing."""
+    from xstilts.experiments.prepare import describe, prepare_spec
+    from xstilts.experiments.spec import load_spec
 
-        if (jobs or 0) > 1 or (jobs is None and torch.cuda.device_count() > 1):
-            from xstilts.experiments.parallel import run_pool
-
-            return run_pool(spec, out, jobs, log_with=log_with, only=filters)
-        from xstilts.experiments.run import run_local
-
-        return run_local(spec, out, progress=not quiet, log_with=log_with, only=filters)
-    if executor == "ray":
-        from xstilts.experiments.ray_executor import run_ray
-
-        return run_ray(spec, out, address=ray_address, progress=not quiet, log_with=log_with, only=filters)
-    from xstilts.experiments.slurm_executor import run_slurm
-
-    return run_slurm(
-        spec,
-        out,
-        _parse_sets(slurm, "--slurm"),
-        cluster=os.environ.get("XSTILTS_SUBMITIT_CLUSTER"),
-        log_with=log_with,
-        only=filters,
-    )
+    spec = load_spec(spec_path)
+    result = prepare_spec(spec, parse_only(spec, only))
+    for line in describe(result):
+        (console if not line.startswith(("missing", "needed")) else err).print(line, highlight=False, soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -378,7 +389,8 @@ def rehearse(
     from xstilts.experiments.spec import load_spec
     from xstilts.rehearsal import rehearse_spec
 
-    filters = parse_only(load_spec(spec_path), only)
+    spec = load_spec(spec_path, expand=False)
+    filters = parse_only(spec if spec.mixtures is None else None, only)  # mixtures: checked once generated
     summary = rehearse_spec(spec_path, out, only=filters, progress=not quiet)
     _print_summary(summary, out)
     if summary.get("report"):
@@ -427,23 +439,49 @@ def status(out: Path = typer.Argument(..., metavar="DIR", help="Run directory.")
 def results(
     out: Path = typer.Argument(..., metavar="DIR", help="Run directory with results.csv."),
     metric: str = typer.Option("score", help="Which metric to pivot (score = the task score per language)."),
+    target: list[str] = typer.Option([], help="Only these targets (repeat, or a,b)."),
+    model: list[str] = typer.Option([], help="Only these models (repeat, or a,b)."),
+    intermediate: list[str] = typer.Option([], help="Only these intermediate settings (repeat, or a,b)."),
+    fmt: str = typer.Option(
+        "table",
+        "--format",
+        help="table (fits the terminal: the language mean first, then the languages that fit), csv (every language, "
+        "exact values; for pipes) or markdown.",
+    ),
+    width: int | None = typer.Option(None, help="Table width in columns (default: the terminal's, or $COLUMNS)."),
 ) -> None:
-    """The results table pivoted: one row per (model, intermediate, target, seed), one column per language."""
-    from xstilts.results import read_results
+    """The results table pivoted: one row per (model, intermediate, target, split, seed), one column per language."""
+    show_results(out, metric, target, model, intermediate, fmt, width)
 
-    rows = [r for r in read_results(out / "results.csv") if r.metric == metric]
-    if not rows:
-        raise UserError(f"no '{metric}' rows", path=str(out / "results.csv"))
-    for target in dict.fromkeys(r.target for r in rows):
-        sel = [r for r in rows if r.target == target]
-        langs = list(dict.fromkeys(r.language for r in sel))
-        table = Table("model", "intermediate", "split", "seed", *langs, "avg", title=f"{target}: {metric}")
-        keys = dict.fromkeys((r.model, r.intermediate, r.split, r.seed) for r in sel)
-        for key in keys:
-            vals = {r.language: r.value for r in sel if (r.model, r.intermediate, r.split, r.seed) == key}
-            avg = sum(vals.values()) / len(vals)
-            table.add_row(*key, *[f"{vals[l]:.1f}" if l in vals else "" for l in langs], f"{avg:.1f}")
-        console.print(table)
+
+def show_results(
+    out: Path,
+    metric: str = "score",
+    targets: list[str] | None = None,
+    models: list[str] | None = None,
+    intermediates: list[str] | None = None,
+    fmt: str = "table",
+    width: int | None = None,
+) -> None:
+    """Print the pivot of DIR/results.csv (the `results` command; the demo prints it too)."""
+    import shutil
+
+    from xstilts.analysis.results import FORMATS, filter_rows, pivot, render, split_values
+    from xstilts.results import RESULTS_FILE, read_results
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    path = out / RESULTS_FILE
+    rows = filter_rows(
+        read_results(path),
+        metric,
+        split_values(targets),
+        split_values(models),
+        split_values(intermediates),
+        where=str(path),
+    )
+    columns = width or shutil.get_terminal_size((80, 24)).columns
+    typer.echo(render(pivot(rows), fmt, columns), nl=False)
 
 
 @app.command()
@@ -495,7 +533,7 @@ def demo(
     spec = load_spec(spec_path)
     console.print(f"[bold]xstilts demo[/]: {spec.description}")
     summary = run_local(spec, out, progress=not quiet)
-    results(out, metric="score")
+    show_results(out)
     report(out, baseline="none", out=None)
     console.print(
         f"[yellow]Offline smoke-scale numbers on generated demo tasks: not XTREME results.[/] "

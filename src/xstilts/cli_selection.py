@@ -1,9 +1,11 @@
 """`xstilts select` (rank candidate intermediate tasks for a target) and `xstilts select-eval` (score rankings against
-an exhaustive grid). Registered into the main app by cli.py."""
+an exhaustive grid). Registered into the main app by cli.py; shares only `cli_args` with it (no import of cli).
+
+The methods are the entries of `selection.methods.SELECTION_METHODS`: one registered there (by a plugin or a test) is
+ranked by `select` and scored by `select-eval` with no edit here."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from xstilts.atomic import atomic_write_json
+from xstilts.cli_args import parse_sets
 from xstilts.errors import UserError
 
 console = Console()
@@ -64,7 +68,8 @@ def select(
     ),
     methods: str = typer.Option(
         "logme,textemb,random",
-        help="Comma-separated: logme, textemb, taskemb, fewshot, random, size, family, xalign, xlangid (or 'all').",
+        help="Comma-separated selection methods (or 'all', every registered one): logme, textemb, taskemb, "
+        "fewshot, random, size, family, xalign, xlangid, and any a plugin registers.",
     ),
     languages: str | None = typer.Option(
         None, help="Target languages the cross-lingual methods use (default: the target's, at most max_languages)."
@@ -80,9 +85,8 @@ def select(
     out: Path = typer.Option(..., help="Ranking file (JSON) to write."),
 ) -> None:
     """Rank candidate intermediate tasks for a target with cheap methods; prints each method's scores and cost."""
-    from xstilts.cli import _parse_sets
     from xstilts.defaults import phase_defaults
-    from xstilts.selection.methods import METHODS, SELECT_DEFAULTS, Selector, resolve_candidates
+    from xstilts.selection.methods import SELECT_DEFAULTS, SELECTION_METHODS, Selector, resolve_candidates
     from xstilts.selection.probe import Workbench
     from xstilts.tasks import get_task
 
@@ -90,10 +94,9 @@ def select(
     task = get_task(target)
     if task.role != "target":
         raise UserError(f"'{target}' is not a target task")
-    wanted = list(METHODS) if methods.strip() == "all" else _split(methods)
-    unknown = [m for m in wanted if m not in METHODS]
-    if unknown:
-        raise UserError(f"unknown selection method '{unknown[0]}'; known: {', '.join(METHODS)}")
+    wanted = SELECTION_METHODS.names() if methods.strip() == "all" else _split(methods)
+    for m in wanted:
+        SELECTION_METHODS.check(m)  # unknown: one line naming the known ones
     langs = _split(languages) or None
     for lang in langs or []:
         if lang not in task.languages:
@@ -101,7 +104,7 @@ def select(
     names = resolve_candidates(candidates, target)
     path, aliases, spec_settings = resolve_selection_model(model, spec, work_dir)
     aliases = aliases + ([name] if name else [])
-    budget = {**SELECT_DEFAULTS, **{k: v for k, v in spec_settings.items() if v is not None}, **_parse_sets(set_)}
+    budget = {**SELECT_DEFAULTS, **{k: v for k, v in spec_settings.items() if v is not None}, **parse_sets(set_)}
     load_t0 = time.time()
     bench = Workbench.load(path, {**phase_defaults("intermediate"), **budget})
     load_seconds = time.time() - load_t0
@@ -121,7 +124,7 @@ def select(
         "rankings": [r.to_json() for r in rankings],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    atomic_write_json(out, payload)  # a spec's `selection:` reads it at plan time
     for r in rankings:
         table = Table(
             "rank",
@@ -147,7 +150,8 @@ def select_eval(
     ),
 ) -> None:
     """NDCG@k and Regret@k (k = 1, 3, 5) of each ranking against the grid, with the ranking's and the grid's cost."""
-    from xstilts.selection.evaluate import GAINS, evaluate_rankings, load_rankings, summarize
+    from xstilts.analysis.selection_eval import GAINS, evaluate_rankings, summarize
+    from xstilts.rankings import load_rankings
 
     if gain not in GAINS:
         raise UserError(f"--gain must be one of {GAINS}, got '{gain}'")
@@ -157,7 +161,7 @@ def select_eval(
     dest = out or run_dir / "selection"
     dest.mkdir(parents=True, exist_ok=True)
     result["summary"] = summarize(result["rows"])
-    (dest / "selection-eval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    atomic_write_json(dest / "selection-eval.json", result)
     print_eval_table(
         result["rows"], gain, f"Per ranking, split {result['split']}: NDCG (N, {gain} gain) and Regret (R) at k"
     )

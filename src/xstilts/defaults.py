@@ -30,11 +30,40 @@ class Hyperparameters(BaseModel):
     early_stopping_patience: int = Field(30, ge=1)
     max_train_examples: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1)
+    # QA windows as jiant and HF's SQuAD processor (XTREME's train_qa.sh): the question cut to max_query_length tokens,
+    # a window started every doc_stride context tokens (not an overlap of doc_stride tokens).
     doc_stride: int = Field(128, ge=1)
+    max_query_length: int = Field(64, ge=1)
     max_answer_length: int = Field(30, ge=1)
     freeze_embeddings: bool = False
+    # What a phase trains (training/trainable.py): `full` every encoder weight (the paper's); `lora` a low-rank update
+    # (peft LoRA) of the encoder's `lora_target_modules`, every other encoder weight frozen, heads and the pooler trained
+    # fully. Defaults: rank 8 on the attention query and value projections, as Hu et al. 2021 (LoRA, arXiv:2106.09685:
+    # W_q and W_v, r = 8 in their RoBERTa/GLUE runs); alpha 16 (scale alpha / r = 2) and dropout 0.1 as peft's LoRA
+    # examples for sequence classification (the paper's RoBERTa runs used alpha 8). `lora_store`: `merge` = the update
+    # merged into the encoder at the end of the phase (the checkpoint's encoder/ is a plain HF encoder); `adapter` = the
+    # checkpoint keeps only the update and the pooler next to a reference to its base (the phase's start), merged when
+    # loaded; the base must stay where it is.
+    finetune: Literal["full", "lora"] = "full"
+    lora_rank: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.1, ge=0, lt=1)
+    lora_target_modules: list[str] = Field(default_factory=lambda: ["query", "value"], min_length=1)
+    lora_store: Literal["merge", "adapter"] = "merge"
     max_eval_examples: int | None = Field(None, ge=1)  # deterministic subsample of each evaluation set (None = all)
-    max_dev_examples: int | None = Field(2000, ge=1)  # English dev examples used for early stopping (None = all)
+    # Early stopping reads max_dev_examples English dev examples (None = all): jiant's eval_subset_num 500, the first
+    # ones in file order (dev_subset first); `random` draws a seeded subsample instead.
+    max_dev_examples: int | None = Field(500, ge=1)
+    dev_subset: Literal["first", "random"] = "first"
+    # True: the phase ends with the weights of its best dev evaluation (jiant's target phases, and its early stopping);
+    # False: the last weights, training never stopped early (the guide's intermediate command evaluates nothing and
+    # carries the last weights); dev is still scored for the record. Intermediate default False, target True.
+    restore_best_dev: bool = True
+    # The pooler heads read (classification, multiple choice): `auto` = the checkpoint's when it has one, else a dense
+    # layer freshly initialized from the config (as jiant does for XLM-R, whose hub checkpoints ship none), trained
+    # wherever a head reads it and carried phase to phase; `none` = no pooler where the checkpoint has none (heads read
+    # the first token).
+    pooler: Literal["auto", "none"] = "auto"
     # bf16 autocast on GPUs that support it (fp16 otherwise), full precision on CPU
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
     # Speed only (the math is unchanged): torch.compile the encoder (compile time is paid once per phase; pays off on
@@ -48,24 +77,40 @@ class Hyperparameters(BaseModel):
 
 HYPERPARAMETER_KEYS: tuple[str, ...] = tuple(Hyperparameters.model_fields)
 
-INTERMEDIATE_DEFAULTS: dict[str, Any] = Hyperparameters().model_dump()
+# The intermediate phase as the authors' released command runs it (jiant guides/projects/xstilts.md: simple/runscript.py
+# with --train_batch_size 4, no accumulation option, no evaluation during training, the last weights carried on). The
+# paper's appendix could not be read offline to confirm its batch; this is the published command's.
+INTERMEDIATE_OVERRIDES: dict[str, Any] = {"grad_accumulation": 1, "restore_best_dev": False}
+
+INTERMEDIATE_DEFAULTS: dict[str, Any] = Hyperparameters(**INTERMEDIATE_OVERRIDES).model_dump()
 
 # The hyperparameters zero-shot evaluation reads (featurization, QA decoding, subsampling): an evaluation node's job
 # holds these and no training ones, so a training change re-runs an evaluation only through its upstream node's hash.
-EVALUATION_KEYS: tuple[str, ...] = ("max_seq_length", "doc_stride", "max_answer_length", "max_eval_examples")
+EVALUATION_KEYS: tuple[str, ...] = (
+    "max_seq_length",
+    "doc_stride",
+    "max_query_length",
+    "max_answer_length",
+    "max_eval_examples",
+)
 EVALUATION_ONLY_KEYS: tuple[str, ...] = ("max_eval_examples",)  # read by no training phase
 
-TARGET_DEFAULTS: dict[str, Any] = dict(INTERMEDIATE_DEFAULTS)
+TARGET_DEFAULTS: dict[str, Any] = Hyperparameters().model_dump()
 
-# Per-target overrides from the recipe: epochs and effective batch (4 x 8 for classification/tagging, 16 for QA).
+# Per-target overrides from the recipe: epochs and effective batch (4 x 8 for classification/tagging, 16 for QA);
+# sequence lengths from jiant's c_tokenize_and_cache.sh (384 for squad_v1/xquad/mlqa/tydiqa, as XTREME's train_qa.sh;
+# 512 for bucc2018 and tatoeba), 256 (the default) for the others.
+_QA = {"num_epochs": 2.0, "grad_accumulation": 4, "max_seq_length": 384}
 TARGET_OVERRIDES: dict[str, dict[str, Any]] = {
     "xnli": {"num_epochs": 2.0},
     "pawsx": {"num_epochs": 5.0},
     "udpos": {"num_epochs": 10.0},
     "panx": {"num_epochs": 10.0},
-    "xquad": {"num_epochs": 2.0, "grad_accumulation": 4},
-    "mlqa": {"num_epochs": 2.0, "grad_accumulation": 4},
-    "tydiqa": {"num_epochs": 2.0, "grad_accumulation": 4},
+    "xquad": dict(_QA),
+    "mlqa": dict(_QA),
+    "tydiqa": dict(_QA),
+    "bucc2018": {"max_seq_length": 512},
+    "tatoeba": {"max_seq_length": 512},
 }
 
 EVAL_BATCH_SIZE = 32

@@ -24,6 +24,9 @@ from typing import Any, Protocol
 from xstilts.atomic import atomic_write_text
 
 SEAL = "integrity"
+# A finished node whose weights a run removed on purpose (`checkpoints: {target: drop_after_eval}`): the files it lists
+# are gone by design, so they are not checked; the rest of the node (its record, metrics) still is.
+WEIGHTS_DROPPED = "weights_dropped.json"
 CACHE_FILE = ".verified.json"
 _CHUNK = 1 << 20
 
@@ -118,7 +121,10 @@ def check_node(directory: Path, record_name: str, cache: VerifyCache | None = No
         return record, None  # written before checksums existed: accepted (counted and reported by verify_run)
     if sealed.get("record_sha256") != _record_digest(record):
         return None, f"{record_name} was edited after the node finished (checksum mismatch)"
+    dropped = dropped_files(directory)
     for rel, want in sorted(sealed["files"].items()):
+        if rel in dropped:
+            continue
         p = directory / rel
         try:
             st = p.stat()
@@ -130,6 +136,15 @@ def check_node(directory: Path, record_name: str, cache: VerifyCache | None = No
         if digest != want["sha256"]:
             return None, f"{rel} is corrupted (sha256 differs from the one recorded when the node finished)"
     return record, None
+
+
+def dropped_files(directory: Path) -> set[str]:
+    """The files a node's WEIGHTS_DROPPED marker says were removed on purpose (empty without one)."""
+    try:
+        marker = json.loads((Path(directory) / WEIGHTS_DROPPED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {str(f) for f in marker.get("files", [])} if isinstance(marker, dict) else set()
 
 
 def quarantine(out: Path, directory: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,8 @@ def _section_languages(doc: Document, data: ReportData) -> None:
             )
         else:
             doc.add(Paragraph(f"No gains: no '{data.baseline}' baseline or no other setting for this target.", "note"))
+        if d.target in data.retrieval_targets or "en" not in d.languages:
+            continue  # retrieval targets have no English score: no transfer gap to show
         base_gap = d.transfer_gap(data.baseline)[2] if data.baseline in d.settings else math.nan
         rows = []
         for s in d.settings:
@@ -275,6 +278,98 @@ def _section_retrieval(doc: Document, data: ReportData) -> None:
     )
 
 
+def _section_scaling(doc: Document, data: ReportData) -> None:
+    """Scaling beyond nine: gain against mixture size per strategy, diversity against gain, leave-one-out marginals,
+    and the answer per target and model (analysis/scaling.py; the numbers are in scaling.json)."""
+    from xstilts.analysis.scaling import SCALING_FILE, scaling_plot
+
+    sc = data.scaling
+    if not sc:
+        return
+    doc.add(Heading(2, "7. Scaling beyond nine"))
+    doc.add(
+        Paragraph(
+            f"Gain = per seed, the unweighted mean over the target's languages of the setting's score minus "
+            f"'{sc['baseline']}', then the mean over the (setting, seed) runs of a strategy at a size; 95% percentile "
+            "bootstrap interval over those runs; `single` = the pool's single tasks. Diversity = spread, the mean "
+            f"pairwise cosine distance of the members' task embeddings (xstilts.diversity). Numbers: {SCALING_FILE}.",
+            "note",
+        )
+    )
+    png = scaling_plot(sc)
+    if png is not None:
+        doc.add(Image(png, "gain against mixture size per strategy and model"))
+    rows = [
+        [
+            cell(c["model"]),
+            cell(c["target"]),
+            cell(c["strategy"]),
+            cell(str(c["size"])),
+            cell(fmt(c["mean_gain"], signed=True)),
+            cell(f"[{fmt(c['ci_low'], True)}, {fmt(c['ci_high'], True)}]"),
+            cell(str(c["n_settings"])),
+            cell(str(c["n_runs"])),
+        ]
+        for c in sc["cells"]
+    ]
+    doc.add(Table(["Model", "Target", "Strategy", "Size", "gain", "95% CI", "settings", "runs"], rows, "Gain by size."))
+    if sc["answers"]:
+        doc.add(
+            Table(
+                ["Model", "Target", "best strategy", "size", "gain", "best single task", "its gain", "vs best single"],
+                [
+                    [
+                        cell(a["model"]),
+                        cell(a["target"]),
+                        cell(a["best_strategy"]),
+                        cell(str(a["best_size"])),
+                        cell(fmt(a["best_gain"], True)),
+                        cell(a["best_single_task"] or DASH),
+                        cell(fmt(a["best_single_gain"], True)),
+                        cell(fmt(a["vs_best_single"], True)),
+                    ]
+                    for a in sc["answers"]
+                ],
+                "The answer per target and model: the best mixture strategy and size against the best single task.",
+            )
+        )
+    if sc["correlations"]:
+        doc.add(
+            Table(
+                ["Model", "Target", "Size", "Spearman (diversity, gain)", "n"],
+                [
+                    [
+                        cell(c["model"]),
+                        cell(c["target"]),
+                        cell(str(c["size"])),
+                        cell(fmt3(c["spearman"])),
+                        cell(str(c["n"])),
+                    ]
+                    for c in sc["correlations"]
+                ],
+                "Across the settings of one size: rank correlation of diversity (spread) with gain (— below 3).",
+            )
+        )
+    if sc["leave_one_out"]:
+        doc.add(
+            Table(
+                ["Model", "Target", "Mixture", "Task left out", "marginal", "95% CI"],
+                [
+                    [
+                        cell(m["model"]),
+                        cell(m["target"]),
+                        cell(m["mixture"]),
+                        cell(m["task"]),
+                        cell(fmt(m["marginal"], True)),
+                        cell(f"[{fmt(m['ci_low'], True)}, {fmt(m['ci_high'], True)}]"),
+                    ]
+                    for m in sc["leave_one_out"]
+                ],
+                "Each task's marginal value: the full mixture's gain minus the gain without it.",
+            )
+        )
+
+
 def build_document(data: ReportData) -> Document:
     """All sections of the report as one document (rendered to HTML and Markdown)."""
     doc = Document(TITLE)
@@ -301,6 +396,7 @@ def build_document(data: ReportData) -> Document:
         _section_uncertainty,
         _section_groups,
         _section_retrieval,
+        _section_scaling,
         section_selection,
     ):
         section(doc, data)
@@ -329,12 +425,16 @@ def build_report(run_dirs: list[Path], out_dir: Path, baseline: str = "none", sp
 
     Same results -> byte-identical files (no timestamps, PNGs without version metadata).
     """
+    from xstilts.analysis.scaling import write_scaling
+
     rows = load_runs([Path(d) for d in run_dirs])
     chosen, note = choose_split(rows, split)
     data = summarize(rows, chosen, note, baseline, [str(d) for d in run_dirs], grid=load_grid(run_dirs))
-    doc = build_document(data)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    scaling = write_scaling([Path(d) for d in run_dirs], rows, chosen, out_dir)  # scaling.json: mixtures only
+    data = dataclasses.replace(data, scaling=scaling)
+    doc = build_document(data)
     (out_dir / "report.html").write_text(to_html(doc), encoding="utf-8")
     (out_dir / "report.md").write_text(to_markdown(doc), encoding="utf-8")
     return data

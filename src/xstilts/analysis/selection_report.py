@@ -26,7 +26,7 @@ def ranking_files(run_dir: Path) -> list[Path]:
 
 def cost_regret_png(rows: list[dict[str, Any]], k: int = 1) -> bytes:
     """Mean Regret@k per method against its cost as a fraction of the grid's (log scale)."""
-    from xstilts.selection.evaluate import summarize
+    from xstilts.analysis.selection_eval import summarize
 
     summary = summarize(rows)
     with matplotlib.rc_context(RC):
@@ -47,7 +47,7 @@ def cost_regret_png(rows: list[dict[str, Any]], k: int = 1) -> bytes:
 
 
 def ndcg_bars_png(rows: list[dict[str, Any]], gain: str) -> bytes:
-    from xstilts.selection.evaluate import KS, summarize
+    from xstilts.analysis.selection_eval import KS, summarize
 
     summary = summarize(rows)
     with matplotlib.rc_context(RC):
@@ -77,7 +77,8 @@ def section_selection(doc: Any, data: Any) -> None:
     """Section "Selection": per method NDCG/Regret tables (one per gain type), cost against regret, and per target the
     selected top-3 against the true top-3. Nothing when no source run has stored rankings."""
     from xstilts.analysis.render import Heading, Image, Paragraph, Table, cell
-    from xstilts.selection.evaluate import GAINS, KS, evaluate_rankings, load_rankings, summarize
+    from xstilts.analysis.selection_eval import GAINS, KS, evaluate_rankings, summarize
+    from xstilts.rankings import load_rankings
 
     rows: list[dict[str, Any]] = []
     for src in data.sources:

@@ -6,6 +6,7 @@ import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -150,9 +151,21 @@ class ReportData:
     demo_targets: list[str]
     retrieval_targets: list[str]
     warnings: list[str] = field(default_factory=list)
+    scaling: dict[str, Any] | None = None  # analysis/scaling.py, when the runs generated mixtures
 
     def table(self, model: str) -> ModelTable:
         return next(t for t in self.tables if t.model == model)
+
+
+# Row labels (results.csv `options`) that say a number is not the benchmark's, and what the report says of them.
+PROTOCOL_LABELS: dict[str, str] = {
+    "gold_only": "mined among the gold pairs only (a source without the distractors): gold-only numbers, not "
+    "comparable with BUCC.",
+    "hub-udpos": "UD-POS read from the hub's google/xtreme udpos configs (other treebanks, syntactic words, no "
+    "ZWNJ/space removal): hub-udpos numbers, not XTREME's UD-POS.",
+    "not-zero-shot": "trained on TyDiQA-GoldP's training data in every language (jiant's tydiqa_en): not zero-shot, "
+    "not comparable with XTREME's English-only TyDiQA.",
+}
 
 
 def _ordered(values) -> list[str]:
@@ -423,12 +436,10 @@ def summarize(
         groups.extend(_group_tables(model, settings, model_details, baseline))
         warnings.extend(_coverage_warnings(model, targets, settings, scores, baseline))
     targets_all = scores.targets
-    gold_only = sorted({r.target for r in rows if "gold_only" in r.options.split(";")})
-    if gold_only:
-        warnings.append(
-            f"{', '.join(gold_only)}: mined among the gold pairs only (a source without the distractors): "
-            "gold-only numbers, not comparable with BUCC."
-        )
+    for label, note in PROTOCOL_LABELS.items():
+        labelled = sorted({r.target for r in rows if label in r.options.split(";")})
+        if labelled:
+            warnings.append(f"{', '.join(labelled)}: {note}")
     return ReportData(
         baseline=baseline,
         split=split,

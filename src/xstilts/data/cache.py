@@ -29,7 +29,7 @@ from xstilts.families import family_ops
 from xstilts.families.table import featurize
 
 FORMAT = 1
-_SETTINGS_USED = ("max_seq_length", "doc_stride")
+_SETTINGS_USED = ("max_seq_length", "doc_stride", "max_query_length")
 
 
 @functools.cache
@@ -45,7 +45,7 @@ def _code_hash(family: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    from xstilts.modeling.embedded import default_home
+    from xstilts.paths import default_home
 
     return default_home() / "features"
 

@@ -130,12 +130,15 @@ def _offline_error(exc: BaseException) -> bool:
     return any(cls.__name__ in _OFFLINE_ERRORS for cls in type(exc).__mro__)
 
 
-def _hub_unavailable(task: TaskSpec, config: str | None, split: str, exc: BaseException) -> UserError:
+def _hub_unavailable(
+    task: TaskSpec, config: str | None, split: str, exc: BaseException, offline: str | None = None
+) -> UserError:
     assert task.source is not None
     where = task.source.id + (f" (config {config})" if config else "")
+    why = type(exc).__name__ + (f"; hub offline: {offline}; not in the local hub cache" if offline else "")
     return UserError(
         f"cannot load {where} split '{split}' for task '{task.name}' from the Hugging Face hub "
-        f"({type(exc).__name__}). Offline, give the data another way: --data-dir {task.name}=DIR "
+        f"({why}). Offline, give the data another way: --data-dir {task.name}=DIR "
         "(uniform JSONL <split>.<lang>.jsonl, or the official XTREME download layout), or a local hub cache "
         "(HF_HOME / HF_DATASETS_CACHE holding the dataset, with HF_DATASETS_OFFLINE=1)"
     )
@@ -189,11 +192,14 @@ def load_hub_rows(task: TaskSpec, split: str, lang: str = "en", data_files: Any 
             stamp = tuple(os.path.getmtime(f) if os.path.exists(f) else 0.0 for f in listed)
             rows.extend(dict(r) for r in _local_rows(builder, listed, name, stamp))
         else:
+            from xstilts.hub_access import hub_offline
+
+            offline = hub_offline(datasets=True)  # probed once per process; offline, the local cache only, at once
             try:
                 ds = datasets.load_dataset(task.source.id, config, split=name)
             except Exception as e:  # noqa: BLE001 - narrowed by _offline_error; anything else propagates
                 if _offline_error(e):
-                    raise _hub_unavailable(task, config, name, e) from None
+                    raise _hub_unavailable(task, config, name, e, offline) from None
                 raise
             rows.extend(ds)
     return rows

@@ -116,3 +116,11 @@ def subsample(examples: list[Any], n: int | None, seed: int) -> list[Any]:
         return examples
     idx = np.sort(np.random.default_rng(seed).permutation(len(examples))[:n])
     return [examples[i] for i in idx]
+
+
+def dev_subset(examples: list[Any], n: int | None, how: str) -> list[Any]:
+    """The dev examples early stopping reads: the first n in file order (`first`, jiant's eval_subset_num) or a
+    seeded subsample of n (`random`); all when n is None or larger."""
+    if how == "first":
+        return examples if n is None else examples[:n]
+    return subsample(examples, n, 0)

@@ -293,6 +293,19 @@ def _parse_tydiqa(paths: list[Path], split: str, lang: str) -> list[SpanExample]
 read_tydiqa = OfficialReader(_locate_tydiqa, _parse_tydiqa)
 
 
+def _locate_tydiqa_all(d: Path, split: str, lang: str) -> Located:
+    """jiant's tydiqa_en: the full GoldP train file, every language's questions."""
+    if split != "train":
+        raise UserError(f"tydiqa_all has a train split only, not '{split}'")
+    d = _task_dir(d, "tydiqa")
+    train_dir = d / "tydiqa-goldp-v1.1-train"
+    full = next((p for p in (train_dir / _TYDIQA_FULL_TRAIN, d / _TYDIQA_FULL_TRAIN) if p.is_file()), None)
+    return [(full or train_dir / _TYDIQA_FULL_TRAIN, "TyDiQA full train file")]
+
+
+read_tydiqa_all = OfficialReader(_locate_tydiqa_all, lambda paths, split, lang: _read_squad_json(paths[0]))
+
+
 def _locate_squad(d: Path, split: str, lang: str) -> Located:
     if split not in ("train", "dev") or lang != "en":
         raise UserError(f"SQuAD v1.1 has English train and dev only, not {split}/{lang}")
@@ -417,4 +430,5 @@ OFFICIAL_READERS: dict[str, OfficialReader] = {
     "udpos_en": _en_only(_tsv("udpos", _read_conll)),
     "panx_en": _en_only(_tsv("panx", _read_conll)),
     "tydiqa_en": _en_only(read_tydiqa),
+    "tydiqa_all": read_tydiqa_all,
 }

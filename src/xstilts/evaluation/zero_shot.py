@@ -287,9 +287,9 @@ def evaluate_job(
 ) -> list[dict[str, Any]]:
     """Run a plan's evaluation job: its languages with the splits each has, its hyperparameters, its data source and
     retrieval protocol. Every row records the protocol options (`options`), e.g. gold-only BUCC mining."""
-    from xstilts.tasks import get_task
+    from xstilts.jobs import task_from
 
-    task = get_task(job["target"])
+    task = task_from({job["target"]: job["definition"]} if "definition" in job else None, job["target"])
     retrieval = job.get("retrieval") or {}
     rows = evaluate_target(
         model_path,
@@ -305,7 +305,7 @@ def evaluate_job(
         direction=retrieval.get("direction") or "en_to_xx",
         pooling=retrieval.get("pooling") or "mean_all",
     )
-    options = retrieval_options(retrieval)
+    options = ";".join(x for x in [retrieval_options(retrieval), *job.get("labels", [])] if x)
     return [{**r, "options": options} for r in rows]
 
 

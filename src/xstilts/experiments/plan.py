@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from xstilts import NUMERICS, __version__
+from xstilts.data.fingerprint import save_cache, source_fingerprint
 from xstilts.defaults import EVALUATION_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
+from xstilts.experiments.mixtures import generated_summary
 from xstilts.experiments.spec import ExperimentSpec, IntermediateSetting, ModelSpec
+from xstilts.jobs import PHASE_RECORD, PhaseConfig, task_definition, task_from
 from xstilts.results import EVAL_RECORD
 from xstilts.selection.prune import plan_filter
 from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.phase import PHASE_RECORD, PhaseConfig
 
 # Rough CPU/GPU-agnostic cost model: seconds per 1,000 training examples per epoch for a base-size model on one GPU.
 _SECONDS_PER_K_EXAMPLES = 20.0
@@ -86,6 +88,12 @@ def model_job(m: ModelSpec, spec: ExperimentSpec) -> dict[str, Any]:
         texts = {
             "settings": sorted([s.tasks, s.data_dirs, s.languages] for s in spec.intermediate),
             **spec.model_dump(include={"targets", "languages", "splits", "data_dirs"}),
+            "data": [
+                [task_definition(t), split, lang, source_fingerprint(t, split, lang, d)]
+                for t, split, lang, d in spec_sources(spec)
+            ]
+            if m.prune_vocabulary
+            else None,
         }
         # truncation alone reads no text; NUMERICS: how a copy is derived changed with it (round 6: the pooler kept)
         key = content_hash(
@@ -93,6 +101,24 @@ def model_job(m: ModelSpec, spec: ExperimentSpec) -> dict[str, Any]:
         )
         folder = f"models/{m.name}-{key[:12]}"
     return {**ident, "name": m.name, "folder": folder, "derived": folder != m.path}
+
+
+def spec_sources(spec: ExperimentSpec) -> list[tuple[TaskSpec, str, str, str | None]]:
+    """Every (task, split, language, data directory) a spec's nodes read: each task's English train and dev (from its
+    training source), each target's evaluation splits (and dev for mining). Vocabulary pruning keeps their word
+    pieces, so a pruned model's key covers their fingerprints."""
+    out: list[tuple[TaskSpec, str, str, str | None]] = []
+    names = {t for s in spec.intermediate for t in s.tasks} | set(spec.targets)
+    for name in sorted(names):
+        task = get_task(name)
+        src = get_task(task.train_from) if task.train_from else task
+        reads = [(src, "train", src.train_language), (src, "dev", src.train_language)] if task.ops.trainable else []
+        if task.role == "target":
+            reads += [(task, split, lang) for split in spec.splits for lang in spec.target_languages(name)]
+            if task.ops.is_retrieval:
+                reads += [(task, "dev", lang) for lang in spec.target_languages(name)]
+        out += [(t, split, lang, spec.data_dirs.get(t.name)) for t, split, lang in reads if split in t.splits]
+    return out
 
 
 def phase_config(
@@ -117,6 +143,8 @@ def phase_config(
         languages=dict(setting.languages) if (setting is not None and kind == "intermediate") else {},
         mlm_corpus=setting.mlm_corpus if (setting is not None and kind == "intermediate") else None,
         trust_remote_code=m.trust_remote_code,
+        checkpoint_dtype=spec.checkpoints.dtype,
+        train_from={t: spec.train_sources()[t] for t in tasks if t in spec.train_sources()} if kind == "target" else {},
     )
 
 
@@ -150,6 +178,9 @@ def evaluation_job(spec: ExperimentSpec, m: ModelSpec, target: str) -> dict[str,
             splits[lang] = ok
     merged = merge_hyperparameters("target", target, *spec.hyperparameter_layers("target", target))
     hparams = {k: merged[k] for k in EVALUATION_KEYS}
+    read = [(s, lang) for lang, ss in splits.items() for s in ss]
+    if task.is_mining:  # the threshold is tuned on dev
+        read += [("dev", lang) for lang in splits if "dev" not in splits[lang]]
     job: dict[str, Any] = {
         "target": target,
         "languages": list(splits),
@@ -159,6 +190,9 @@ def evaluation_job(spec: ExperimentSpec, m: ModelSpec, target: str) -> dict[str,
         "hparams": hparams,
         "trust_remote_code": m.trust_remote_code,
         "group": task.group or "",
+        "definition": task_definition(task),
+        "labels": spec.row_labels(target),
+        "data": {f"{s}.{lang}": source_fingerprint(task, s, lang, data_dir) for s, lang in read},
     }
     if task.ops.is_retrieval:
         gold_only = task.is_mining and data_dir is None and task.local_dir is None
@@ -178,6 +212,17 @@ def evaluation_job(spec: ExperimentSpec, m: ModelSpec, target: str) -> dict[str,
     return job
 
 
+def ranking_computer(spec: ExperimentSpec) -> Callable[[str, str, str, list[str]], dict[str, Any]]:
+    """Rankings a `selection:` block needs and its files lack: computed once and cached (experiments/rankings.py)."""
+
+    def compute(model: str, target: str, method: str, candidates: list[str]) -> dict[str, Any]:
+        from xstilts.experiments.rankings import compute_ranking
+
+        return compute_ranking(spec, model, target, method, candidates)
+
+    return compute
+
+
 def build_plan(spec: ExperimentSpec) -> list[Node]:
     """The DAG of a spec: per (model, seed, intermediate setting) one intermediate node (none for the baseline), per
     target one target-training node (targets with training data) and one evaluation node. Every node holds its fully
@@ -186,7 +231,7 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
     nodes: list[Node] = []
     by_id: dict[str, Node] = {}
     eval_jobs = {(m.name, t): evaluation_job(spec, m, t) for m in spec.models for t in spec.targets}
-    keep = plan_filter(spec)  # `selection:` prunes settings per (model, target); everything kept without it
+    keep = plan_filter(spec, compute=ranking_computer(spec))  # `selection:` prunes settings per (model, target)
 
     def add(node: Node, upstream: str | None) -> None:
         up = [by_id[u].hash for u in node.depends_on]
@@ -203,11 +248,18 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                 inter_id = None
                 if not keep.keeps_setting(m.name, s.name):
                     continue
+                if s.only_targets is not None and not set(s.only_targets) & set(spec.targets):
+                    continue
                 if not s.is_baseline:
                     job = {"model": model, "phase": phase_config(spec, "intermediate", s.tasks, seed, s, m).job()}
                     inter_id = f"intermediate/{m.name}/{s.name}/s{seed}"
                     add(Node(inter_id, "intermediate", m.name, s.name, seed, job=job), None)
-                for target in [t for t in spec.targets if keep.keeps(m.name, s.name, t)]:
+                targets = [t for t in spec.targets if keep.keeps(m.name, s.name, t)]
+                if s.only_targets is not None:  # a target-specific generated mixture (experiments/mixtures.py)
+                    targets = [t for t in targets if t in s.only_targets]
+                if not targets:
+                    continue
+                for target in targets:
                     task = get_task(target)
                     upstream = [inter_id] if inter_id else []
                     if task.has_training_data:
@@ -229,6 +281,7 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                         ),
                         upstream[0] if upstream else None,
                     )
+    save_cache()  # the data fingerprints' content hashes, for the next plan
     return nodes
 
 
@@ -283,7 +336,7 @@ def estimate_seconds(node: Node) -> float:
     phase = node.job["phase"]
     total = 0.0
     for _t, where in phase["tasks"].items():
-        n = get_task(where["source_task"]).size or 10_000
+        n = task_from(phase.get("definitions"), where["source_task"]).size or 10_000
         hp = where["hparams"]
         if hp.get("max_train_examples"):
             n = min(n, int(hp["max_train_examples"]))
@@ -346,7 +399,16 @@ def plan_summary(spec: ExperimentSpec, nodes: list[Node], out: Path | None) -> d
         "name": spec.name,
         "counts": counts,
         "estimated_gpu_hours_remaining": round(remaining / 3600, 2),
+        "costs": _costs(spec, nodes, done, out),  # GPU-hours per kind, disk at peak and end (experiments/costs.py)
         "skipped": skipped,
-        "pruned": plan_filter(spec).pruned(),
+        "pruned": plan_filter(spec, compute=ranking_computer(spec)).pruned(),
+        "mixtures": generated_summary(spec),
+        "mixtures_pending": list(spec.mixtures.pending) if spec.mixtures is not None else [],
         "nodes": [n.public(done[n.id]) for n in nodes],
     }
+
+
+def _costs(spec: ExperimentSpec, nodes: list[Node], done: dict[str, bool], out: Path | None) -> dict[str, Any]:
+    from xstilts.experiments.costs import plan_costs  # it imports this module
+
+    return plan_costs(nodes, done, spec.checkpoints.target, out)

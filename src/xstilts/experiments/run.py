@@ -13,6 +13,7 @@ from typing import Any
 from xstilts.atomic import atomic_directory, atomic_write_text
 from xstilts.experiments.lock import RunLock
 from xstilts.experiments.plan import EVAL_RECORD, Node, build_plan, node_dir, select_nodes
+from xstilts.experiments.retention import Retention
 from xstilts.experiments.spec import ExperimentSpec, ModelSpec
 from xstilts.integrity import verify_run, write_record
 from xstilts.results import RESULTS_FILE, append_results, sync_results
@@ -29,28 +30,17 @@ def spec_texts(spec: ExperimentSpec) -> list[str]:
     from dataclasses import asdict
 
     from xstilts.data.load import load_examples
-    from xstilts.tasks import get_task
+    from xstilts.experiments.plan import spec_sources
 
     texts: list[str] = []
-    names = {t for s in spec.intermediate for t in s.tasks} | set(spec.targets)
-    for name in sorted(names):
-        task = get_task(name)
-        src = get_task(task.train_from) if task.train_from else task
-        jobs = [(src, "train", src.train_language), (src, "dev", src.train_language)] if task.ops.trainable else []
-        if task.role == "target":
-            jobs += [(task, split, lang) for split in spec.splits for lang in spec.target_languages(name)]
-            if task.ops.is_retrieval:
-                jobs += [(task, "dev", lang) for lang in spec.target_languages(name)]
-        for t, split, lang in jobs:
-            if split not in t.splits:
-                continue
-            for ex in load_examples(t, split, lang, spec.data_dirs.get(t.name)):
-                for v in asdict(ex).values():
-                    if isinstance(v, str):
-                        texts.append(v)
-                    elif isinstance(v, list):
-                        texts.extend(x for x in v if isinstance(x, str))
-                        texts.extend(x["text"] for x in v if isinstance(x, dict) and "text" in x)
+    for t, split, lang, data_dir in spec_sources(spec):
+        for ex in load_examples(t, split, lang, data_dir):
+            for v in asdict(ex).values():
+                if isinstance(v, str):
+                    texts.append(v)
+                elif isinstance(v, list):
+                    texts.extend(x for x in v if isinstance(x, str))
+                    texts.extend(x["text"] for x in v if isinstance(x, dict) and "text" in x)
     return texts
 
 
@@ -128,11 +118,19 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
 def write_grid(spec: ExperimentSpec, out: Path) -> None:
     """grid.json beside results.csv: what the grid asks for (targets per model, languages per target), so a report can
     say when its averages cover less (e.g. "7/9 targets")."""
+    from xstilts.experiments.mixtures import generated_summary
+    from xstilts.tasks import get_task
+
     grid = {
         "name": spec.name,
         "targets": {m.name: list(spec.targets) for m in spec.models},
         "languages": {t: spec.target_languages(t) for t in spec.targets},
         "splits": list(spec.splits),
+        # what each setting trains, and what a mixtures block generated (members, origins, diversity): the report's
+        # "Scaling beyond nine" reads these
+        "settings": {s.name: list(s.tasks) for s in spec.intermediate},
+        "families": {t: get_task(t).family for s in spec.intermediate for t in s.tasks},
+        "mixtures": generated_summary(spec),
     }
     atomic_write_text(out / "grid.json", json.dumps(grid, indent=1))
 
@@ -212,6 +210,12 @@ def _schedule_locked(
 
     sync()
     finished: set[str] = set(records)
+    retention = Retention(out, full, spec.checkpoints.target)
+    for t in retention.needs_retraining(finished, (n.id for n in nodes)):
+        report(f"{t}: weights dropped after its evaluations (checkpoints.target); trained again for one to recompute")
+        retention.forget(t)
+        finished.discard(t)
+    _retain(retention, finished, list(finished), report)  # a run stopped between an evaluation and the removal
     failed: dict[str, str] = {}
     ran: list[str] = []
     pending: dict[Any, Node] = {}
@@ -257,6 +261,7 @@ def _schedule_locked(
         finished.add(n.id)
         ran.append(n.id)
         log_event(out, n, "done")
+        _retain(retention, finished, [n.id], report)
         for d in dependents.get(n.id, []):
             waiting[d] -= 1
             if waiting[d] == 0:
@@ -279,6 +284,14 @@ def _schedule_locked(
         start_ready()
     sync()
     return {"ran": ran, "failed": failed, "nodes": len(nodes)}
+
+
+def _retain(retention: Retention, finished: set[str], node_ids: list[str], report: Callable[[str], None]) -> None:
+    """Drop the target weights no evaluation will read again; a failure to remove them is reported, never fatal."""
+    try:
+        retention.after(finished, node_ids)
+    except OSError as e:
+        report(f"could not drop target weights after {node_ids[0] if len(node_ids) == 1 else 'resume'}: {e}")
 
 
 def _write_log(out: Path, node: Node, e: BaseException) -> str | None:

@@ -50,6 +50,11 @@ class IntermediateSetting(BaseModel):
     data_dirs: dict[str, str] = Field(default_factory=dict)
     languages: dict[str, str] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    # Set on the settings a `mixtures:` block generates (experiments/mixtures.py): planned only for these targets /
+    # models (None: all), and what generated it (members, strategy, size, draw, diversity).
+    only_targets: list[str] | None = None
+    only_models: list[str] | None = None
+    mixture: dict[str, Any] | None = None
 
     _name = field_validator("name")(safe_name)
 
@@ -68,6 +73,58 @@ class IntermediateSetting(BaseModel):
         return not self.tasks
 
 
+MIXTURE_STRATEGIES = ("random", "diverse", "similar", "selected", "leave_one_out")
+
+
+class MixtureSweep(BaseModel):
+    """The `mixtures:` block: intermediate settings generated from a pool of tasks (experiments/mixtures.py).
+
+    mixtures:
+      pool: [mnli, squad, hellaswag, ...]  # single-task setting names (default: every single-task setting)
+      sizes: [2, 4, 9, all]
+      strategies: [random, diverse, similar, selected, leave_one_out]
+      draws: 3                             # random: seeded draws per size
+      leave_one_out: [paper_nine]          # named mixtures (a preset or a multi-task setting): each member out
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    pool: list[str] | None = None
+    sizes: list[int | Literal["all"]] = Field(default_factory=lambda: [2, 4, "all"])  # type: ignore[arg-type]
+    strategies: list[str] = Field(default_factory=lambda: ["random", "diverse"])
+    draws: int = Field(3, ge=1)
+    seed: int = 0
+    leave_one_out: list[str] = Field(default_factory=list)
+    # similar: closest to the target by this method's ranking (textemb: cosine of task embeddings); selected: the top
+    # of this selection method's ranking for (model, target)
+    similar_method: str = "textemb"
+    selected_method: str = "textemb"
+    # task embeddings (TextEmb: mean-pooled sentence vectors of `embedding_examples` training inputs) from this model
+    embedding_model: str = "embedded"
+    embedding_examples: int = Field(100, ge=1)
+    sampler: Literal["proportional", "temperature", "uniform"] = "temperature"
+    temperature: float = Field(2.0, gt=0)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)  # each generated setting's own layer
+    # set by the expansion, never by a user: what `xstilts plan` could not generate here, and why (data offline)
+    pending: list[str] = Field(default_factory=list)
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in MIXTURE_STRATEGIES:
+                raise ValueError(f"unknown mixture strategy '{name}'; known: {', '.join(MIXTURE_STRATEGIES)}")
+        return value
+
+    @field_validator("sizes")
+    @classmethod
+    def _positive_sizes(cls, value: list[int | str]) -> list[int | str]:
+        for size in value:
+            if isinstance(size, int) and size < 1:
+                raise ValueError(f"mixture size must be at least 1 or 'all', got {size}")
+        return value
+
+
 class RetrievalOptions(BaseModel):
     """How BUCC/Tatoeba-style targets are evaluated. The defaults are the official XTREME scripts' (and jiant's)."""
 
@@ -78,6 +135,42 @@ class RetrievalOptions(BaseModel):
     # BUCC from a source that holds only the gold pairs (the hub's bucc18 configs) is not BUCC: refused unless set here,
     # and then every row is labelled gold-only.
     allow_gold_only_mining: bool = False
+
+
+class DataOptions(BaseModel):
+    """Data that is not XTREME's, or not zero-shot: refused or off unless asked, and labelled in every row when asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # UD-POS from the hub's google/xtreme udpos.* configs: other treebanks (Ancient Greek in Greek, Old French in French),
+    # syntactic words instead of surface tokens, ZWNJ and word-internal spaces kept. Refused unless set; then every
+    # udpos row carries the label `hub-udpos`. XTREME's UD-POS: data_dirs {udpos: <the official download>}.
+    allow_hub_udpos: bool = False
+    # TyDiQA-GoldP's training data: `english` (XTREME's definition: the English questions) or `all_languages` (jiant's
+    # downloader writes the whole multilingual GoldP train as tydiqa_en; the paper's TyDiQA number): rows labelled
+    # `not-zero-shot`.
+    tydiqa_train: Literal["english", "all_languages"] = "english"
+
+
+class CheckpointOptions(BaseModel):
+    """What a run keeps of the checkpoints it writes (experiments/run.py). Intermediate checkpoints always stay (every
+    target of their setting starts from them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # drop_after_eval: a target node's weights (encoder/, heads) are removed once every evaluation that reads them has
+    # sealed its record; its phase.json (dev history, data sizes), the evaluations' predictions and metrics stay, and
+    # a resume that must recompute such an evaluation retrains the target first. keep: every checkpoint stays.
+    target: Literal["keep", "drop_after_eval"] = "drop_after_eval"
+    # the stored dtype of every checkpoint's encoder weights: bfloat16 halves them (loaded back as float32; part of
+    # the training nodes' jobs, since the next phase and the evaluations read the rounded weights)
+    dtype: Literal["float32", "bfloat16"] = "float32"
+
+
+# The labels DataOptions puts on rows (results.csv `options`); the report says what each means.
+HUB_UDPOS_LABEL = "hub-udpos"
+NOT_ZERO_SHOT_LABEL = "not-zero-shot"
+UDPOS_LAYOUT = "udpos/{train,dev,test}-<lang>.tsv, from google-research/xtreme scripts/download_data.sh"
 
 
 class ExperimentSpec(BaseModel):
@@ -96,6 +189,9 @@ class ExperimentSpec(BaseModel):
     keep_heads: bool = False
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
     selection: SelectionSpec | None = None  # train only the top-k settings per (model, target): selection/prune.py
+    data_options: DataOptions = Field(default_factory=DataOptions)
+    mixtures: MixtureSweep | None = None  # generated mixture settings: experiments/mixtures.py
+    checkpoints: CheckpointOptions = Field(default_factory=CheckpointOptions)  # retention and stored dtype
 
     _name = field_validator("name")(safe_name)
 
@@ -124,6 +220,17 @@ class ExperimentSpec(BaseModel):
             check_hyperparameters(block, f"hyperparameters.{key}")
         for s in self.intermediate:
             check_hyperparameters(s.hyperparameters, f"intermediate setting '{s.name}' hyperparameters")
+        if not self.data_options.allow_hub_udpos:
+            for where in self.hub_udpos_reads():
+                raise ValueError(
+                    f"{where} reads UD-POS from the hub (google/xtreme udpos.*), which is not XTREME's UD-POS; give the "
+                    f"official download with data_dirs: {{udpos: DIR}} ({UDPOS_LAYOUT}), or set data_options: "
+                    "{allow_hub_udpos: true} to accept numbers labelled hub-udpos"
+                )
+        if self.mixtures is not None:
+            from xstilts.experiments.mixtures import check_sweep
+
+            check_sweep(self)
         known = {lang for t in self.targets for lang in get_task(t).languages}
         wanted = self.languages.items() if isinstance(self.languages, dict) else [(None, self.languages or [])]
         for target, langs in wanted:
@@ -137,8 +244,40 @@ class ExperimentSpec(BaseModel):
                 )
         return self
 
+    def hub_udpos_reads(self) -> list[str]:
+        """Where the spec reads UD-POS from the hub: 'target udpos' and/or 'intermediate setting <name>'."""
+        out = []
+        if (
+            "udpos" in self.targets and "udpos" not in self.data_dirs
+        ):  # its evaluation and training read data_dirs.udpos
+            out.append("target 'udpos'")
+        for s in self.intermediate:
+            if "udpos_en" in s.tasks and "udpos_en" not in {**self.data_dirs, **s.data_dirs}:
+                out.append(f"intermediate setting '{s.name}'")
+        return out
+
+    def row_labels(self, target: str) -> list[str]:
+        """The DataOptions labels every row of `target` carries (empty for XTREME's own data, zero-shot)."""
+        labels = []
+        if target == "udpos" and self.hub_udpos_reads():
+            labels.append(HUB_UDPOS_LABEL)
+        if target == "tydiqa" and self.data_options.tydiqa_train == "all_languages":
+            labels.append(NOT_ZERO_SHOT_LABEL)
+        return labels
+
+    def train_sources(self) -> dict[str, str]:
+        """Targets whose training data the DataOptions replace: target -> the task it then trains from."""
+        return {"tydiqa": "tydiqa_all"} if self.data_options.tydiqa_train == "all_languages" else {}
+
     def settings_for(self, model: ModelSpec) -> list[IntermediateSetting]:
-        return [s for s in self.intermediate if model.intermediate is None or s.name in model.intermediate]
+        """The settings `model` runs: its `intermediate:` list (all when absent); generated mixtures run for every model
+        their `only_models` allows."""
+        return [
+            s
+            for s in self.intermediate
+            if (s.only_models is None or model.name in s.only_models)
+            and (model.intermediate is None or s.name in model.intermediate or s.mixture is not None)
+        ]
 
     def target_languages(self, target: str) -> list[str]:
         from xstilts.tasks import get_task
@@ -163,7 +302,11 @@ class ExperimentSpec(BaseModel):
         return layers
 
 
-def load_spec(path: str | Path) -> ExperimentSpec:
+def load_spec(path: str | Path, expand: bool = True, pending_ok: bool = True) -> ExperimentSpec:
+    """The spec at `path`, validated (a UserError naming the file and line otherwise). With `expand`, the settings its
+    `mixtures:` block generates are added (experiments/mixtures.py); the rehearsal expands later, on its toy data;
+    `pending_ok`: strategies whose embeddings or rankings cannot be computed here are listed in `mixtures.pending`
+    (`xstilts plan` shows them; `xstilts run` refuses to start with any); False: raise instead."""
     p = Path(path)
     if not p.is_file():
         raise UserError("experiment spec not found", path=str(p))
@@ -182,6 +325,12 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         spec = ExperimentSpec(**raw)
         if spec.selection is not None:
             spec.selection.resolve_from(p.parent)  # relative ranking paths start at the spec file
+        if expand and spec.mixtures is not None:
+            from xstilts.experiments.mixtures import expand_mixtures
+
+            spec = expand_mixtures(spec, pending_ok=pending_ok)
+            if spec.selection is not None:
+                spec.selection.resolve_from(p.parent)
         return spec
     except ValidationError as e:
         first = e.errors()[0]

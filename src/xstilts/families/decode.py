@@ -42,8 +42,9 @@ def decode_tags(
 def _window_starts(windows: list[list[tuple[int, int] | None]]) -> list[int]:
     """Document-token position of the first context token of each window of one example.
 
-    The windows are consecutive slices of the context's tokens that overlap (HF fast-tokenizer overflow); the overlap
-    between two windows is the longest suffix of one whose offsets equal the next one's prefix.
+    The windows are consecutive slices of the context's tokens (featurize_spans: one every doc_stride tokens, so they
+    overlap when doc_stride is below a window's capacity); the overlap between two windows is the longest suffix of one
+    whose offsets equal the next one's prefix.
     """
     ctx = [[o for o in w if o is not None] for w in windows]
     starts = [0]

@@ -14,9 +14,11 @@ from typing import Any
 
 import torch
 
+from xstilts.defaults import Hyperparameters
 from xstilts.families.examples import ChoiceExample, SentenceExample, SpanExample, TagExample, TextExample
 
 _MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+DEFAULT_MAX_QUERY_LENGTH: int = Hyperparameters.model_fields["max_query_length"].default
 
 
 def _model_inputs(enc: dict[str, Any], i: int | None = None) -> dict[str, Any]:
@@ -62,49 +64,140 @@ def featurize_choices(examples: Sequence[ChoiceExample], tokenizer: Any, max_len
     return feats
 
 
-def featurize_spans(
-    examples: Sequence[SpanExample], tokenizer: Any, max_len: int, doc_stride: int, train: bool
-) -> list[dict[str, Any]]:
-    """Sliding windows over long contexts (overlap = doc_stride tokens); each window keeps its offsets for decoding.
+def _pair_template(
+    tokenizer: Any,
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]], int, int]:
+    """How the tokenizer's post-processor lays out a pair: the special tokens (id, token type) before the first
+    sequence, between the two and after the second, and the token types of the first and of the second sequence.
 
-    Training windows whose context does not contain the answer point at position 0 (the first token), as in SQuAD v2 recipes.
+    Read off the tokenizer's own encoding of a sample pair (what `build_inputs_with_special_tokens` and
+    `create_token_type_ids_from_sequences` gave in transformers 4; fast tokenizers of transformers 5 have neither).
     """
+    enc = tokenizer("a", "b", return_token_type_ids=True)
+    ids, types, seq = enc["input_ids"], enc["token_type_ids"], enc.sequence_ids(0)
+    parts: list[list[tuple[int, int]]] = [[], [], []]
+    part, seq_types = 0, [0, 0]
+    for i, t, s in zip(ids, types, seq, strict=True):
+        if s is None:
+            parts[part].append((i, t))
+        else:
+            part = s + 1
+            seq_types[s] = t
+    prefix, middle, suffix = parts
+    if len(prefix) + len(middle) + len(suffix) != tokenizer.num_special_tokens_to_add(pair=True):
+        raise ValueError("the tokenizer's pair template does not match num_special_tokens_to_add(pair=True)")
+    return prefix, middle, suffix, seq_types[0], seq_types[1]
+
+
+def window_starts(n_tokens: int, capacity: int, doc_stride: int) -> list[int]:
+    """First context token of each window over a context of `n_tokens` tokens, `capacity` context tokens per window.
+
+    As BERT's run_squad.py (`start_offset += min(length, doc_stride)`, stopping after the window that reaches the end)
+    and HF's SQuAD processor (a window every doc_stride tokens, none after the one without overflow): windows start at
+    0, doc_stride, 2 * doc_stride, ... (steps of capacity when doc_stride exceeds it, so no token is skipped). A context
+    that fits gives one window; an empty context one empty window.
+    """
+    starts = [0]
+    while starts[-1] + capacity < n_tokens:
+        starts.append(starts[-1] + min(capacity, doc_stride))
+    return starts
+
+
+def featurize_spans(
+    examples: Sequence[SpanExample],
+    tokenizer: Any,
+    max_len: int,
+    doc_stride: int,
+    train: bool,
+    max_query_length: int = DEFAULT_MAX_QUERY_LENGTH,
+) -> list[dict[str, Any]]:
+    """SQuAD-style windows over long contexts, placed as jiant's squad_style template and Hugging Face's SQuAD processor
+    (`squad_convert_example_to_features`, used by XTREME's run_squad.py) place them, which is BERT's run_squad.py
+    window placement:
+
+    - the question is tokenized without special tokens and cut to its first `max_query_length` tokens (further cut to
+      half of the room left by the special tokens when max_len is too small for that, which no real setting is);
+    - the context is tokenized once, alone and without special tokens (the fast tokenizer's offset mapping gives exact
+      character offsets), and split into windows of capacity = max_len - question tokens - the pair's special tokens
+      (`num_special_tokens_to_add(pair=True)`) context tokens; the first window starts at token 0 and each next one
+      `doc_stride` tokens after the previous start, until a window reaches the end of the context (`window_starts`),
+      so consecutive windows overlap by capacity - doc_stride tokens, not by doc_stride;
+    - each input is question + window joined with the tokenizer's pair special tokens (and its token types when the
+      model takes them), so no input is longer than max_len.
+
+    Tokenizing the context alone rather than as the second sequence can differ only at a window's boundary tokens.
+    Each feature's meta keeps the example index and per-position offsets (character span of context tokens, None
+    elsewhere) for decoding. Training windows whose context does not contain the whole answer point at position 0 (the
+    first token), as HF's processor and SQuAD v2 recipes do. Questions and distinct contexts (SQuAD repeats a context
+    for several questions) are tokenized in batches, each distinct context once.
+    """
+    if not examples:
+        return []
+    prefix, middle, suffix, q_type, c_type = _pair_template(tokenizer)
+    n_special = len(prefix) + len(middle) + len(suffix)
+    room = max_len - n_special
+    if room < 2:
+        raise ValueError(f"max_seq_length {max_len} leaves no room for question and context")
+    q_limit = min(max_query_length, room // 2)
+    with_types = "token_type_ids" in tokenizer.model_input_names
+
+    questions = tokenizer([ex.question for ex in examples], add_special_tokens=False)["input_ids"]
+    context_ix: dict[str, int] = {}
+    for ex in examples:
+        context_ix.setdefault(ex.context, len(context_ix))
+    ctx_enc = tokenizer(list(context_ix), add_special_tokens=False, return_offsets_mapping=True)
+    ctx_ids = ctx_enc["input_ids"]
+    ctx_offsets = [[tuple(o) for o in offs] for offs in ctx_enc["offset_mapping"]]
+
+    head_ids = [i for i, _ in prefix]
+    head_types = [t for _, t in prefix]
     feats = []
     for n, ex in enumerate(examples):
-        # Long questions are cut to half the window (as SQuAD recipes' max_query_length) so the context keeps room;
-        # the overlap between windows must stay below the room left for context.
-        question = ex.question
-        q_ids = tokenizer(question, add_special_tokens=False)["input_ids"]
-        if len(q_ids) > max_len // 2:
-            q_ids = q_ids[: max_len // 2]
-            question = tokenizer.decode(q_ids)
-        stride = max(1, min(doc_stride, (max_len - len(q_ids) - 4) // 2))
-        enc = tokenizer(
-            question,
-            ex.context,
-            truncation="only_second",
-            max_length=max_len,
-            stride=stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-        )
-        for w in range(len(enc["input_ids"])):
-            seq_ids = enc.sequence_ids(w)
-            offsets = [o if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq_ids, strict=False)]
-            f = _model_inputs(enc, w)
+        q_ids = list(questions[n][:q_limit])
+        c = context_ix[ex.context]
+        doc_ids, doc_offsets = ctx_ids[c], ctx_offsets[c]
+        capacity = room - len(q_ids)
+        first = len(prefix) + len(q_ids) + len(middle)  # position of a window's first context token
+        answer_tokens = _answer_tokens(ex, doc_offsets) if train else None
+        for start in window_starts(len(doc_ids), capacity, doc_stride):
+            window = doc_ids[start : start + capacity]
+            input_ids = head_ids + q_ids + [i for i, _ in middle] + list(window) + [i for i, _ in suffix]
+            f: dict[str, Any] = {"input_ids": input_ids, "attention_mask": [1] * len(input_ids)}
+            if with_types:
+                f["token_type_ids"] = (
+                    head_types
+                    + [q_type] * len(q_ids)
+                    + [t for _, t in middle]
+                    + [c_type] * len(window)
+                    + [t for _, t in suffix]
+                )
+            offsets: list[tuple[int, int] | None] = [None] * first
+            offsets += doc_offsets[start : start + len(window)]
+            offsets += [None] * len(suffix)
             f["meta"] = {"example": n, "offsets": offsets}
             if train:
                 start_pos = end_pos = 0
-                if ex.answers:
-                    a = ex.answers[0]
-                    s_char, e_char = a.answer_start, a.answer_start + len(a.text)
-                    ctx = [i for i, o in enumerate(offsets) if o is not None]
-                    if ctx and offsets[ctx[0]][0] <= s_char and offsets[ctx[-1]][1] >= e_char:
-                        start_pos = next(i for i in ctx if offsets[i][1] > s_char)
-                        end_pos = next(i for i in reversed(ctx) if offsets[i][0] < e_char)
+                if answer_tokens is not None:
+                    a_s, a_e = answer_tokens
+                    if start <= a_s and a_e < start + len(window):
+                        start_pos, end_pos = first + a_s - start, first + a_e - start
                 f["start_positions"], f["end_positions"] = start_pos, end_pos
             feats.append(f)
     return feats
+
+
+def _answer_tokens(ex: SpanExample, offsets: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """Context-token span of the first answer: the first token ending after its first character to the last token
+    starting before its end; None without an answer or when no token overlaps it."""
+    if not ex.answers:
+        return None
+    a = ex.answers[0]
+    s_char, e_char = a.answer_start, a.answer_start + len(a.text)
+    s_tok = next((i for i, o in enumerate(offsets) if o[1] > s_char), None)
+    e_tok = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < e_char), None)
+    if s_tok is None or e_tok is None or e_tok < s_tok:
+        return None
+    return s_tok, e_tok
 
 
 def featurize_tags(
@@ -193,7 +286,14 @@ def featurize_multiple_choice(examples: Sequence[Any], tokenizer: Any, labels, s
 
 
 def featurize_span_qa(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
-    return featurize_spans(examples, tokenizer, int(settings["max_seq_length"]), int(settings["doc_stride"]), train)
+    return featurize_spans(
+        examples,
+        tokenizer,
+        int(settings["max_seq_length"]),
+        int(settings["doc_stride"]),
+        train,
+        int(settings.get("max_query_length", DEFAULT_MAX_QUERY_LENGTH)),
+    )
 
 
 def featurize_tagging(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:

@@ -14,27 +14,41 @@ which the completeness test checks for every entry):
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from torch import nn
 
 from xstilts.families import decode as D
 from xstilts.families import examples as E
-from xstilts.families import featurize as F
 from xstilts.families import fields as FF
-from xstilts.families import heads as H
 from xstilts.families import metrics as M
 from xstilts.families import submission as S
 from xstilts.families.fields import FieldMapper
 
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """A table piece that imports its torch-using module when first called, so that the table, the task registry,
+    `xstilts plan`, `score` and `tasks` import no torch."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(f"xstilts.families.{module}"), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"xstilts.families.{module}.{name}, imported on first use."
+    return call
+
+
 # (examples, tokenizer, labels, settings, train) -> features (settings: max_seq_length, doc_stride, ...)
 Featurizer = Callable[[Sequence[Any], Any, "list[str] | None", dict[str, Any], bool], list[dict[str, Any]]]
 # (hidden size, number of labels or None, the encoder's word embeddings) -> head module
-HeadBuilder = Callable[[int, "int | None", nn.Embedding], nn.Module]
+HeadBuilder = Callable[[int, "int | None", "nn.Embedding"], "nn.Module"]
 # (head outputs per feature, features, examples, labels, settings) -> one prediction per example
 Decoder = Callable[
     [list[dict[str, np.ndarray]], list[dict[str, Any]], Sequence[Any], "list[str] | None", dict[str, Any]], list[Any]
@@ -148,8 +162,8 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         trainable=True,
         evaluated_by="head",
         uses_labels=True,
-        featurize=F.featurize_classification,
-        head=H.classification_head,
+        featurize=_lazy("featurize", "featurize_classification"),
+        head=_lazy("heads", "classification_head"),
         decode=D.decode_classification_task,
         gold=_labels,
         write=_write_tsv,
@@ -165,8 +179,8 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         trainable=True,
         evaluated_by="head",
         uses_labels=False,
-        featurize=F.featurize_regression,
-        head=H.regression_head,
+        featurize=_lazy("featurize", "featurize_regression"),
+        head=_lazy("heads", "regression_head"),
         decode=D.decode_regression_task,
         gold=_labels,
         write=_write_tsv,
@@ -182,8 +196,8 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         trainable=True,
         evaluated_by="head",
         uses_labels=False,
-        featurize=F.featurize_multiple_choice,
-        head=H.multiple_choice_head,
+        featurize=_lazy("featurize", "featurize_multiple_choice"),
+        head=_lazy("heads", "multiple_choice_head"),
         decode=D.decode_multiple_choice_task,
         gold=_labels,
         write=_write_tsv,
@@ -201,8 +215,8 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         trainable=True,
         evaluated_by="head",
         uses_labels=False,
-        featurize=F.featurize_span_qa,
-        head=H.span_qa_head,
+        featurize=_lazy("featurize", "featurize_span_qa"),
+        head=_lazy("heads", "span_qa_head"),
         decode=D.decode_span_qa_task,
         gold=_answers,
         write=_write_qa,
@@ -219,8 +233,8 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         trainable=True,
         evaluated_by="head",
         uses_labels=True,
-        featurize=F.featurize_tagging,
-        head=H.tagging_head,
+        featurize=_lazy("featurize", "featurize_tagging"),
+        head=_lazy("heads", "tagging_head"),
         decode=D.decode_tagging_task,
         gold=_tags,
         write=_write_tagging,
@@ -253,8 +267,8 @@ BUILTIN_FAMILIES: tuple[FamilyOps, ...] = (
         trainable=True,
         evaluated_by=None,  # masked-LM co-training only
         uses_labels=False,
-        featurize=F.featurize_mlm,
-        head=H.mlm_head,
+        featurize=_lazy("featurize", "featurize_mlm"),
+        head=_lazy("heads", "mlm_head"),
         decode=None,
         gold=None,
         write=None,

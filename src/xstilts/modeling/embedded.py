@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from xstilts.modeling.e5_file import (
     read_packed_e5,
 )
 from xstilts.modeling.prune import prune_vocabulary
+from xstilts.paths import default_home
 
 __all__ = [
     "E5_VARIANTS",
@@ -64,12 +64,6 @@ __all__ = [
 ]
 
 METASPACE = "\u2581"
-
-
-def default_home() -> Path:
-    """The xstilts cache root: $XSTILTS_HOME, else ~/.cache/xstilts."""
-    env = os.environ.get("XSTILTS_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "xstilts"
 
 
 # ---------------------------------------------------------------- tokenizer

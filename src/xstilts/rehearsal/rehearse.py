@@ -3,7 +3,8 @@
 What is replaced, and nothing else:
 - data: every hub dataset the spec reaches gets a local mirror of a few rows per (config, split) in the dataset's own
   schema, served through `$XSTILTS_HUB_MIRROR`; every `data_dirs` entry gets generated files in the format its reader
-  expects (the official XTREME BUCC layout, jiant's CCG files, else the uniform JSONL layout);
+  expects (the official XTREME layout for BUCC, UD-POS, PAN-X, PAWS-X and XNLI, jiant's CCG files, else the uniform
+  JSONL layout);
 - models: each model by a tiny random model of its tokenizer path (`tiny.model_kind`: BERT WordPiece or XLM-R Unigram);
 - budget: each hyperparameter block gets a toy budget (2 optimizer steps, 16 training examples, 8 evaluation examples).
 Languages, splits, settings, targets, seeds, the planner, executor, scorer and report are the spec's and the real ones.
@@ -12,7 +13,6 @@ Languages, splits, settings, targets, seeds, the planner, executor, scorer and r
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -154,6 +154,9 @@ def write_data_dir(task: TaskSpec, directory: Path, pairs: set[tuple[str, str]],
                 name = f"{lang}-en.{split}.{suffix.format(lang=lang)}"
                 (directory / name).write_text(text.replace("de-", f"{lang}-"), encoding="utf-8")
         return
+    if task.name in OFFICIAL_TSV:  # the official layout <task>/<split>-<lang>.tsv, the English training task's too
+        _write_official_tsv(task, directory, pairs, templates)
+        return
     if task.local_format is not None and task.name in templates["local"]:  # e.g. jiant's CCG files
         for split in ("train", "dev", "test"):
             (directory / f"{task.name}.{split}").write_text(templates["local"][task.name], encoding="utf-8")
@@ -169,6 +172,38 @@ def write_data_dir(task: TaskSpec, directory: Path, pairs: set[tuple[str, str]],
         (directory / f"{split}.{lang}.jsonl").write_text(
             "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"
         )
+
+
+# Targets whose official-layout files are <folder>/<split>-<lang>.tsv (utils_preprocess.py's output): UD-POS and PAN-X
+# as token<TAB>tag lines, PAWS-X and XNLI as sentence1<TAB>sentence2<TAB>label.
+OFFICIAL_TSV = ("udpos", "panx", "pawsx", "xnli")
+
+
+def _official_lines(example: Any) -> str:
+    if hasattr(example, "tokens"):
+        return "".join(f"{tok}\t{tag}\n" for tok, tag in zip(example.tokens, example.tags or [], strict=False)) + "\n"
+    return f"{example.text_a}\t{example.text_b}\t{example.label}\n"
+
+
+def _write_official_tsv(
+    task: TaskSpec, directory: Path, pairs: set[tuple[str, str]], templates: dict[str, Any]
+) -> None:
+    """The target's (split, language) files and its English training task's train/dev, from the hub templates."""
+    from xstilts.data.hub import map_rows
+
+    folder = directory / task.name
+    folder.mkdir(parents=True, exist_ok=True)
+    src = get_task(task.train_from) if task.train_from else task
+    # XNLI trains on MNLI (xnli/train-en.tsv) and early-stops on its own English dev; the others' English task has both
+    english = [s for s in ("train", "dev") if s in src.splits and (src.name, s) != ("mnli", "dev")]
+    wanted = sorted({(task.name, split, lang) for split, lang in pairs} | {(src.name, s, "en") for s in english})
+    for name, split, lang in wanted:
+        t = get_task(name)
+        assert t.source is not None
+        hub_split = t.source.splits.get(split, split)
+        rows = _rows_for(t, hub_split if isinstance(hub_split, str) else split, lang, templates)
+        examples = [e for e in map_rows(t, rows, lang) if e is not None]
+        (folder / f"{split}-{lang}.tsv").write_text("".join(_official_lines(e) for e in examples), encoding="utf-8")
 
 
 def toy_spec(
@@ -219,6 +254,9 @@ def toy_spec(
                 }
             )
         )
+    mixtures = spec.mixtures
+    if mixtures is not None:  # the generated settings' own layer gets the toy budget too
+        mixtures = mixtures.model_copy(update={"hyperparameters": {**mixtures.hyperparameters, **TOY_BUDGET}})
     blocks = {k: {**v, **TOY_BUDGET} for k, v in spec.hyperparameters.items()}
     for phase in ("intermediate", "target"):
         blocks.setdefault(phase, dict(TOY_BUDGET))
@@ -228,6 +266,7 @@ def toy_spec(
             "intermediate": settings,
             "hyperparameters": blocks,
             "data_dirs": {t: data_dir(t) for t in spec.data_dirs},
+            "mixtures": mixtures,
         }
     )
 
@@ -245,7 +284,7 @@ def rehearse_spec(
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, expand=False)  # a mixtures block is expanded below, on the toy data and models
     out = Path(out).resolve()
     root = out / "rehearsal"
     templates = _templates()
@@ -253,26 +292,22 @@ def rehearse_spec(
     write_hub_mirror(root / "hub", {n: p for n, p in need.items() if n not in spec.data_dirs}, templates)
     toy = toy_spec(spec, root, need, templates)
     (root / "spec.json").write_text(json.dumps(toy.model_dump(), indent=1, default=str), encoding="utf-8")
-    saved = {
-        k: os.environ.get(k)
-        for k in ("XSTILTS_HUB_MIRROR", "HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_CACHE")
+    from xstilts.paths import scoped_environ
+
+    offline = {
+        "XSTILTS_HUB_MIRROR": str(root / "hub"),
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_CACHE": str(root / "hf-cache"),
     }
-    os.environ.update(
-        {
-            "XSTILTS_HUB_MIRROR": str(root / "hub"),
-            "HF_DATASETS_OFFLINE": "1",
-            "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_CACHE": str(root / "hf-cache"),
-        }
-    )
-    try:
+    with scoped_environ(offline):
+        if toy.mixtures is not None:  # generated on the toy data and models
+            from xstilts.experiments.mixtures import expand_mixtures
+            from xstilts.experiments.plan import check_only
+
+            toy = expand_mixtures(toy)
+            check_only(toy, only or {})
         summary = run_local(toy, out, progress=progress, only=only)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     if (out / "results.csv").is_file():
         try:
             build_report([out], out)

@@ -25,6 +25,11 @@ Precise definitions (budgets in `SELECT_DEFAULTS`, all samples deterministic by 
   - `xlangid` (language gap): after the brief candidate fine-tune, LogME of the *language identity* (English vs each
     selection language) on the features of the target's dev inputs in both languages (unlabeled); the score is its
     negative: the less linearly separable the languages, the better.
+
+Each method is one entry of `SELECTION_METHODS` (a `SelectionMethod`: what it needs, such as the brief fine-tune, the
+target's labels or its non-English text, and how it scores). A plugin or a test adds one with
+`SELECTION_METHODS.register(name, SelectionMethod(...))`; `xstilts select`, `xstilts select-eval` and a spec's
+`selection.method` then know it, with no other edit.
 """
 
 from __future__ import annotations
@@ -32,17 +37,59 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from xstilts.errors import UserError
+from xstilts.registry import Registry
 from xstilts.selection.logme import logme
-from xstilts.selection.probe import Workbench, cosine, dev_inputs, example_text, train_sample
+from xstilts.selection.samples import cosine, dev_inputs, example_text, train_sample
 from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
 
-METHODS = ("logme", "textemb", "taskemb", "fewshot", "random", "size", "family", "xalign", "xlangid")
+if TYPE_CHECKING:  # the model side (torch) is imported by whoever builds the Workbench, not by the method table
+    from xstilts.selection.probe import Workbench
+
+R = TypeVar("R")
+Measure = Callable[["Selector", TaskSpec], tuple[Any, int]]  # (selector, candidate) -> (value, examples read)
+Scores = Callable[["Selector", str], dict[str, float]]  # (selector, method name) -> {candidate: score}
+
+
+@dataclass(frozen=True)
+class SelectionMethod:
+    """One entry of `SELECTION_METHODS`: what a method needs, and how it scores the candidates (higher = better).
+
+    - `measure(selector, candidate) -> (value, examples)`: with `needs_finetune`, taken on the model right after the
+      candidate's brief fine-tune (one fine-tune per candidate, shared by every method that asks for it and charged in
+      full to each); without, on the base model, once per candidate. The value is the score unless `scores` is given.
+    - `scores(selector, name) -> {candidate: score}`: the method's own scoring. It reaches work through
+      `selector.measured` (this method's measure of a candidate), `selector.shared` (work cached by key, e.g. a
+      vector of the target) and `selector.timed`, which charge the cost to the ranking.
+    - `needs_labels`: reads the target's gold labels, so it is not defined for a retrieval target (empty ranking, note).
+    - `reads_target_text`: reads the target's non-English text (never its labels): the cross-lingual methods.
+    - `trains_on`: its measurement trains the fine-tuned model further, so it is taken after every other one.
+    - `expected_random`: select-eval scores the exact expectation over random orders instead of this one draw.
+    """
+
+    summary: str
+    measure: Measure | None = None
+    scores: Scores | None = None
+    needs_finetune: bool = False
+    needs_labels: bool = False
+    reads_target_text: bool = False
+    trains_on: bool = False
+    expected_random: bool = False
+
+    def __post_init__(self) -> None:
+        if self.measure is None and self.scores is None:
+            raise ValueError("a selection method needs `measure` (per candidate) or `scores` (all candidates)")
+        if self.needs_finetune and self.measure is None:
+            raise ValueError("a selection method that needs the brief fine-tune gives the `measure` taken after it")
+
+
+SELECTION_METHODS: Registry[SelectionMethod] = Registry("selection method")
 
 SELECT_DEFAULTS: dict[str, Any] = {
     "intermediate_examples": 128,  # brief candidate fine-tune
@@ -78,8 +125,10 @@ class Ranking:
     candidates: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "score"}] best first
     cost: dict[str, float] = field(default_factory=dict)  # seconds, examples (including shared work it needs)
     note: str = ""
+    expected_random: bool = False  # select-eval scores the exact expectation over random orders instead
 
     def to_json(self) -> dict[str, Any]:
+        """The ranking as stored in the file `xstilts select --out` writes."""
         return {
             "method": self.method,
             "target": self.target,
@@ -87,6 +136,7 @@ class Ranking:
             "candidates": self.candidates,
             "cost": self.cost,
             "note": self.note,
+            "expected_random": self.expected_random,
         }
 
 
@@ -121,8 +171,14 @@ class Selector:
         self.languages = langs[: int(self.budget["max_languages"])]
         self.work: dict[tuple[str, ...], _Work] = {}
         self._after: dict[str, dict[str, _Work]] = {}
+        self._used: list[_Work] = []  # the work charged to the ranking being made
 
-    # ------------------------------------------------------------------ shared work
+    @property
+    def target_has_labels(self) -> bool:
+        """Whether the target has gold labels to measure against (a retrieval target has none)."""
+        return not self.target.ops.is_retrieval
+
+    # ------------------------------------------------------------------ shared work, charged to the ranking
 
     def _do(self, key: tuple[str, ...], fn: Callable[[], tuple[Any, int]]) -> _Work:
         if key not in self.work:
@@ -152,36 +208,103 @@ class Selector:
             b.reset()
         return [self.work[ft_key], *(done[k] for k in measures)]
 
-    # ------------------------------------------------------------------ measurements
+    def shared(self, key: tuple[str, ...], fn: Callable[[], tuple[Any, int]]) -> Any:
+        """The value of `fn() -> (value, examples)`, computed once per Selector (cached by `key`, shared by every
+        method that asks) and charged to the ranking being made."""
+        work = self._do(key, fn)
+        self._used.append(work)
+        return work.value
 
-    def _target_logme_sample(self) -> list[Any]:
+    def measured(self, cand: TaskSpec, method: str) -> Any:
+        """`method`'s measure of a candidate: after the candidate's brief fine-tune when the method needs it (the
+        fine-tune is charged too), else on the base model; cached either way."""
+        entry = SELECTION_METHODS.get(method)
+        measure = entry.measure
+        if measure is None:
+            raise ValueError(f"selection method '{method}' has no measure")
+        if not entry.needs_finetune:
+            return self.shared((method, cand.name), lambda: measure(self, cand))
+        works = self._after_finetune(cand, {method: lambda: measure(self, cand)})
+        self._used.extend(works)
+        return works[-1].value
+
+    def timed(self, fn: Callable[[], R]) -> R:
+        """fn(), its seconds charged to the ranking being made (no examples)."""
+        t0 = time.time()
+        out = fn()
+        self._used.append(_Work(time.time() - t0, 0, None))
+        return out
+
+    def prefetch(self, methods: list[str]) -> None:
+        """Fine-tune each candidate once and take every measurement the methods need (those that train on last)."""
+        entries = [(name, SELECTION_METHODS.get(name)) for name in methods]
+        wanted = [
+            (name, m) for name, m in entries if m.needs_finetune and (self.target_has_labels or not m.needs_labels)
+        ]
+        wanted.sort(key=lambda item: item[1].trains_on)  # stable: few-shot (it trains on) after the others
+        for cand in self.candidates:
+            measures: dict[str, Callable[[], tuple[Any, int]]] = {
+                name: partial(m.measure, self, cand) for name, m in wanted if m.measure is not None
+            }
+            if measures:
+                self._after_finetune(cand, measures)
+
+    # ------------------------------------------------------------------ methods
+
+    def run(self, method: str) -> Ranking:
+        """One method's ranking with its cost."""
+        entry = SELECTION_METHODS.get(method)
+        if entry.needs_labels and not self.target_has_labels:
+            return Ranking(
+                method,
+                self.target.name,
+                self.model_name,
+                cost={"seconds": 0.0, "examples": 0},
+                note=f"{method} needs target labels; '{self.target.name}' is a retrieval task without any",
+            )
+        self._used = []
+        if entry.scores is not None:
+            scores = entry.scores(self, method)
+        else:
+            scores = {c.name: float(self.measured(c, method)) for c in self.candidates}
+        used, self._used = self._used, []
+        missing = [c.name for c in self.candidates if c.name not in scores]
+        if missing:
+            raise ValueError(f"selection method '{method}' gave no score for {', '.join(missing)}")
+        order = sorted(self.candidates, key=lambda c: (-scores[c.name], c.name))
+        cost = {"seconds": round(sum(w.seconds for w in used), 3), "examples": int(sum(w.examples for w in used))}
+        return Ranking(
+            method,
+            self.target.name,
+            self.model_name,
+            [{"name": c.name, "score": float(scores[c.name])} for c in order],
+            cost,
+            expected_random=entry.expected_random,
+        )
+
+    # ------------------------------------------------------------------ measurements several methods use
+
+    def target_train_sample(self) -> list[Any]:
+        """The target's English training sample LogME reads (`target_examples`)."""
         return train_sample(self.target, int(self.budget["target_examples"]), int(self.budget["seed"]) + 1)
 
-    def _measure_logme(self) -> tuple[float, int]:
-        sample = self._target_logme_sample()
-        x, y, regression = self.bench.logme_inputs(self.target, sample)
-        return logme(x, y, regression=regression), len(sample)
-
-    def _fisher_of(self, task: TaskSpec) -> tuple[np.ndarray, int]:
+    def fisher_of(self, task: TaskSpec) -> tuple[np.ndarray, int]:
+        """TaskEmb's Fisher vector of the current model on a sample of `task` (`fisher_examples`)."""
         sample = train_sample(task, int(self.budget["fisher_examples"]), int(self.budget["seed"]) + 2)
         return self.bench.fisher(task, sample), len(sample)
 
-    def _measure_fewshot(self) -> tuple[float, int]:
-        from xstilts.evaluation.task_eval import evaluate_examples
-
+    def target_fisher(self) -> tuple[np.ndarray, int]:
+        """The target's own Fisher vector, after a brief fine-tune on its sample (the model is reset around it)."""
         b, seed = self.bench, int(self.budget["seed"])
-        if self.target.ops.is_retrieval:
-            return self._retrieval_score(self._own_pairs())
-        for name in list(b.model.heads.keys()):  # the target phase starts from the encoder, as in the grid
-            del b.model.heads[name]
-            b.model.head_specs.pop(name, None)
-        sample = train_sample(self.target, int(self.budget["fewshot_target_examples"]), seed + 3)
-        task, _ = b.finetune(self.target, sample, seed)
-        dev = dev_inputs(training_or_self(self.target), "en", int(self.budget["dev_examples"]))
-        metrics = evaluate_examples(b.model, b.tokenizer, task, dev, b.settings, b.device)[1]
-        return float(metrics["score"]), len(sample) + len(dev)
+        b.reset()
+        sample = train_sample(self.target, int(self.budget["intermediate_examples"]), seed + 3)
+        b.finetune(self.target, sample, seed)
+        vec, n = self.fisher_of(self.target)
+        b.reset()
+        return vec, n + len(sample)
 
-    def _own_pairs(self) -> dict[str, list[Any]]:
+    def own_pairs(self) -> dict[str, list[Any]]:
+        """Gold translation pairs from the target's own dev split, per selection language (a retrieval target)."""
         n = int(self.budget["parallel_pairs"])
         out = {}
         for lang in self.languages:
@@ -190,9 +313,10 @@ class Selector:
                 out[lang] = rows
         return out
 
-    def _parallel_pairs(self) -> dict[str, list[Any]]:
+    def parallel_pairs(self) -> dict[str, list[Any]]:
+        """Gold translation pairs: the target's own when it is a retrieval task, else the `parallel_task`'s."""
         if self.target.ops.is_retrieval:
-            return self._own_pairs()
+            return self.own_pairs()
         par = get_task(str(self.budget["parallel_task"]))
         n = int(self.budget["parallel_pairs"])
         langs = [lang for lang in self.languages if lang in par.languages] or [
@@ -200,7 +324,8 @@ class Selector:
         ][: int(self.budget["max_languages"])]
         return {lang: [r for r in dev_inputs(par, lang, 10 * n) if r.source and r.target][:n] for lang in langs}
 
-    def _retrieval_score(self, pairs: dict[str, list[Any]]) -> tuple[float, int]:
+    def retrieval_score(self, pairs: dict[str, list[Any]]) -> tuple[float, int]:
+        """Mean retrieval accuracy of the current model on gold pairs, and the sentences it embedded."""
         if not pairs:
             raise UserError(f"no parallel pairs for the languages {self.languages}")
         from xstilts.defaults import default_retrieval_layer
@@ -209,119 +334,142 @@ class Selector:
         acc = self.bench.retrieval_accuracy(pairs, int(layer))
         return float(np.mean(list(acc.values()))), 2 * sum(len(v) for v in pairs.values())
 
-    def _measure_xlangid(self) -> tuple[float, int]:
-        if self.target.ops.is_retrieval:
-            pairs = self._own_pairs()
-            en_texts = [r.target for rows in pairs.values() for r in rows]
-            per_lang = {lang: [r.source for r in rows] for lang, rows in pairs.items()}
-        else:
-            n = int(self.budget["dev_examples"])
-            en_texts = (
-                [example_text(e) for e in dev_inputs(self.target, "en", n)]
-                if "en" in self.target.languages
-                else [example_text(e) for e in train_sample(self.target, n, 0)]
-            )
-            per_lang = {lang: [example_text(e) for e in dev_inputs(self.target, lang, n)] for lang in self.languages}
-        en = self.bench.sentence_vectors(en_texts)
-        gaps, count = [], len(en_texts)
-        for texts in per_lang.values():
-            other = self.bench.sentence_vectors(texts)
-            x = np.concatenate([en, other])
-            y = np.r_[np.zeros(len(en), int), np.ones(len(other), int)]
-            gaps.append(logme(x, y))
-            count += len(texts)
-        return -float(np.mean(gaps)), count
-
-    def _texts_vector(self, task: TaskSpec) -> tuple[np.ndarray, int]:
+    def texts_vector(self, task: TaskSpec) -> tuple[np.ndarray, int]:
+        """TextEmb's mean sentence vector of a task's inputs (`text_examples`) on the base model."""
         n = int(self.budget["text_examples"])
         if task.ops.is_retrieval:
-            rows = [r for rows in self._own_pairs().values() for r in rows][:n]
+            rows = [r for rows in self.own_pairs().values() for r in rows][:n]
             texts = [r.target for r in rows]
         else:
             texts = [example_text(e) for e in train_sample(task, n, int(self.budget["seed"]) + 4)]
         return self.bench.sentence_vectors(texts).mean(0), len(texts)
 
-    def prefetch(self, methods: list[str]) -> None:
-        """Fine-tune each candidate once and take every measurement the methods need (few-shot last: it trains on)."""
-        fns = {
-            "logme": self._measure_logme,
-            "xalign": lambda: self._retrieval_score(self._parallel_pairs()),
-            "xlangid": self._measure_xlangid,
-            "fewshot": self._measure_fewshot,
-        }
-        wanted = [m for m in ("logme", "xalign", "xlangid", "taskemb", "fewshot") if m in methods]
-        if self.target.ops.is_retrieval:
-            wanted = [m for m in wanted if m not in ("logme", "taskemb")]
-        for cand in self.candidates:
-            measures = {m: (fns[m] if m != "taskemb" else (lambda cand=cand: self._fisher_of(cand))) for m in wanted}
-            if measures:
-                self._after_finetune(cand, measures)
 
-    # ------------------------------------------------------------------ methods
+# ---------------------------------------------------------------------- the methods, in the order `all` runs them
 
-    def run(self, method: str) -> Ranking:
-        """One method's ranking with its cost."""
-        if method not in METHODS:
-            raise UserError(f"unknown selection method '{method}'; known: {', '.join(METHODS)}")
-        fam = self.target.family
-        if self.target.ops.is_retrieval and method in ("logme", "taskemb"):
-            return Ranking(
-                method,
-                self.target.name,
-                self.model_name,
-                cost={"seconds": 0.0, "examples": 0},
-                note=f"{method} needs target labels; '{self.target.name}' is a retrieval task without any",
-            )
-        scores: dict[str, float] = {}
-        used: list[_Work] = []
-        if method in ("logme", "fewshot", "xalign", "xlangid", "taskemb"):
-            measure: Callable[[], tuple[Any, int]] = {
-                "logme": self._measure_logme,
-                "fewshot": self._measure_fewshot,
-                "xalign": lambda: self._retrieval_score(self._parallel_pairs()),
-                "xlangid": self._measure_xlangid,
-                "taskemb": lambda: self._fisher_of(cand),
-            }[method]
-            if method == "taskemb":
-                tgt = self._do(("target-fisher",), lambda: self._target_fisher())
-                used.append(tgt)
-            for cand in self.candidates:
-                works = self._after_finetune(cand, {method: measure})
-                used.extend(works)
-                value = works[-1].value
-                scores[cand.name] = cosine(value, tgt.value) if method == "taskemb" else float(value)
-        elif method == "textemb":
-            tgt = self._do(("textvec", self.target.name), lambda: self._texts_vector(self.target))
-            used.append(tgt)
-            for cand in self.candidates:
-                w = self._do(("textvec", cand.name), lambda cand=cand: self._texts_vector(cand))
-                used.append(w)
-                scores[cand.name] = cosine(w.value, tgt.value)
-        elif method == "random":
-            rng = np.random.default_rng(int(self.budget["seed"]))
-            scores = {c.name: float(v) for c, v in zip(self.candidates, rng.random(len(self.candidates)), strict=False)}
-        elif method in ("size", "family"):
-            t0 = time.time()
-            sizes = {c.name: float(c.size or len(train_sample(c, None, 0))) for c in self.candidates}
-            top = max(sizes.values()) or 1.0
-            for c in self.candidates:
-                same = 1.0 if (method == "family" and c.family == fam) else 0.0
-                scores[c.name] = same + sizes[c.name] / top / 2 if method == "family" else sizes[c.name]
-            used.append(_Work(time.time() - t0, 0, None))
-        order = sorted(self.candidates, key=lambda c: (-scores[c.name], c.name))
-        cost = {"seconds": round(sum(w.seconds for w in used), 3), "examples": int(sum(w.examples for w in used))}
-        return Ranking(
-            method, self.target.name, self.model_name, [{"name": c.name, "score": scores[c.name]} for c in order], cost
+
+def _logme(sel: Selector, cand: TaskSpec) -> tuple[float, int]:
+    sample = sel.target_train_sample()
+    x, y, regression = sel.bench.logme_inputs(sel.target, sample)
+    return logme(x, y, regression=regression), len(sample)
+
+
+def _textemb(sel: Selector, name: str) -> dict[str, float]:
+    target = sel.shared(("textvec", sel.target.name), lambda: sel.texts_vector(sel.target))
+    return {
+        c.name: cosine(sel.shared(("textvec", c.name), partial(sel.texts_vector, c)), target) for c in sel.candidates
+    }
+
+
+def _taskemb(sel: Selector, name: str) -> dict[str, float]:
+    target = sel.shared(("target-fisher",), sel.target_fisher)
+    return {c.name: cosine(sel.measured(c, name), target) for c in sel.candidates}
+
+
+def _fewshot(sel: Selector, cand: TaskSpec) -> tuple[float, int]:
+    from xstilts.evaluation.task_eval import evaluate_examples
+
+    b, seed = sel.bench, int(sel.budget["seed"])
+    if sel.target.ops.is_retrieval:
+        return sel.retrieval_score(sel.own_pairs())
+    for name in list(b.model.heads.keys()):  # the target phase starts from the encoder, as in the grid
+        del b.model.heads[name]
+        b.model.head_specs.pop(name, None)
+    sample = train_sample(sel.target, int(sel.budget["fewshot_target_examples"]), seed + 3)
+    task, _ = b.finetune(sel.target, sample, seed)
+    dev = dev_inputs(training_or_self(sel.target), "en", int(sel.budget["dev_examples"]))
+    metrics = evaluate_examples(b.model, b.tokenizer, task, dev, b.settings, b.device)[1]
+    return float(metrics["score"]), len(sample) + len(dev)
+
+
+def _random(sel: Selector, name: str) -> dict[str, float]:
+    rng = np.random.default_rng(int(sel.budget["seed"]))
+    return {c.name: float(v) for c, v in zip(sel.candidates, rng.random(len(sel.candidates)), strict=True)}
+
+
+def _sizes(sel: Selector) -> dict[str, float]:
+    return {c.name: float(c.size or len(train_sample(c, None, 0))) for c in sel.candidates}
+
+
+def _size(sel: Selector, name: str) -> dict[str, float]:
+    return sel.timed(lambda: _sizes(sel))
+
+
+def _family(sel: Selector, name: str) -> dict[str, float]:
+    def scores() -> dict[str, float]:
+        sizes = _sizes(sel)
+        top = max(sizes.values()) or 1.0
+        return {c.name: float(c.family == sel.target.family) + sizes[c.name] / top / 2 for c in sel.candidates}
+
+    return sel.timed(scores)
+
+
+def _xalign(sel: Selector, cand: TaskSpec) -> tuple[float, int]:
+    return sel.retrieval_score(sel.parallel_pairs())
+
+
+def _xlangid(sel: Selector, cand: TaskSpec) -> tuple[float, int]:
+    if sel.target.ops.is_retrieval:
+        pairs = sel.own_pairs()
+        en_texts = [r.target for rows in pairs.values() for r in rows]
+        per_lang = {lang: [r.source for r in rows] for lang, rows in pairs.items()}
+    else:
+        n = int(sel.budget["dev_examples"])
+        en_texts = (
+            [example_text(e) for e in dev_inputs(sel.target, "en", n)]
+            if "en" in sel.target.languages
+            else [example_text(e) for e in train_sample(sel.target, n, 0)]
         )
+        per_lang = {lang: [example_text(e) for e in dev_inputs(sel.target, lang, n)] for lang in sel.languages}
+    en = sel.bench.sentence_vectors(en_texts)
+    gaps, count = [], len(en_texts)
+    for texts in per_lang.values():
+        other = sel.bench.sentence_vectors(texts)
+        x = np.concatenate([en, other])
+        y = np.r_[np.zeros(len(en), int), np.ones(len(other), int)]
+        gaps.append(logme(x, y))
+        count += len(texts)
+    return -float(np.mean(gaps)), count
 
-    def _target_fisher(self) -> tuple[np.ndarray, int]:
-        b, seed = self.bench, int(self.budget["seed"])
-        b.reset()
-        sample = train_sample(self.target, int(self.budget["intermediate_examples"]), seed + 3)
-        b.finetune(self.target, sample, seed)
-        vec, n = self._fisher_of(self.target)
-        b.reset()
-        return vec, n + len(sample)
+
+for _name, _method in {
+    "logme": SelectionMethod(
+        "LogME of the target's labels on features after the brief fine-tune",
+        measure=_logme,
+        needs_finetune=True,
+        needs_labels=True,
+    ),
+    "textemb": SelectionMethod("cosine of mean sentence vectors of the inputs (base model)", scores=_textemb),
+    "taskemb": SelectionMethod(
+        "cosine of Fisher task embeddings after the brief fine-tunes",
+        measure=lambda sel, cand: sel.fisher_of(cand),
+        scores=_taskemb,
+        needs_finetune=True,
+        needs_labels=True,
+    ),
+    "fewshot": SelectionMethod(
+        "target dev score after the brief fine-tune and a short target fine-tune",
+        measure=_fewshot,
+        needs_finetune=True,
+        trains_on=True,
+    ),
+    "random": SelectionMethod("a seeded random order", scores=_random, expected_random=True),
+    "size": SelectionMethod("larger training set first", scores=_size),
+    "family": SelectionMethod("the target's family first, then by size", scores=_family),
+    "xalign": SelectionMethod(
+        "retrieval accuracy on gold translation pairs after the brief fine-tune",
+        measure=_xalign,
+        needs_finetune=True,
+        reads_target_text=True,
+    ),
+    "xlangid": SelectionMethod(
+        "negated LogME of language identity (English vs each target language) after the brief fine-tune",
+        measure=_xlangid,
+        needs_finetune=True,
+        reads_target_text=True,
+    ),
+}.items():
+    SELECTION_METHODS.register(_name, _method)
 
 
 def training_or_self(task: TaskSpec) -> TaskSpec:

@@ -12,44 +12,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from xstilts.data.load import load_examples, subsample
 from xstilts.errors import UserError
-from xstilts.families.examples import BitextExample, ChoiceExample, SentenceExample, SpanExample, TagExample
+from xstilts.families.examples import BitextExample
 from xstilts.families.featurize import Collator, featurize_retrieval
 from xstilts.families.table import featurize
 from xstilts.modeling.model import MultiTaskModel, load_encoder
+from xstilts.selection.samples import cosine, dev_inputs, example_text, train_sample  # re-exported
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.phase import head_spec, training_source, with_data_labels
+from xstilts.training.phase import head_spec, with_data_labels
 
 EVAL_BATCH = 32
-
-
-def example_text(ex: Any) -> str:
-    """One string standing for an example's input (what TextEmb embeds)."""
-    if isinstance(ex, SentenceExample):
-        return ex.text_a if ex.text_b is None else f"{ex.text_a} {ex.text_b}"
-    if isinstance(ex, ChoiceExample):
-        return f"{ex.context} {ex.question}".strip()
-    if isinstance(ex, SpanExample):
-        return f"{ex.question} {ex.context}"
-    if isinstance(ex, TagExample):
-        return " ".join(ex.tokens)
-    if isinstance(ex, BitextExample):
-        return ex.target or ex.source or ""
-    return str(getattr(ex, "text", ""))
-
-
-def train_sample(task: TaskSpec, n: int, seed: int, lang: str | None = None) -> list[Any]:
-    """A deterministic sample of the task's (English) training examples."""
-    src = training_source(task)
-    return subsample(load_examples(src, "train", lang or src.train_language), n, seed)
-
-
-def dev_inputs(task: TaskSpec, lang: str, n: int, seed: int = 0) -> list[Any]:
-    """A sample of the task's dev examples in one language (used unlabeled by the cross-lingual methods)."""
-    if "dev" not in task.splits:
-        raise UserError(f"task '{task.name}' has no dev split")
-    return subsample(load_examples(task, "dev", lang), n, seed)
+__all__ = ["EVAL_BATCH", "Workbench", "cosine", "dev_inputs", "example_text", "train_sample"]
 
 
 @dataclass
@@ -213,8 +186,3 @@ class Workbench:
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    return 0.0 if na == 0 or nb == 0 else float(a @ b) / (na * nb)

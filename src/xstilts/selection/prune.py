@@ -15,21 +15,45 @@ An intermediate phase is then trained only when at least one target keeps its se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from xstilts.errors import UserError
 
 
+def _known_method(name: str | None) -> str | None:
+    """A `method:` of the block, checked against the registered selection methods at spec load."""
+    from xstilts.selection.methods import SELECTION_METHODS  # torch-free: the method table, not the model side
+
+    if name is not None:
+        try:
+            SELECTION_METHODS.check(name)
+        except UserError as e:
+            raise ValueError(str(e)) from None
+    return name
+
+
+# (model, target, method, candidate tasks) -> a ranking as load_rankings gives it (experiments/rankings.py)
+Compute = Callable[[str, str, str, list[str]], dict[str, Any]]
+
+
 class TargetSelection(BaseModel):
+    """A per-target override of the selection method or top_k."""
+
     model_config = ConfigDict(extra="forbid")
 
     method: str | None = None
     top_k: int | None = Field(default=None, ge=1)
+
+    @field_validator("method")
+    @classmethod
+    def check_method(cls, v: str | None) -> str | None:
+        """Unknown methods fail at spec load, naming the known ones."""
+        return _known_method(v)
 
 
 class SelectionSpec(BaseModel):
@@ -43,12 +67,19 @@ class SelectionSpec(BaseModel):
     targets: dict[str, TargetSelection] = Field(default_factory=dict)
     _base: str | None = PrivateAttr(default=None)  # the spec file's folder: relative `rankings` paths start there
 
+    @field_validator("method")
+    @classmethod
+    def check_method(cls, v: str | None) -> str | None:
+        """Unknown methods fail at spec load, naming the known ones."""
+        return _known_method(v)
+
     def resolve_from(self, folder: Path) -> SelectionSpec:
         """Relative ranking paths are read from the spec file's folder (load_spec calls this)."""
         self._base = str(folder)
         return self
 
     def for_target(self, target: str) -> tuple[str, int]:
+        """(method, top_k) for one target: its override, else the block's."""
         o = self.targets.get(target, TargetSelection())
         return o.method or self.method, o.top_k or self.top_k
 
@@ -99,10 +130,12 @@ def decide(
     settings: dict[str, list[str]],
     rankings: list[dict[str, Any]],
     model_settings: dict[str, list[str]] | None = None,
+    compute: Compute | None = None,
 ) -> list[Decision]:
     """Per (model, target) the settings kept and pruned. `settings`: setting name -> its tasks ([] = baseline);
-    `model_settings`: the settings each model runs at all (default: every one); `rankings` as load_rankings returns."""
-    from xstilts.selection.evaluate import match_model
+    `model_settings`: the settings each model runs at all (default: every one); `rankings` as load_rankings returns;
+    `compute(model, target, method, candidates)` gives a ranking none of `rankings` holds (else that is an error)."""
+    from xstilts.rankings import match_model
 
     out = []
     for model in models:
@@ -117,6 +150,9 @@ def decide(
                 and match_model(r, {model}) == model
                 and r["candidates"]
             ]
+            if not found and compute is not None:
+                candidates = [ts[0] for name, ts in settings.items() if name in allowed and len(ts) == 1]
+                found = [compute(model, target, method, candidates)]
             if not found:
                 raise UserError(
                     f"selection: no '{method}' ranking for target '{target}' and model '{model}'; "
@@ -178,9 +214,10 @@ class PlanFilter:
         ]
 
 
-def plan_filter(spec: Any, base: Path | None = None) -> PlanFilter:
-    """The PlanFilter of an experiment spec (its `selection:` block and the rankings it names)."""
-    from xstilts.selection.evaluate import load_rankings
+def plan_filter(spec: Any, base: Path | None = None, compute: Compute | None = None) -> PlanFilter:
+    """The PlanFilter of an experiment spec (its `selection:` block and the rankings it names; with `compute`, the
+    rankings the files lack, or all of them when the spec names none that exist, are computed)."""
+    from xstilts.rankings import load_rankings
 
     selection = getattr(spec, "selection", None)
     if selection is None:
@@ -189,7 +226,14 @@ def plan_filter(spec: Any, base: Path | None = None) -> PlanFilter:
     model_settings = {m.name: [s.name for s in spec.settings_for(m)] for m in spec.models}
     if base is None and selection._base is not None:
         base = Path(selection._base)
-    rankings = load_rankings(ranking_paths(selection, base))
+    try:
+        rankings = load_rankings(ranking_paths(selection, base))
+    except UserError:
+        if compute is None:
+            raise
+        rankings = []  # no ranking files yet: every ranking is computed
     return PlanFilter(
-        decide(selection, [m.name for m in spec.models], list(spec.targets), settings, rankings, model_settings)
+        decide(
+            selection, [m.name for m in spec.models], list(spec.targets), settings, rankings, model_settings, compute
+        )
     )

@@ -19,6 +19,7 @@ from xstilts.modeling.forwards import swap_forward
 from xstilts.training.cpu_dropout import install_cpu_dropout
 from xstilts.training.lazy_rows import LazyRowAdamW, lazy_rows_apply, plain_embedding
 from xstilts.training.sampling import TaskSampler, TaskStream, task_probabilities
+from xstilts.training.trainable import prepare as prepare_trainable
 
 
 @dataclass
@@ -40,7 +41,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_step: int = 0
     best_score: float | None = None
-    dev_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    dev_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # of the weights the phase carries on
+    carried_weights: str = "best_dev"  # or "last" (restore_best_dev False)
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)  # one per micro-batch, for progress and tests
     # Multi-task sampling: configured probability and observed share of micro-batches per task.
@@ -50,6 +52,7 @@ class TrainResult:
     examples: int = 0  # training examples (features) consumed, all processes together
     tokens: int = 0  # non-padding training tokens consumed, all processes together
     is_main: bool = True  # False on every process but the first under `accelerate launch`: only the main one writes
+    trainable: dict[str, Any] = field(default_factory=dict)  # finetune mode, parameters and trained parameters
     num_processes: int = 1
 
 
@@ -78,6 +81,17 @@ def wait_for_everyone() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def end_distributed() -> None:
+    """Destroy the process group of a distributed launch, if one is initialized; a no-op in a single process.
+
+    Call it once the processes are done together (after the last `wait_for_everyone`): a gloo or NCCL group left to the
+    interpreter's exit can abort a rank ("terminate called without an active exception") after it has finished."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def set_seed(seed: int) -> None:
@@ -193,6 +207,29 @@ def grad_into_buffer(embedding: torch.nn.Module) -> Callable[[], None]:
     return undo
 
 
+def _lazy_rows(model: Any, embedding: Any, settings: dict[str, Any]) -> LazyRowAdamW | None:
+    """The word embeddings' AdamW stepping only the rows ever used (the same result; lazy_rows.py), where it applies."""
+    if not (LAZY_EMBEDDING_ROWS and lazy_rows_apply(model, embedding)):
+        return None
+    return LazyRowAdamW(embedding, float(settings["weight_decay"]), float(settings["adam_epsilon"]))
+
+
+def _own_embedding_backward(lazy: LazyRowAdamW | None, embedding: Any) -> Callable[[], None] | None:
+    """Install the lazy rows' lookup, or else the dense gradient into a reused buffer (e.g. an embedding tied to a
+    masked-LM head); returns the function that undoes it (None: the plain lookup stays)."""
+    if lazy is not None:
+        lazy.install()
+        return lazy.uninstall
+    return grad_into_buffer(embedding) if plain_embedding(embedding) else None
+
+
+def _prefetch_depth(settings: dict[str, Any], on_cpu: bool) -> int:
+    """Micro-batches collated ahead. Auto: 2 on accelerators; 0 on CPU, where the same cores would collate and compute
+    (an extra thread against OpenMP's 2 threads measured slower there: scripts/gpu_check.py --cpu)."""
+    depth = settings.get("prefetch_batches")
+    return int((0 if on_cpu else 2) if depth is None else depth)
+
+
 class Prefetcher:
     """Runs an iterator in a background thread, keeping up to `depth` items ready, so that collation (and pinning) of the
     next micro-batches overlaps the current step. The items and their order are those of the iterator: deterministic."""
@@ -295,11 +332,7 @@ def train(
     world, rank = accelerator.num_processes, accelerator.process_index
     device = accelerator.device
 
-    if settings.get("freeze_embeddings"):
-        model.encoder.get_input_embeddings().weight.requires_grad_(False)
-    pooler = getattr(model.encoder, "pooler", None)
-    if pooler is not None:  # trained in the phases whose heads read it, kept as it is (no decay) in the others
-        pooler.requires_grad_(any(model.reads_pooled(t.name) for t in tasks))
+    trainable = prepare_trainable(model, [t.name for t in tasks], settings)  # what trains: training/trainable.py
     model.to(device)
     if settings.get("compile"):
         model.encoder.compile(dynamic=True)  # in place: parameter names (and saved checkpoints) stay as they are
@@ -309,12 +342,7 @@ def train(
     cpu_eager = on_cpu and not settings.get("compile")  # where the loop may swap a module's forward for its own
     # CPU, one process, no compile: the embedding's backward may be replaced (the same gradient rows)
     own_backward = cpu_eager and world == 1
-    # there the word embeddings' AdamW steps only the rows ever used (the same result; lazy_rows.py)
-    lazy = (
-        LazyRowAdamW(embedding, float(settings["weight_decay"]), float(settings["adam_epsilon"]))
-        if own_backward and LAZY_EMBEDDING_ROWS and lazy_rows_apply(model, embedding)
-        else None
-    )
+    lazy = _lazy_rows(model, embedding, settings) if own_backward else None  # the used rows' AdamW (lazy_rows.py)
     optimizer = build_optimizer(model, settings, exclude=lazy.weight if lazy else None)
     # The scheduler is NOT given to accelerator.prepare: accelerate's wrapper steps it once per process per optimizer
     # step, which with N processes ends the schedule after 1/N of training. It is stepped here once per optimizer step.
@@ -322,13 +350,7 @@ def train(
         optimizer, int(float(settings["warmup_ratio"]) * total_steps), max(1, total_steps)
     )
     model, optimizer = accelerator.prepare(model, optimizer)
-    if lazy is not None:
-        lazy.install()
-        undo_embedding: Callable[[], None] | None = lazy.uninstall
-    elif own_backward and plain_embedding(embedding):
-        undo_embedding = grad_into_buffer(embedding)  # e.g. tied to a masked-LM head: the dense gradient, reused
-    else:
-        undo_embedding = None
+    undo_embedding = _own_embedding_backward(lazy, embedding) if own_backward else None
     pin = device.type == "cuda"
     max_norm = float(settings["max_grad_norm"])
 
@@ -351,17 +373,19 @@ def train(
                 batch = {key: (v.pin_memory() if isinstance(v, torch.Tensor) else v) for key, v in batch.items()}
             yield k, n, tokens, weight, batch
 
-    depth = settings.get("prefetch_batches")
-    if depth is None:  # auto: ahead on accelerators; on CPU the same cores would collate and compute (an extra thread
-        depth = 0 if on_cpu else 2  # against OpenMP's 2 threads measured slower there: scripts/gpu_check.py --cpu)
-    depth = int(depth)
+    depth = _prefetch_depth(settings, on_cpu)
     batches: Any = Prefetcher(micro_batches(), depth) if depth > 0 else micro_batches()
 
     result = TrainResult(
         task_batches={t.name: 0 for t in tasks}, is_main=accelerator.is_main_process, num_processes=world
     )
+    if not bool(settings.get("restore_best_dev", True)):
+        result.carried_weights = "last"
     eval_every = int(settings["eval_every_steps"])
     patience = int(settings["early_stopping_patience"])
+    # restore_best_dev False (intermediate phases, as jiant's guide command): dev is scored for the record only; no
+    # early stop, no snapshot, the last weights are the phase's output.
+    restore_best = result.carried_weights == "best_dev"
     best_state: dict[str, torch.Tensor] | None = None
     bad_evals = 0
     t0 = time.time()
@@ -412,6 +436,12 @@ def train(
         result.history.append({"step": step, "score": score, "metrics": scored})
         if log_with:
             accelerator.log({f"dev/{t}/{k}": v for t, m in scored.items() for k, v in m.items()}, step=step)
+        if not restore_best:
+            result.dev_metrics = scored  # the carried weights are the last ones: their metrics
+            if result.best_score is None or score > result.best_score:
+                result.best_score, result.best_step = score, step
+            model.train()
+            return False
         if result.best_score is None or score > result.best_score:
             result.best_score, result.best_step, result.dev_metrics = score, step, scored
             best_state = (
@@ -480,6 +510,7 @@ def train(
             undo_dropout()
     if best_state is not None:  # an earlier evaluation was the best: back to its weights
         accelerator.unwrap_model(model).load_state_dict(best_state)
+    result.trainable = trainable.finish()  # a LoRA update merged into the encoder (and kept as an adapter if asked)
     result.seconds = time.time() - t0
     result.task_proportions = {
         t.name: {"configured": float(p), "observed": result.task_batches[t.name] / max(1, result.micro_batches)}

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from xstilts import __version__
 from xstilts.atomic import atomic_directory, atomic_write_json
 from xstilts.data.cache import featurize_cached
-from xstilts.data.load import load_examples, subsample
-from xstilts.defaults import EVALUATION_ONLY_KEYS, merge_hyperparameters
+from xstilts.data.load import dev_subset, load_examples, subsample
 from xstilts.errors import UserError
 from xstilts.families.featurize import Collator
 from xstilts.integrity import write_record
+from xstilts.jobs import PHASE_RECORD, PhaseConfig, check_training_language, training_source
 from xstilts.modeling.model import (
     HeadSpec,
     MultiTaskModel,
@@ -29,151 +29,12 @@ from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training.loop import TrainTask, set_seed, train, wait_for_everyone
 
-PHASE_RECORD = "phase.json"  # a finished phase's completion record (its job, data sizes, dev history)
 DONE_FILE = PHASE_RECORD
-
-
-@dataclass
-class PhaseConfig:
-    """Everything that determines a phase's output. `job()` is its fully resolved form: the plan hashes it and the
-    executors run it (`PhaseConfig.from_job`), so what is hashed is what runs.
-
-    Hyperparameters come in three override layers, merged by `defaults.merge_hyperparameters` (lowest first):
-    `base_settings` (a spec's `hyperparameters.intermediate|target`), `task_settings[task]` (a spec's
-    `hyperparameters.<task>`), `settings` (an intermediate setting's own hyperparameters, or `--set`)."""
-
-    kind: str  # "intermediate" or "target"
-    tasks: list[str]
-    start: str  # a hub id / model folder / alias, or a previous phase's checkpoint directory
-    seed: int = 0
-    settings: dict[str, Any] = field(default_factory=dict)  # phase-wide overrides (highest precedence)
-    sampler: str = "proportional"
-    temperature: float = 2.0
-    keep_heads: bool = False  # keep a head from the start checkpoint when task family and labels match (MNLI -> XNLI)
-    task_settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task overrides (e.g. a cap per task)
-    data_dirs: dict[str, str] = field(default_factory=dict)  # task -> user data directory
-    languages: dict[str, str] = field(default_factory=dict)  # task -> training language (default: the task's)
-    mlm_corpus: str | None = None  # text file(s) for multilingual MLM co-training
-    base_settings: dict[str, Any] = field(default_factory=dict)  # phase-level overrides (lowest precedence)
-    log_with: str | None = None  # tensorboard | wandb | mlflow (accelerate trackers); logs go to <out>/logs
-    trust_remote_code: bool = False  # run a hub model's own code: off unless the user asks
-    resolved: dict[str, Any] | None = None  # a job from `job()`: when set, it alone decides the hyperparameters
-
-    def resolved_settings(self, task: str | None = None) -> dict[str, Any]:
-        """Every hyperparameter of `task` in this phase; task None = the loop's (learning rate, batch, epochs, ...).
-
-        The loop of a single-task phase uses that task's values; the loop of a mixture uses the phase-level layers
-        only (`base_settings`, `settings`), never one task's."""
-        if task is None and len(self.tasks) == 1:
-            task = self.tasks[0]
-        if self.resolved is not None:
-            return dict(self.resolved["loop"] if task is None else self.resolved["tasks"][task]["hparams"])
-        if task is None:
-            return merge_hyperparameters(self.kind, None, self.base_settings, self.settings)
-        return merge_hyperparameters(
-            self.kind, task, self.base_settings, self.task_settings.get(task, {}), self.settings
-        )
-
-    def task_source(self, name: str) -> dict[str, Any]:
-        """Where task `name` trains from: source task, language, data directory, and the dev set for early stopping."""
-        if self.resolved is not None:
-            return {k: v for k, v in self.resolved["tasks"][name].items() if k != "hparams"}
-        task = get_task(name)
-        src = training_source(task)
-        lang = self.languages.get(name, src.train_language)
-        own_dir = self.data_dirs.get(name)
-        data_dir = own_dir or self.data_dirs.get(src.name)
-        check_training_language(src, lang, data_dir)
-        # Early stopping on the source's dev set in the training language; a target that trains from another task
-        # with its own data directory (the official XTREME download: XNLI trains on MNLI from xnli/train-en.tsv)
-        # early-stops on that download's English dev of the target.
-        dev_task, dev_lang = src.name, lang
-        if task.train_from and own_dir and "dev" in task.splits:
-            dev_task, dev_lang = task.name, "en"
-        has_dev = "dev" in get_task(dev_task).splits
-        return {
-            "source_task": src.name,
-            "language": lang,
-            "data_dir": data_dir,
-            "dev_task": dev_task if has_dev else None,
-            "dev_language": dev_lang,
-        }
-
-    def job(self) -> dict[str, Any]:
-        """The fully resolved job (JSON-able): per task its source and every hyperparameter, the loop's
-        hyperparameters, and the phase options. `start` and `log_with` are not part of it (where to start from is the
-        plan's edge; tracking does not change the result)."""
-        if self.resolved is not None:
-            return dict(self.resolved)
-        return {
-            "kind": self.kind,
-            "seed": self.seed,
-            "sampler": self.sampler,
-            "temperature": float(self.temperature),
-            "keep_heads": self.keep_heads,
-            "mlm_corpus": self.mlm_corpus,
-            "trust_remote_code": self.trust_remote_code,
-            "task_order": list(self.tasks),
-            "tasks": {
-                t: {**self.task_source(t), "hparams": _training_only(self.resolved_settings(t))} for t in self.tasks
-            },
-            "loop": _training_only(self.resolved_settings(None)),
-        }
-
-    @classmethod
-    def from_job(cls, job: dict[str, Any], start: str, log_with: str | None = None) -> PhaseConfig:
-        """The phase a plan node's job describes (nothing re-read from a spec)."""
-        tasks = list(job["task_order"])
-        return cls(
-            kind=job["kind"],
-            tasks=tasks,
-            start=start,
-            seed=int(job["seed"]),
-            sampler=job["sampler"],
-            temperature=float(job["temperature"]),
-            keep_heads=bool(job["keep_heads"]),
-            mlm_corpus=job["mlm_corpus"],
-            trust_remote_code=bool(job["trust_remote_code"]),
-            data_dirs={t: v["data_dir"] for t, v in job["tasks"].items() if v["data_dir"]},
-            languages={t: v["language"] for t, v in job["tasks"].items()},
-            log_with=log_with,
-            resolved=dict(job),
-        )
-
-
-def _training_only(hparams: dict[str, Any]) -> dict[str, Any]:
-    """A phase's hyperparameters without the evaluation-only ones (they belong to evaluation nodes' jobs)."""
-    return {k: v for k, v in hparams.items() if k not in EVALUATION_ONLY_KEYS}
-
-
-def check_training_language(src: TaskSpec, lang: str, data_dir: str | None) -> None:
-    """A task trained in a language its source does not have is an error, never English data recorded as `lang`."""
-    if lang == src.train_language or data_dir is not None:
-        return
-    if src.local_dir is not None:
-        return  # the local reader names the missing file
-    patterns = (
-        [src.source.config or "", *[v if isinstance(v, str) else " ".join(v) for v in src.source.splits.values()]]
-        if src.source is not None
-        else []
-    )
-    if not any("{" in p for p in patterns):
-        raise UserError(
-            f"task '{src.name}' has no data in language '{lang}' in its source "
-            f"({src.source.id if src.source else 'none'}); give translated data with --data-dir "
-            f"{src.name}=DIR (files <split>.{lang}.jsonl)"
-        )
-    if lang not in src.languages:
-        raise UserError(f"task '{src.name}' has no language '{lang}'; its languages: {' '.join(src.languages)}")
+__all__ = ["PHASE_RECORD", "PhaseConfig", "check_training_language", "run_phase", "training_source"]
 
 
 def is_complete(out_dir: str | Path) -> bool:
     return (Path(out_dir) / DONE_FILE).is_file()
-
-
-def training_source(task: TaskSpec) -> TaskSpec:
-    """The task whose training split trains `task` (XNLI <- MNLI, XQuAD <- SQuAD, ...)."""
-    return get_task(task.train_from) if task.train_from else task
 
 
 def head_spec(task: TaskSpec) -> HeadSpec:
@@ -199,12 +60,13 @@ def _declared_head(task_name: str) -> str | None:
 
 
 def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTaskModel, Any]:
+    pooler = str(cfg.resolved_settings(None).get("pooler", "auto"))
     if is_checkpoint(cfg.start):
         model, tok = load_checkpoint(
-            Path(cfg.start), keep_heads=cfg.keep_heads, trust_remote_code=cfg.trust_remote_code
+            Path(cfg.start), keep_heads=cfg.keep_heads, trust_remote_code=cfg.trust_remote_code, pooler=pooler
         )
     else:
-        enc, tok = load_encoder(cfg.start, trust_remote_code=cfg.trust_remote_code)
+        enc, tok = load_encoder(cfg.start, trust_remote_code=cfg.trust_remote_code, pooler=pooler)
         model = MultiTaskModel(enc)
     start_heads = set(model.head_specs)  # reuse is of the start checkpoint's heads, never of this phase's new ones
     for name in cfg.tasks:
@@ -256,10 +118,10 @@ def run_phase(
 
     loaded: dict[str, tuple[TaskSpec, TaskSpec, dict[str, Any], list[Any]]] = {}
     for name in cfg.tasks:
-        task = get_task(name)
+        task = cfg.task_spec(name)
         settings = cfg.resolved_settings(name)
         where = cfg.task_source(name)
-        src = get_task(where["source_task"])
+        src = cfg.task_spec(where["source_task"])
         train_ex = subsample(
             load_examples(src, "train", where["language"], where["data_dir"]),
             settings.get("max_train_examples"),
@@ -277,10 +139,10 @@ def run_phase(
         feats = featurize_cached(task.family, train_ex, tokenizer, task.labels, settings, train=True)
         dev_ex = []
         if where["dev_task"] is not None:  # a dev set that fails to load is an error, never silently dropped
-            dev_ex = subsample(
-                load_examples(get_task(where["dev_task"]), "dev", where["dev_language"], where["data_dir"]),
+            dev_ex = dev_subset(
+                load_examples(cfg.task_spec(where["dev_task"]), "dev", where["dev_language"], where["data_dir"]),
                 settings.get("max_dev_examples"),
-                0,
+                str(settings.get("dev_subset", "first")),
             )
         evaluate = dev_scorer(model, tokenizer, task, dev_ex, settings, device) if dev_ex and dev_scorer else None
         train_tasks.append(TrainTask(name=name, feats=feats, evaluate=evaluate))
@@ -337,7 +199,8 @@ def _write_checkpoint(
     """The checkpoint and its record, written to a scratch folder and renamed into place when complete."""
     model.to("cpu")
     with atomic_directory(out) as tmp:
-        save_checkpoint(model, tokenizer, tmp)
+        # an adapter (lora_store: adapter) refers to the phase's start as its base; dtype: checkpoints.dtype of a spec
+        save_checkpoint(model, tokenizer, tmp, base=cfg.start, dtype=cfg.checkpoint_dtype)
         record = {
             "xstilts_version": __version__,
             "job": cfg.job(),

@@ -1,4 +1,5 @@
-"""Scoring rankings against an exhaustive grid (Poth et al. 2021, "What to Pre-Train on?").
+"""Scoring rankings against an exhaustive grid (Poth et al. 2021, "What to Pre-Train on?"): `xstilts select-eval` and
+the report's Selection section. Reads results.csv, the run's node records and the ranking files; runs nothing.
 
 True score of an intermediate setting for (model, target): the mean over seeds of the target's unweighted average over
 languages of the headline `score` on the reported split. Single-task settings stand for their task; the baseline
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.errors import UserError
+from xstilts.rankings import match_model
 from xstilts.results import EVAL_RECORD
 
 KS = (1, 3, 5)
@@ -165,38 +167,6 @@ def grid_seconds(records: dict[str, Any], model: str, target: str, settings: lis
     return total
 
 
-def load_rankings(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """Rankings from files written by `xstilts select` (one file may hold several methods)."""
-    out = []
-    for p in paths:
-        if not Path(p).is_file():
-            raise UserError("ranking file not found", path=str(p))
-        try:
-            data = json.loads(Path(p).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise UserError(f"not JSON: {e.msg}", path=str(p), line=e.lineno) from None
-        items = data["rankings"] if isinstance(data, dict) and "rankings" in data else [data]
-        for r in items:
-            if not isinstance(r, dict) or not {"method", "target", "candidates"} <= set(r):
-                raise UserError(
-                    "expected rankings with method, target, candidates (written by xstilts select)", path=str(p)
-                )
-            r = dict(r)
-            r.setdefault("model_aliases", data.get("model_aliases", []) if isinstance(data, dict) else [])
-            r["file"] = str(p)
-            out.append(r)
-    return out
-
-
-def match_model(ranking: dict[str, Any], models: set[str]) -> str | None:
-    """The grid's model name a ranking stands for: its `model`, or one of its aliases (the spec name of a model
-    path)."""
-    for name in [ranking.get("model"), *ranking.get("model_aliases", [])]:
-        if name in models:
-            return name
-    return None
-
-
 def evaluate_rankings(
     run_dir: Path,
     rankings: list[dict[str, Any]],
@@ -239,7 +209,7 @@ def evaluate_rankings(
             "grid_seconds": grid_seconds(records, model, r["target"], [by_task[c] for c in true]),
             "file": r["file"],
         }
-        random_exact = r["method"] == "random"
+        random_exact = bool(r.get("expected_random", r["method"] == "random"))
         for k in ks:
             row[f"regret@{k}"] = expected_random_regret(true, k) if random_exact else regret_at_k(order, true, k)
             for g in gains:
