@@ -2,7 +2,7 @@
 
   cli -> cli_selection -> cli_args -> rehearsal -> experiments / analysis -> selection -> evaluation / training -> jobs
       -> data -> tasks -> modeling -> families -> results / rankings / integrity
-      -> languages / defaults / atomic / paths / hub_access / registry -> errors
+      -> languages / defaults / atomic / paths / hub_access / registry -> benchmarks -> errors
 
 (evaluation and training are side by side: neither imports the other). `families` is the family table and the pure
 per-family pieces it holds (examples, featurizers, heads, decoders, submission files, metrics): tasks validate
@@ -22,33 +22,34 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "xstilts"
 # Layer of each top-level part of the package (a subpackage or a module); higher layers may import lower ones.
 LAYERS: dict[str, int] = {
     "errors": 0,
-    "__init__": 1,
-    "defaults": 1,
-    "languages": 1,
-    "atomic": 1,
-    "paths": 1,  # the toolkit's home folder
-    "diversity": 1,  # how diverse a set of tasks is (numpy only): the mixture generator and the report share it
-    "hub_access": 1,  # whether the hub is reachable (probed once per process) or offline
-    "registry": 1,  # Registry[T]: the one idiom of the named extension tables (selection methods, executors)
-    "integrity": 2,  # checksummed completion records (phases and evaluation nodes write them), written atomically
-    "results": 2,  # results.csv, rewritten atomically
-    "rankings": 2,  # the ranking files `xstilts select` writes (read by selection/prune and analysis)
-    "families": 3,  # the family table (FamilyOps per family) and the per-family pieces it holds
-    "modeling": 4,  # builds each head from the family table
-    "tasks": 5,  # validates `family:` and `metric:` against the family table
-    "data": 6,
-    "jobs": 7,  # what a node computes, as data (torch-free): the plan builds jobs, training and evaluation run them
-    "evaluation": 8,
-    "training": 8,
-    "selection": 9,
-    "experiments": 10,
-    "analysis": 10,
-    "rehearsal": 11,  # `xstilts rehearse`: drives experiments and the report on toy data
-    "cli_args": 12,  # command-line value parsing shared by the command modules
-    "cli_selection": 13,  # the `select` and `select-eval` commands (cli registers them)
-    "cli": 14,
+    "benchmarks": 1,  # the benchmark files (tasks, languages, groups, average): languages.py's XTREME tables view them
+    "__init__": 2,
+    "defaults": 2,
+    "languages": 2,
+    "atomic": 2,
+    "paths": 2,  # the toolkit's home folder
+    "diversity": 2,  # how diverse a set of tasks is (numpy only): the mixture generator and the report share it
+    "hub_access": 2,  # whether the hub is reachable (probed once per process) or offline
+    "registry": 2,  # Registry[T]: the one idiom of the named extension tables (selection methods, executors)
+    "integrity": 3,  # checksummed completion records (phases and evaluation nodes write them), written atomically
+    "results": 3,  # results.csv, rewritten atomically
+    "rankings": 3,  # the ranking files `xstilts select` writes (read by selection/prune and analysis)
+    "families": 4,  # the family table (FamilyOps per family) and the per-family pieces it holds
+    "modeling": 5,  # builds each head from the family table
+    "tasks": 6,  # validates `family:` and `metric:` against the family table
+    "data": 7,
+    "jobs": 8,  # what a node computes, as data (torch-free): the plan builds jobs, training and evaluation run them
+    "evaluation": 9,
+    "training": 9,
+    "selection": 10,
+    "experiments": 11,
+    "analysis": 11,
+    "rehearsal": 12,  # `xstilts rehearse`: drives experiments and the report on toy data
+    "cli_args": 13,  # command-line value parsing shared by the command modules
+    "cli_selection": 14,  # the `select` and `select-eval` commands (cli registers them)
+    "cli": 15,
 }
-BOTTOM = 1  # errors and the tables everything may use
+BOTTOM = 2  # errors, the benchmark files and the tables everything may use
 # analysis reads results.csv: besides the bottom layer it may use only the results table and the ranking files.
 ANALYSIS_MAY_IMPORT = {"xstilts.results", "xstilts.rankings"}
 

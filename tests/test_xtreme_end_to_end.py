@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import xtreme_hub as hub_examples_of  # (task, split, lang) from the hub fixtures
+from xstilts.benchmarks import XTREME, get_benchmark
 from xstilts.evaluation import scorer
 from xstilts.evaluation.zero_shot import evaluate_target
 from xstilts.families import submission as S
@@ -134,8 +135,12 @@ def hub_runs(checkpoint, tmp_path_factory) -> dict[str, tuple[list[dict], Path]]
 
 def restrict_languages(monkeypatch, task2langs: dict[str, list[str]]) -> None:
     """Score only the languages the fixtures have (the scorer otherwise wants every official language)."""
-    table = {t: list(task2langs.get(t, XTREME_TASK2LANGS[t])) for t in XTREME_TASK2LANGS}
-    monkeypatch.setitem(scorer.BENCHMARKS, "xtreme", (table, XTREME_GROUP2TASK))
+    tasks = {
+        t: spec.model_copy(update={"languages": list(task2langs.get(t, spec.languages))})
+        for t, spec in XTREME.tasks.items()
+    }
+    restricted = XTREME.model_copy(update={"tasks": tasks})
+    monkeypatch.setattr(scorer, "get_benchmark", lambda name: restricted if name == "xtreme" else get_benchmark(name))
 
 
 def score_with_cli(out: Path, split: str, tmp_path: Path, langs: dict[str, list[str]] | None = None) -> dict[str, Any]:

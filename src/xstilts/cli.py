@@ -232,13 +232,17 @@ def score(
     predictions: Path = typer.Option(..., help="Directory in the submission layout: <task>/test-<lang>.tsv|json."),
     labels: Path = typer.Option(..., help="Gold labels in the same layout."),
     output: Path = typer.Option(..., help="Output JSON (the official evaluate.py --output_file layout)."),
-    benchmark: str = typer.Option("xtreme"),
+    benchmark: str = typer.Option(
+        "xtreme",
+        help="A benchmark's name (its file in tasks/benchmarks/ or a directory in $XSTILTS_BENCHMARK_DIRS) or a "
+        "benchmark YAML file.",
+    ),
     split: str = typer.Option("test", help="Score <task>/<split>-<lang> files (test or dev)."),
     languages: list[str] = typer.Option(
         [], help="task=en,de,...: score a task on a subset of its languages (no group scores or all_task then)."
     ),
 ) -> None:
-    """Score predictions exactly as the official XTREME scorer does."""
+    """Score predictions exactly as the official XTREME scorer does (or any benchmark file's tasks, groups, average)."""
     from xstilts.evaluation.scorer import run_score_cli
 
     for p in (predictions, labels):

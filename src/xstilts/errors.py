@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class UserError(Exception):
     """Bad input from the user: a missing file, an unknown task, a malformed row.
@@ -16,3 +18,12 @@ class UserError(Exception):
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(f"{where}{message}")
+
+
+def validation_message(error: Any, what: str) -> str:
+    """One line for a pydantic ValidationError of a `what` file (task, benchmark): its first error's field and
+    message."""
+    first = error.errors()[0]
+    loc = ".".join(str(x) for x in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{what} field '{loc}': {msg}" if loc else f"{what}: {msg}"

@@ -19,7 +19,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from xstilts.atomic import atomic_write_text
 
@@ -39,6 +39,9 @@ class PlanNode(Protocol):
     depends_on: list[str]
 
     def dirname(self) -> str: ...
+
+
+NodeT = TypeVar("NodeT", bound=PlanNode)
 
 
 def sha256_file(path: Path) -> str:
@@ -168,7 +171,7 @@ def remove_partial_outputs(out: Path) -> int:
 
 
 def verify_run(
-    out: Path, nodes: Iterable[PlanNode], record_name: Callable[[PlanNode], str], report: Callable[[str], None]
+    out: Path, nodes: Iterable[NodeT], record_name: Callable[[NodeT], str], report: Callable[[str], None]
 ) -> dict[str, dict[str, Any]]:
     """Check every finished node of a run before resuming it; returns {node id: its record} of the intact ones.
 

@@ -1,39 +1,20 @@
 """Every language list of the project, in one place.
 
-XTREME lists are those of the official scorer (google-research/xtreme evaluate.py); the name and code maps are those
+XTREME's task and language lists are views of the benchmark file `tasks/benchmarks/xtreme.yaml` (those of the official
+scorer, google-research/xtreme evaluate.py; see xstilts.benchmarks); the name and code maps are those
 of the google/xtreme hub configs and the official download layout. The tables are kept compact (one row per line
 would make them hundreds of lines), hence the `fmt: off` markers.
 """
 
 from __future__ import annotations
 
+from xstilts.benchmarks import XTREME
+
+# Views of the XTREME benchmark file (tasks/benchmarks/xtreme.yaml): task -> languages, group -> tasks.
+XTREME_TASK2LANGS: dict[str, list[str]] = XTREME.task2langs()
+XTREME_GROUP2TASK: dict[str, list[str]] = XTREME.group2task()
+
 # fmt: off
-XTREME_TASK2LANGS: dict[str, list[str]] = {
-    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
-    "pawsx": "de en es fr ja ko zh".split(),
-    "udpos": (
-        "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh"
-    ).split(),
-    "panx": (
-        "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo my zh "
-        "kk tr et fi hu"
-    ).split(),
-    "xquad": "en es de el ru tr ar vi th zh hi".split(),
-    "mlqa": "en es de ar hi vi zh".split(),
-    "tydiqa": "en ar bn fi id ko ru sw te".split(),
-    "bucc2018": "de fr ru zh".split(),
-    "tatoeba": (
-        "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh kk tr et fi hu"
-    ).split(),
-}
-
-XTREME_GROUP2TASK: dict[str, list[str]] = {
-    "classification": ["pawsx", "xnli"],
-    "tagging": ["udpos", "panx"],
-    "qa": ["xquad", "mlqa", "tydiqa"],
-    "retrieval": ["bucc2018", "tatoeba"],
-}
-
 # google/xtreme tatoeba configs use ISO 639-3 codes; the scorer uses these 2-letter codes.
 TATOEBA_ISO3_TO_ISO2: dict[str, str] = {
     "afr": "af", "ara": "ar", "ben": "bn", "bul": "bg", "deu": "de", "cmn": "zh", "ell": "el", "est": "et",

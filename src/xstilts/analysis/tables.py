@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +14,17 @@ import numpy as np
 from xstilts.analysis import stats
 from xstilts.analysis.pretraining import bucket_order, pretraining_bucket
 from xstilts.analysis.results import HEADLINE_METRIC, ResultRow
+from xstilts.benchmarks import all_benchmarks
 from xstilts.errors import UserError
 from xstilts.languages import XTREME_GROUP2TASK, XTREME_TASK2LANGS, language_family, language_script
 
 XTREME_TASKS = tuple(XTREME_TASK2LANGS)
+
+
+def benchmark_of(targets: Sequence[str]) -> str | None:
+    """The display name of the benchmark whose tasks are exactly `targets` (None when no benchmark's are)."""
+    return next((b.label for b in all_benchmarks().values() if set(targets) == set(b.tasks)), None)
+
 
 AVERAGE = "avg"
 DEMO_PREFIX = "demo_"
@@ -69,11 +77,12 @@ class ModelTable:
     @property
     def average_label(self) -> str:
         """The average column's name: it says when it covers fewer targets than the grid asked for, and names the
-        XTREME all-task score when the targets are exactly XTREME's nine."""
+        benchmark's all-task score when the targets are exactly a benchmark's tasks (its file in tasks/benchmarks/)."""
         if self.expected_targets is not None and len(self.targets) < self.expected_targets:
             return f"Average ({len(self.targets)}/{self.expected_targets} targets)"
-        if set(self.targets) == set(XTREME_TASKS):
-            return "Average (XTREME all-task)"
+        bench = benchmark_of(self.targets)
+        if bench is not None:
+            return f"Average ({bench} all-task)"
         return "Average"
 
 

@@ -31,8 +31,8 @@ def _batches(
     if not max_tokens:
         order = sorted(range(len(feats)), key=lambda i: feature_length(feats[i]))
         for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            yield idx, collate([feats[i] for i in idx])
+            chunk = order[s : s + batch_size]
+            yield chunk, collate([feats[i] for i in chunk])
         return
     order = sorted(range(len(feats)), key=lambda i: feature_length(feats[i]), reverse=True)
     idx: list[int] = []

@@ -1,9 +1,11 @@
-"""The XTREME scorer: a drop-in for the official google-research/xtreme `evaluate.py`.
+"""The benchmark scorer: for XTREME a drop-in for the official google-research/xtreme `evaluate.py`.
 
-`score_predictions(pred_dir, label_dir)` reads `<task>/<split>-<lang>.tsv|json` for every XTREME task folder present
-in pred_dir and returns the official result layout: group scores and `all_task` (only when all nine tasks are present)
-at top level, and per task `{metric: {lang: value}, avg_<metric>: value, avg_metric: value}`.
-Reading, metrics and averaging are chosen by table (as in the official script); numbers match it exactly.
+`score_predictions(pred_dir, label_dir, benchmark)` reads `<task>/<split>-<lang>.tsv|json` for every task folder of the
+benchmark present in pred_dir and returns the official result layout: group scores and `all_task` (only when every task
+is present) at top level, and per task `{metric: {lang: value}, avg_<metric>: value, avg_metric: value}`.
+What is read, which metric and how the average is taken come from the benchmark file (xstilts.benchmarks:
+`tasks/benchmarks/xtreme.yaml` for XTREME) and the family table's metrics; XTREME numbers match the official ones exactly.
+Torch-free: `xstilts score` imports no model code.
 
 Unlike the official script, malformed input is an error naming file and line (UserError) instead of a traceback or,
 for tag files whose sentences differ in length from the gold ones, a silently shifted score.
@@ -16,32 +18,48 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from xstilts.benchmarks import XTREME, Benchmark, BenchmarkTask, Submission, get_benchmark
 from xstilts.errors import UserError
 from xstilts.families import metric_for
 from xstilts.families import submission as S
 from xstilts.families.metrics import Metric
-from xstilts.languages import XTREME_GROUP2TASK, XTREME_TASK2LANGS
 
-BENCHMARKS = {"xtreme": (XTREME_TASK2LANGS, XTREME_GROUP2TASK)}
+Reader = tuple[str, Callable[[Path], Any], Callable[[Path], Any]]
 
-# How each task's files are read: (file suffix, prediction reader, label reader).
-_LABEL_READER = (S.TSV_SUFFIX, S.read_labels, S.read_labels)
-_TAG_READER = (S.TSV_SUFFIX, S.read_tagging, S.read_tagging)
-_QA_READER = (S.QA_SUFFIX, S.read_qa_predictions, S.read_qa_labels)
-READERS: dict[str, tuple[str, Callable[[Path], Any], Callable[[Path], Any]]] = {
-    "xnli": _LABEL_READER,
-    "pawsx": _LABEL_READER,
-    "tatoeba": _LABEL_READER,
-    "bucc2018": _LABEL_READER,
-    "udpos": _TAG_READER,
-    "panx": _TAG_READER,
-    "xquad": _QA_READER,
-    "mlqa": _QA_READER,
-    "tydiqa": _QA_READER,
+# How each submission format (a benchmark task's `submission:`) is read: (file suffix, prediction reader, label reader).
+SUBMISSION_READERS: dict[Submission, Reader] = {
+    "labels": (S.TSV_SUFFIX, S.read_labels, S.read_labels),
+    "tags": (S.TSV_SUFFIX, S.read_tagging, S.read_tagging),
+    "qa": (S.QA_SUFFIX, S.read_qa_predictions, S.read_qa_labels),
+    "pairs": (S.TSV_SUFFIX, S.read_labels, S.read_labels),  # BUCC: `src<TAB>tgt` lines, scored as a set of pairs
 }
 
+# Views of the XTREME benchmark file (tasks/benchmarks/xtreme.yaml), for code that names XTREME's tables.
+READERS: dict[str, Reader] = {name: SUBMISSION_READERS[t.submission] for name, t in XTREME.tasks.items()}
+QA_TASKS = tuple(name for name, t in XTREME.tasks.items() if t.submission == "qa")
+# The metric (name, family) of each XTREME task, as its task YAML declares it (a test checks they agree).
+XTREME_TASK_METRIC: dict[str, tuple[str, str]] = {name: (t.metric, t.family) for name, t in XTREME.tasks.items()}
+# Metric per task: the family table's metric that the task's YAML names.
+METRICS: dict[str, Metric] = {task: metric_for(*metric) for task, metric in XTREME_TASK_METRIC.items()}
 
-QA_TASKS = tuple(XTREME_GROUP2TASK["qa"])
+
+def _benchmark(benchmark: str | Benchmark) -> Benchmark:
+    return benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark)
+
+
+def _task(bench: Benchmark, task: str) -> BenchmarkTask:
+    if task not in bench.tasks:
+        raise UserError(f"unknown {bench.label} task '{task}' (known: {', '.join(bench.tasks)})")
+    return bench.tasks[task]
+
+
+def _metric(bench: Benchmark, task: str) -> Metric:
+    """The family table's metric of a benchmark task (a UserError naming benchmark and task when there is none)."""
+    spec = _task(bench, task)
+    try:
+        return metric_for(spec.metric, spec.family)
+    except ValueError as e:
+        raise UserError(f"benchmark '{bench.name}' task '{task}': {e}") from None
 
 
 def _qa_inputs(predictions: Mapping[str, str], labels: Any) -> tuple[list[str | None], list[list[str]]]:
@@ -55,37 +73,21 @@ def _qa_inputs(predictions: Mapping[str, str], labels: Any) -> tuple[list[str | 
     return [predictions.get(qid) for qid, _ in gold], [answers for _, answers in gold]
 
 
-def _aligned(task: str, predictions: Any, labels: Any) -> tuple[Any, Any]:
+def _aligned(submission: Submission, predictions: Any, labels: Any) -> tuple[Any, Any]:
     """The read files as the aligned (predictions, golds) lists a metric takes: QA predictions follow the gold
     questions; the other tasks' files are line-aligned (or, for BUCC, sets of pairs) already."""
-    if task in QA_TASKS:
+    if submission == "qa":
         return _qa_inputs(predictions, labels)
     return list(predictions), list(labels)
 
 
-# The metric (name, family) of each XTREME task, as its task YAML declares it (a test checks they agree).
-XTREME_TASK_METRIC: dict[str, tuple[str, str]] = {
-    "xnli": ("accuracy", "classification"),
-    "pawsx": ("accuracy", "classification"),
-    "udpos": ("f1", "tagging"),
-    "panx": ("f1", "tagging"),
-    "xquad": ("squad_em_f1", "span_qa"),
-    "mlqa": ("mlqa_em_f1", "span_qa"),
-    "tydiqa": ("squad_em_f1", "span_qa"),
-    "bucc2018": ("bucc_f1", "retrieval"),
-    "tatoeba": ("retrieval_accuracy", "retrieval"),
-}
-
-# Metric per task: the family table's metric that the task's YAML names.
-METRICS: dict[str, Metric] = {task: metric_for(*metric) for task, metric in XTREME_TASK_METRIC.items()}
-
-
-def task_score(task: str, scores: dict[str, float]) -> float:
+def task_score(task: str, scores: dict[str, float], benchmark: str | Benchmark = "xtreme") -> float:
     """The single number of a task (official `avg_metric`): (EM + F1) / 2 for QA, else F1, else accuracy.
 
-    XTREME tasks use their metric's headline; for other task names the rule is read off the score names."""
-    if task in XTREME_TASK_METRIC:
-        return METRICS[task].headline(scores)
+    A benchmark's tasks use their metric's headline; for other task names the rule is read off the score names."""
+    bench = _benchmark(benchmark)
+    if task in bench.tasks:
+        return _metric(bench, task).headline(scores)
     if "f1" in scores:
         return scores["f1"]
     if "accuracy" in scores:
@@ -93,35 +95,41 @@ def task_score(task: str, scores: dict[str, float]) -> float:
     raise ValueError(f"no task metric among {sorted(scores)} for task '{task}'")
 
 
-def score_task_lang(task: str, predictions: Any, labels: Any, lang: str) -> dict[str, float]:
+def score_task_lang(
+    task: str, predictions: Any, labels: Any, lang: str, benchmark: str | Benchmark = "xtreme"
+) -> dict[str, float]:
     """One task in one language, in memory, with the official metric(s) x100.
 
     predictions / labels: label strings (xnli, pawsx, tatoeba); tag lists per sentence (udpos, panx);
     `src<TAB>tgt` lines or (src, tgt) pairs (bucc2018); for QA, predictions `{qid: text}` and labels SQuAD articles,
     `{qid: [answers]}` or [(qid, [answers])].
     """
-    if task not in METRICS:
-        raise UserError(f"unknown XTREME task '{task}' (known: {', '.join(METRICS)})")
-    return METRICS[task].compute(*_aligned(task, predictions, labels), lang)
+    bench = _benchmark(benchmark)
+    metric = _metric(bench, task)
+    return metric.compute(*_aligned(bench.tasks[task].submission, predictions, labels), lang)
 
 
-def task_file(root: str | Path, task: str, lang: str, split: str = "test") -> Path:
+def task_file(
+    root: str | Path, task: str, lang: str, split: str = "test", benchmark: str | Benchmark = "xtreme"
+) -> Path:
     """Path of one task/language file in the submission layout."""
-    return Path(root) / task / f"{split}-{lang}.{READERS[task][0]}"
+    suffix = SUBMISSION_READERS[_task(_benchmark(benchmark), task).submission][0]
+    return Path(root) / task / f"{split}-{lang}.{suffix}"
 
 
-def _check_aligned(task: str, preds: Any, labels: Any, pred_file: Path, label_file: Path) -> None:
+def _check_aligned(submission: Submission, preds: Any, labels: Any, pred_file: Path, label_file: Path) -> None:
     """Line-aligned tasks must have one prediction per label, and tag files the same sentence lengths."""
-    if task in QA_TASKS or task == "bucc2018":
+    if submission in ("qa", "pairs"):
         return  # sets and id-keyed dicts: no alignment to check (as officially)
+    tags = submission == "tags"
     if len(preds) != len(labels):
-        unit = "sentences" if task in ("udpos", "panx") else "lines"
+        unit = "sentences" if tags else "lines"
         raise UserError(
             f"{len(preds)} {unit} but {len(labels)} in {label_file}",
             path=str(pred_file),
-            line=min(len(preds), len(labels)) + 1 if task not in ("udpos", "panx") else None,
+            line=min(len(preds), len(labels)) + 1 if not tags else None,
         )
-    if task in ("udpos", "panx"):
+    if tags:
         for i, (p, g) in enumerate(zip(preds, labels, strict=True)):
             if len(p) != len(g):
                 raise UserError(
@@ -132,21 +140,28 @@ def _check_aligned(task: str, preds: Any, labels: Any, pred_file: Path, label_fi
 
 
 def score_task(
-    pred_dir: str | Path, label_dir: str | Path, task: str, langs: Sequence[str], split: str = "test"
+    pred_dir: str | Path,
+    label_dir: str | Path,
+    task: str,
+    langs: Sequence[str],
+    split: str = "test",
+    benchmark: str | Benchmark = "xtreme",
 ) -> dict[str, Any]:
     """Per-language metrics of one task, their averages over languages and the task score `avg_metric`."""
-    _, read_pred, read_gold = READERS[task]
+    bench = _benchmark(benchmark)
+    submission = _task(bench, task).submission
+    _, read_pred, read_gold = SUBMISSION_READERS[submission]
     per_metric: dict[str, dict[str, float]] = {}
     for lang in langs:
-        pred_file, label_file = task_file(pred_dir, task, lang, split), task_file(label_dir, task, lang, split)
+        pred_file, label_file = (task_file(d, task, lang, split, bench) for d in (pred_dir, label_dir))
         if not pred_file.is_file():
             raise UserError(f"missing prediction file for {task} {lang}", path=str(pred_file))
         if not label_file.is_file():
             raise UserError(f"missing label file for {task} {lang}", path=str(label_file))
         preds, labels = read_pred(pred_file), read_gold(label_file)
-        _check_aligned(task, preds, labels, pred_file, label_file)
+        _check_aligned(submission, preds, labels, pred_file, label_file)
         try:
-            scores = score_task_lang(task, preds, labels, lang)
+            scores = score_task_lang(task, preds, labels, lang, bench)
         except ValueError as err:  # e.g. an empty label file
             raise UserError(str(err), path=str(label_file)) from None
         for metric, value in scores.items():
@@ -155,24 +170,26 @@ def score_task(
     for metric, values in per_metric.items():
         result[f"avg_{metric}"] = sum(values.values()) / len(values)
     averages = {m: result[f"avg_{m}"] for m in per_metric}
-    result["avg_metric"] = task_score(task, averages)
+    result["avg_metric"] = task_score(task, averages, bench)
     return result
 
 
 def score_predictions(
     pred_dir: str | Path,
     label_dir: str | Path,
-    benchmark: str = "xtreme",
+    benchmark: str | Benchmark = "xtreme",
     split: str = "test",
     languages: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Score every benchmark task folder found in pred_dir against label_dir, in the official output layout.
 
-    `languages` restricts a task to a subset of its official languages (a run on some languages only); its averages are
-    then over that subset, so group scores and `all_task` (official-comparable only over all languages) are left out."""
-    if benchmark not in BENCHMARKS:
-        raise UserError(f"unknown benchmark '{benchmark}' (known: {', '.join(BENCHMARKS)})")
-    task2langs, group2task = BENCHMARKS[benchmark]
+    `benchmark`: a benchmark's name (xstilts.benchmarks), a benchmark YAML file, or a Benchmark. `languages` restricts a
+    task to a subset of its official languages (a run on some languages only); its averages are then over that subset,
+    so group scores and `all_task` (official-comparable only over all languages) are left out."""
+    bench = _benchmark(benchmark)
+    task2langs = bench.task2langs()
+    for task in bench.tasks:
+        _metric(bench, task)  # a benchmark file naming a metric its family lacks fails before any file is read
     pred_dir, label_dir = Path(pred_dir), Path(label_dir)
     for d in (pred_dir, label_dir):
         if not d.is_dir():
@@ -188,17 +205,17 @@ def score_predictions(
         langs = list((languages or {}).get(task, task2langs[task]))
         unknown = [lang for lang in langs if lang not in task2langs[task]]
         if unknown:
-            raise UserError(f"task '{task}' has no language '{unknown[0]}' in {benchmark}")
+            raise UserError(f"task '{task}' has no language '{unknown[0]}' in {bench.name}")
         partial = partial or set(langs) != set(task2langs[task])
-        detailed[task] = score_task(pred_dir, label_dir, task, langs, split)
+        detailed[task] = score_task(pred_dir, label_dir, task, langs, split, bench)
     overall: dict[str, Any] = {}
     if partial:
         return detailed
-    if set(detailed) == set(task2langs):
-        overall["all_task"] = sum(detailed[t]["avg_metric"] for t in task2langs) / len(task2langs)
-    for group, group_tasks in group2task.items():
-        if all(t in detailed for t in group_tasks):
-            overall[group] = sum(detailed[t]["avg_metric"] for t in group_tasks) / len(group_tasks)
+    task_scores = {t: detailed[t]["avg_metric"] for t in detailed}
+    all_task = bench.overall(task_scores)  # the benchmark file's `average:` (XTREME: the mean over its nine tasks)
+    if all_task is not None:
+        overall["all_task"] = all_task
+    overall.update(bench.group_scores(task_scores))
     overall.update(detailed)
     return overall
 
@@ -207,7 +224,7 @@ def run_score_cli(
     predictions: str,
     labels: str,
     output: str,
-    benchmark: str = "xtreme",
+    benchmark: str | Benchmark = "xtreme",
     split: str = "test",
     languages: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:

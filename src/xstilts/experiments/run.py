@@ -20,6 +20,7 @@ from xstilts.results import RESULTS_FILE, append_results, sync_results
 
 
 def log_event(out: Path, node: Node, event: str, **extra: Any) -> None:
+    """Append one JSON line about `node` (with any extra fields) to the run's events.jsonl."""
     line = json.dumps({"time": time.time(), "node": node.id, "dir": node.dirname(), "event": event, **extra})
     with (out / "events.jsonl").open("a", encoding="utf-8") as f:
         f.write(line + "\n")
@@ -61,6 +62,7 @@ def resolve_model(m: ModelSpec, spec: ExperimentSpec, out: Path) -> str:
         else:
             from xstilts.modeling.model import truncate_layers
 
+            assert m.layers is not None  # derived and not pruned: truncated (model_job)
             with atomic_directory(dest) as tmp:
                 truncate_layers(path, tmp, int(m.layers))
     return str(dest)

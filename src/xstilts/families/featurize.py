@@ -36,6 +36,7 @@ def featurize_sentences(
     max_len: int,
     regression: bool = False,
 ) -> list[dict[str, Any]]:
+    """One sequence per example (a pair when `text_b` is set); the label as its index in `labels`, or a float."""
     label_ix = {l: i for i, l in enumerate(labels or [])}
     feats = []
     for n, ex in enumerate(examples):
@@ -52,6 +53,7 @@ def featurize_sentences(
 
 
 def featurize_choices(examples: Sequence[ChoiceExample], tokenizer: Any, max_len: int) -> list[dict[str, Any]]:
+    """One (context, question + choice) pair per choice of each example; the label is the correct choice's index."""
     feats = []
     for n, ex in enumerate(examples):
         seconds = [f"{ex.question} {c}".strip() for c in ex.choices]
@@ -247,6 +249,7 @@ def featurize_tags(
 
 
 def featurize_text(examples: Sequence[TextExample], tokenizer: Any, max_len: int) -> list[dict[str, Any]]:
+    """Plain text for masked-LM training, with the special tokens' mask the collator needs to skip them."""
     feats = []
     for n, ex in enumerate(examples):
         enc = tokenizer(ex.text, truncation=True, max_length=max_len, return_special_tokens_mask=True)
@@ -273,19 +276,27 @@ def featurize_retrieval(texts: Sequence[str], tokenizer: Any, max_len: int) -> l
 Features = list[dict[str, Any]]
 
 
-def featurize_classification(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+def featurize_classification(
+    examples: Sequence[Any], tokenizer: Any, labels: list[str] | None, settings: dict[str, Any], train: bool
+) -> Features:
     return featurize_sentences(examples, tokenizer, labels, int(settings["max_seq_length"]))
 
 
-def featurize_regression(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+def featurize_regression(
+    examples: Sequence[Any], tokenizer: Any, labels: list[str] | None, settings: dict[str, Any], train: bool
+) -> Features:
     return featurize_sentences(examples, tokenizer, labels, int(settings["max_seq_length"]), regression=True)
 
 
-def featurize_multiple_choice(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+def featurize_multiple_choice(
+    examples: Sequence[Any], tokenizer: Any, labels: list[str] | None, settings: dict[str, Any], train: bool
+) -> Features:
     return featurize_choices(examples, tokenizer, int(settings["max_seq_length"]))
 
 
-def featurize_span_qa(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+def featurize_span_qa(
+    examples: Sequence[Any], tokenizer: Any, labels: list[str] | None, settings: dict[str, Any], train: bool
+) -> Features:
     return featurize_spans(
         examples,
         tokenizer,
@@ -296,15 +307,20 @@ def featurize_span_qa(examples: Sequence[Any], tokenizer: Any, labels, settings:
     )
 
 
-def featurize_tagging(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+def featurize_tagging(
+    examples: Sequence[Any], tokenizer: Any, labels: list[str] | None, settings: dict[str, Any], train: bool
+) -> Features:
     return featurize_tags(examples, tokenizer, labels, int(settings["max_seq_length"]))
 
 
-def featurize_mlm(examples: Sequence[Any], tokenizer: Any, labels, settings: dict, train: bool) -> Features:
+def featurize_mlm(
+    examples: Sequence[Any], tokenizer: Any, labels: list[str] | None, settings: dict[str, Any], train: bool
+) -> Features:
     return featurize_text(examples, tokenizer, int(settings["max_seq_length"]))
 
 
 def feature_length(f: dict[str, Any]) -> int:
+    """Tokens in a feature's sequence, or in its longest choice for multiple choice (the length it pads to)."""
     ids = f["input_ids"]
     return max(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
 
@@ -362,6 +378,7 @@ class Collator:
         return batch
 
     def _mask(self, batch: dict[str, Any]) -> None:
+        assert self.mask_id is not None and self.vocab_size is not None  # given with mlm_probability (training/mlm.py)
         ids = batch["input_ids"].clone()
         prob = torch.full(ids.shape, self.mlm_probability)
         prob.masked_fill_(batch["special_tokens_mask"].bool() | (batch["attention_mask"] == 0), 0.0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from xstilts.errors import UserError
-from xstilts.languages import XTREME_TASK2LANGS
+from xstilts.benchmarks import benchmark_languages
+from xstilts.errors import UserError, validation_message
 from xstilts.tasks.spec import TaskSpec
 
 _DEFS = Path(__file__).parent / "defs"
@@ -27,17 +27,17 @@ def load_task_file(path: Path) -> TaskSpec:
         raise UserError(f"invalid YAML: {e}", path=str(path), line=None if line is None else line + 1) from None
     if not isinstance(raw, dict):
         raise UserError("expected a mapping of task fields", path=str(path))
-    if raw.get("languages") == "xtreme":
-        raw["languages"] = list(XTREME_TASK2LANGS[raw["name"]])
+    if isinstance(raw.get("languages"), str):  # `languages: xtreme`: the task's languages in that benchmark's file
+        try:
+            raw["languages"] = benchmark_languages(raw["languages"], str(raw.get("name")))
+        except UserError as e:
+            raise UserError(f"task field 'languages': {e}", path=str(path)) from None
     if raw.get("local_dir"):
         raw["local_dir"] = str((path.parent / raw["local_dir"]).resolve())
     try:
         return TaskSpec(**raw)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        msg = first["msg"].removeprefix("Value error, ")
-        raise UserError(f"task field '{loc}': {msg}" if loc else f"task: {msg}", path=str(path)) from None
+        raise UserError(validation_message(e, "task"), path=str(path)) from None
 
 
 def extra_task_dirs() -> list[Path]:

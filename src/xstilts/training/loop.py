@@ -35,6 +35,8 @@ class TrainTask:
 
 @dataclass
 class TrainResult:
+    """What a training run did: steps, losses, learning rates, dev scores of the carried weights, throughput."""
+
     optimizer_steps: int = 0
     micro_batches: int = 0
     task_batches: dict[str, int] = field(default_factory=dict)
@@ -95,6 +97,7 @@ def end_distributed() -> None:
 
 
 def set_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global random generators."""
     import random
 
     random.seed(seed)
@@ -146,11 +149,11 @@ def build_optimizer(model: Any, settings: dict[str, Any], exclude: Any = None) -
         {"params": decay, "weight_decay": float(settings["weight_decay"])},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    kwargs = {"lr": float(settings["learning_rate"]), "eps": float(settings["adam_epsilon"])}
+    lr, eps = float(settings["learning_rate"]), float(settings["adam_epsilon"])
     try:
-        return torch.optim.AdamW(groups, fused=True, **kwargs)
+        return torch.optim.AdamW(groups, lr=lr, eps=eps, fused=True)
     except (RuntimeError, ValueError, TypeError):  # a device or dtype without a fused kernel
-        return torch.optim.AdamW(groups, foreach=True, **kwargs)
+        return torch.optim.AdamW(groups, lr=lr, eps=eps, foreach=True)
 
 
 class _EmbeddingIntoGrad(torch.autograd.Function):
@@ -188,7 +191,7 @@ class _EmbeddingIntoGrad(torch.autograd.Function):
         return None, None, None, None
 
 
-def grad_into_buffer(embedding: torch.nn.Module) -> Callable[[], None]:
+def grad_into_buffer(embedding: torch.nn.Embedding) -> Callable[[], None]:
     """Route `embedding`'s backward through `_EmbeddingIntoGrad`; returns the function that undoes it."""
     holder = {"buffer": torch.zeros_like(embedding.weight)}
     plain = embedding.forward
@@ -272,6 +275,7 @@ class Prefetcher:
         return item
 
     def close(self) -> None:
+        """Stop the background thread collating ahead and wait (up to 5 s) for it to end."""
         self._stop.set()
         self._thread.join(timeout=5)
 

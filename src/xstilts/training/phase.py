@@ -27,17 +27,19 @@ from xstilts.modeling.model import (
 )
 from xstilts.tasks import get_task
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.loop import TrainTask, set_seed, train, wait_for_everyone
+from xstilts.training.loop import TrainResult, TrainTask, set_seed, train, wait_for_everyone
 
 DONE_FILE = PHASE_RECORD
 __all__ = ["PHASE_RECORD", "PhaseConfig", "check_training_language", "run_phase", "training_source"]
 
 
 def is_complete(out_dir: str | Path) -> bool:
+    """Whether a phase's output folder holds its completion record."""
     return (Path(out_dir) / DONE_FILE).is_file()
 
 
 def head_spec(task: TaskSpec) -> HeadSpec:
+    """The head a task trains: its family, and its labels where the family uses them."""
     labels = task.labels if task.ops.uses_labels else None
     return HeadSpec(task=task.name, family=task.family, labels=labels)
 
@@ -60,6 +62,8 @@ def _declared_head(task_name: str) -> str | None:
 
 
 def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTaskModel, Any]:
+    """The phase's start model and tokenizer, with one head per task (reused from the start checkpoint where it
+    matches) and no heads of other tasks."""
     pooler = str(cfg.resolved_settings(None).get("pooler", "auto"))
     if is_checkpoint(cfg.start):
         model, tok = load_checkpoint(
@@ -193,7 +197,7 @@ def _write_checkpoint(
     model: MultiTaskModel,
     tokenizer: Any,
     data_info: dict[str, Any],
-    result: Any,
+    result: TrainResult,
     t0: float,
 ) -> None:
     """The checkpoint and its record, written to a scratch folder and renamed into place when complete."""
@@ -201,13 +205,14 @@ def _write_checkpoint(
     with atomic_directory(out) as tmp:
         # an adapter (lora_store: adapter) refers to the phase's start as its base; dtype: checkpoints.dtype of a spec
         save_checkpoint(model, tokenizer, tmp, base=cfg.start, dtype=cfg.checkpoint_dtype)
+        train_info = asdict(result)
         record = {
             "xstilts_version": __version__,
             "job": cfg.job(),
             "start": cfg.start,
             "data": data_info,
-            "train": asdict(result),
+            "train": train_info,
             "seconds": time.time() - t0,
         }
-        atomic_write_json(tmp / "metrics.json", record["train"]["dev_metrics"])
+        atomic_write_json(tmp / "metrics.json", train_info["dev_metrics"])
         write_record(tmp, PHASE_RECORD, record)  # last, sealed with the checksums of every file written above
