@@ -180,7 +180,7 @@ def scaling(
                 )
         mine = [c for c in cells if (c["model"], c["target"]) == (model, target)]
         best_single = max(((float(np.mean(gains[s])), s) for s in singles if gains.get(s)), default=(math.nan, None))
-        mixed = [c for c in mine if c["strategy"] != "single"]
+        mixed = [c for c in mine if c["strategy"] != "single" and int(c["size"]) > 1]  # mixtures, not single tasks
         if mixed:
             best = max(mixed, key=lambda c: float(c["mean_gain"]))
             answers.append(
