@@ -75,7 +75,7 @@ def test_phase_record_and_rerun_is_noop(tiny_models, toy_tasks, tmp_path):
         progress=False,
     )
     assert (out / "phase.json").stat().st_mtime_ns == mtime
-    assert not list(tmp_path.glob(".p.tmp-*"))
+    assert not list(tmp_path.glob(".p.*"))  # no scratch folder (atomic_directory: .p.<random>.partial) left
 
 
 def test_tensorboard_tracking_offline(tiny_models, toy_tasks, tmp_path):

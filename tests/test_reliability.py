@@ -245,7 +245,7 @@ def test_full_disk_mid_node_fails_the_node_and_nothing_half_written_is_done(
     monkeypatch.undo()
     again = run_local(spec, out, progress=False)  # space freed: the node and its dependents run, nothing else
     assert sorted(again["ran"]) == sorted(summary["failed"]) and again["failed"] == {}
-    assert not [p for p in (out / "nodes").iterdir() if ".tmp-" in p.name]  # partial outputs cleaned on resume
+    assert not [p for p in (out / "nodes").iterdir() if p.name.startswith(".")]  # partial outputs cleaned on resume
 
 
 def _main(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
@@ -576,3 +576,23 @@ def test_names_cannot_escape_the_run_directory(tiny_models, toy_tasks, tmp_path,
     p.write_text(yaml.safe_dump(spec))
     with pytest.raises(UserError, match=r"s.yaml"):
         load_spec(p)
+
+
+def test_remove_partial_outputs_deletes_the_scratch_folders_atomic_directory_leaves(tmp_path):
+    """A killed run leaves atomic_directory's hidden .partial (and .old) folders beside the nodes; a resume deletes
+    them and nothing else."""
+    from xstilts.atomic import atomic_directory
+    from xstilts.integrity import remove_partial_outputs
+
+    nodes = tmp_path / "nodes"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_directory(nodes / "kept") as tmp:
+            (tmp / "x").write_text("1")
+            partial = tmp
+            raise KeyboardInterrupt
+    assert not partial.exists()  # an interrupt in-process cleans up; a SIGKILL cannot, so make one by hand
+    (nodes / ".target-a.k2j3.partial").mkdir(parents=True)
+    (nodes / ".target-b.x9.old").mkdir()
+    (nodes / "target-c-0123456789ab").mkdir()
+    assert remove_partial_outputs(tmp_path) == 2
+    assert [p.name for p in nodes.iterdir()] == ["target-c-0123456789ab"]

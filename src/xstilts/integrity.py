@@ -158,13 +158,18 @@ def quarantine(out: Path, directory: Path) -> Path:
     return dest
 
 
+# The hidden folders atomic.atomic_directory writes beside a node (.<name>.<random>.partial, .<name>.<random>.old for a
+# replaced one): a killed run leaves them behind. (".tmp-" is the older name.)
+SCRATCH_SUFFIXES = (".partial", ".old")
+
+
 def remove_partial_outputs(out: Path) -> int:
     """Delete temporary node directories left by killed runs (the run lock is held: none belongs to a live run)."""
     nodes = out / "nodes"
     n = 0
     if nodes.is_dir():
         for p in nodes.iterdir():
-            if p.name.startswith(".") and ".tmp-" in p.name:
+            if p.name.startswith(".") and (p.name.endswith(SCRATCH_SUFFIXES) or ".tmp-" in p.name):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
                 n += 1
     return n
