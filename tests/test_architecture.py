@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "defaults": 2,
     "languages": 2,
     "atomic": 2,
-    "paths": 2,  # the toolkit's home folder
+    "paths": 2,  # the toolkit's home folder, what makes a folder a phase checkpoint
     "diversity": 2,  # how diverse a set of tasks is (numpy only): the mixture generator and the report share it
     "hub_access": 2,  # whether the hub is reachable (probed once per process) or offline
     "registry": 2,  # Registry[T]: the one idiom of the named extension tables (selection methods, executors)

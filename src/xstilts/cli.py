@@ -184,7 +184,9 @@ def evaluate(
     unknown = [l for l in langs if l not in spec.languages]
     if unknown:
         raise UserError(f"task '{task}' has no language '{unknown[0]}'; its languages: {' '.join(spec.languages)}")
-    if not spec.ops.is_retrieval and not _is_checkpoint(checkpoint):  # at once: never taken for a hub id
+    from xstilts.paths import is_checkpoint  # torch-free: the error comes before any model code loads
+
+    if not spec.ops.is_retrieval and not is_checkpoint(checkpoint):  # at once: never taken for a hub id
         raise UserError(
             f"not a phase checkpoint (encoder/config.json and heads.json expected): task '{task}' needs the head "
             "`xstilts train` wrote; a model folder or hub id is evaluated on retrieval tasks only",
@@ -205,11 +207,6 @@ def evaluate(
         pooling=pooling,
     )
     print_language_table(spec.name, rows)
-
-
-def _is_checkpoint(path: str) -> bool:
-    """xstilts.modeling.model.is_checkpoint without importing torch: a phase checkpoint's encoder and heads."""
-    return (Path(path) / "encoder" / "config.json").is_file() and (Path(path) / "heads.json").is_file()
 
 
 def print_language_table(task: str, rows: list[dict]) -> None:
@@ -264,7 +261,9 @@ def plan(
     ),
     only: list[str] = typer.Option([], help=ONLY_HELP),
 ) -> None:
-    """Show the DAG a spec expands to: node counts per kind, what is done, what is skipped, and a cost estimate."""
+    """Show the DAG a spec expands to: node counts per kind, what is done, what is skipped, GPU-hours and disk, and
+    the mixtures a `mixtures:` block generates (by strategy and size; strategies whose embeddings or rankings cannot be
+    computed here are listed as pending). Rankings a `selection:` block lacks are computed once and cached."""
     from xstilts.experiments.plan import build_plan, plan_summary, select_nodes
     from xstilts.experiments.spec import load_spec
 

@@ -1,4 +1,5 @@
-"""The toolkit's home folder (caches of converted models, features, data fingerprints): one definition, torch-free."""
+"""Where things are on disk, torch-free: the toolkit's home folder (caches of converted models, features, data
+fingerprints) and what makes a folder a phase checkpoint."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+HEADS_CONFIG = "heads.json"  # a phase checkpoint's head specs, beside its encoder/ folder
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    """Whether `path` is a phase checkpoint (encoder/config.json and heads.json), not a model folder or hub id."""
+    p = Path(path)
+    return (p / "encoder" / "config.json").is_file() and (p / HEADS_CONFIG).is_file()
 
 
 def default_home() -> Path:

@@ -95,8 +95,16 @@ def scaling(
     runs = _Runs.of(rows, split)
     pairs = sorted({(m, t) for (m, t, _s) in runs.by})
     info = {m["setting"]: m for m in mixtures}
-    pool_singles = sorted({s for m in mixtures for s in [m["setting"]] if len(m["members"]) == 1})
-    singles = sorted({s for s, ts in settings.items() if len(ts) == 1} | set(pool_singles))
+    singles = sorted(
+        {s for s, ts in settings.items() if len(ts) == 1} | {n for n, m in info.items() if len(m["members"]) == 1}
+    )
+    # leave-one-out: the whole mixture's setting, by the named mixture it stands for
+    full_of = {
+        o["of"]: name
+        for name, m in info.items()
+        for o in m.get("origins", [])
+        if o["strategy"] == "leave_one_out" and o.get("without") is None
+    }
     cells: list[dict[str, Any]] = []
     correlations: list[dict[str, Any]] = []
     marginals: list[dict[str, Any]] = []
@@ -145,19 +153,7 @@ def scaling(
             correlations.append({"model": model, "target": target, "size": size, "spearman": rho, "n": len(names)})
         for name, m in info.items():
             for o in m.get("origins", []):
-                if o["strategy"] != "leave_one_out" or o.get("without") is None:
-                    continue
-                full = next(
-                    (
-                        n
-                        for n, x in info.items()
-                        if any(
-                            q["strategy"] == "leave_one_out" and q.get("of") == o["of"] and q.get("without") is None
-                            for q in x.get("origins", [])
-                        )
-                    ),
-                    None,
-                )
+                full = full_of.get(o.get("of")) if o["strategy"] == "leave_one_out" and o.get("without") else None
                 if full is None:
                     continue
                 diffs = runs.diffs(model, target, full, name)
@@ -223,7 +219,7 @@ def scaling_plot(data: dict[str, Any]) -> bytes | None:
     import matplotlib
     from matplotlib.figure import Figure
 
-    from xstilts.analysis.plots import RC
+    from xstilts.analysis.plots import RC, _png
 
     cells = list(data["cells"])
     if not cells:
@@ -233,12 +229,12 @@ def scaling_plot(data: dict[str, Any]) -> bytes | None:
     strategies = list(dict.fromkeys(c["strategy"] for c in cells))
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(min(4.2 * len(targets), 21.0), 3.4))
-        return _plot(fig, cells, targets, models, strategies)
+        _draw(fig, cells, targets, models, strategies)
+        return _png(fig)
 
 
-def _plot(fig: Any, cells: list[dict[str, Any]], targets: list[str], models: list[str], strategies: list[str]) -> bytes:
-    from xstilts.analysis.plots import _png
-
+def _draw(fig: Any, cells: list[dict[str, Any]], targets: list[str], models: list[str], strategies: list[str]) -> None:
+    """One panel per target on `fig`."""
     axes = fig.subplots(1, len(targets), squeeze=False)[0]
     styles = ["-", "--", ":", "-."]
     for ax, target in zip(axes, targets, strict=False):
@@ -279,4 +275,3 @@ def _plot(fig: Any, cells: list[dict[str, Any]], targets: list[str], models: lis
         ax.set_ylabel("gain over none")
     axes[-1].legend(fontsize=6, loc="best")
     fig.tight_layout()
-    return _png(fig)

@@ -20,7 +20,6 @@ setting instead. Target-specific settings are planned only for their targets (`o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -270,16 +269,11 @@ def expand_mixtures(
 
 
 def _key(tasks: list[str], sampler: str, temperature: float, hyperparameters: dict[str, Any]) -> tuple:
+    """What makes two settings train the same phase: members, sampling (irrelevant for one task), own layer."""
     import json
 
-    if len(tasks) == 1:
-        sampler, temperature = "-", math.nan  # a single task: the sampler does not matter
-    return (
-        tuple(tasks),
-        sampler,
-        None if math.isnan(temperature) else float(temperature),
-        json.dumps(hyperparameters, sort_keys=True),
-    )
+    sampling = None if len(tasks) == 1 else (sampler, float(temperature))
+    return (tuple(tasks), sampling, json.dumps(hyperparameters, sort_keys=True))
 
 
 def _default_embeddings(spec: ExperimentSpec) -> Callable[[list[str]], dict[str, np.ndarray]]:

@@ -15,9 +15,9 @@ from xstilts.errors import UserError
 from xstilts.families import family_ops
 from xstilts.modeling.embedded import resolve_model_path
 from xstilts.modeling.first_position import first_position_only
+from xstilts.paths import HEADS_CONFIG, is_checkpoint  # re-exported: callers import them from here too
 
 HEADS_FILE = "heads.safetensors"
-HEADS_CONFIG = "heads.json"
 
 
 @dataclass
@@ -277,11 +277,6 @@ def load_checkpoint(
             prefix = f"{name}."
             model.heads[name].load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     return model, tokenizer
-
-
-def is_checkpoint(path: str | Path) -> bool:
-    p = Path(path)
-    return (p / "encoder" / "config.json").is_file() and (p / HEADS_CONFIG).is_file()
 
 
 def truncate_layers(model_dir: str | Path, out_dir: str | Path, layers: int) -> Path:

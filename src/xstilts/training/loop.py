@@ -380,16 +380,17 @@ def train(
     depth = _prefetch_depth(settings, on_cpu)
     batches: Any = Prefetcher(micro_batches(), depth) if depth > 0 else micro_batches()
 
-    result = TrainResult(
-        task_batches={t.name: 0 for t in tasks}, is_main=accelerator.is_main_process, num_processes=world
-    )
-    if not bool(settings.get("restore_best_dev", True)):
-        result.carried_weights = "last"
-    eval_every = int(settings["eval_every_steps"])
-    patience = int(settings["early_stopping_patience"])
     # restore_best_dev False (intermediate phases, as jiant's guide command): dev is scored for the record only; no
     # early stop, no snapshot, the last weights are the phase's output.
-    restore_best = result.carried_weights == "best_dev"
+    restore_best = bool(settings.get("restore_best_dev", True))
+    result = TrainResult(
+        task_batches={t.name: 0 for t in tasks},
+        is_main=accelerator.is_main_process,
+        num_processes=world,
+        carried_weights="best_dev" if restore_best else "last",
+    )
+    eval_every = int(settings["eval_every_steps"])
+    patience = int(settings["early_stopping_patience"])
     best_state: dict[str, torch.Tensor] | None = None
     bad_evals = 0
     t0 = time.time()
