@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "jobs": 8,  # what a node computes, as data (torch-free): the plan builds jobs, training and evaluation run them
     "evaluation": 9,
     "training": 9,
+    "alignment": 10,  # cross-lingual alignment phases (above training: a target phase gets its hooks injected)
     "selection": 10,
     "experiments": 11,
     "analysis": 11,

@@ -9,7 +9,20 @@ import sys
 
 import pytest
 
-COMMANDS = ["tasks", "train", "evaluate", "score", "plan", "run", "status", "results", "report", "compare", "demo"]
+COMMANDS = [
+    "tasks",
+    "train",
+    "align",
+    "evaluate",
+    "score",
+    "plan",
+    "run",
+    "status",
+    "results",
+    "report",
+    "compare",
+    "demo",
+]
 
 
 def xstilts(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

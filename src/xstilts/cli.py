@@ -27,9 +27,9 @@ err = Console(stderr=True)
 
 
 ONLY_HELP = (
-    "Restrict the grid: axis=value[,value...] with axis model, intermediate, target or seed (repeat or join "
-    "with ';' or ','): e.g. --only model=xlmr-base,seed=0. The same filter in plan and run, so a grid can be "
-    "split across machines by hand."
+    "Restrict the grid: axis=value[,value...] with axis model, intermediate, target, seed or source_language "
+    "(repeat or join with ';' or ','): e.g. --only model=xlmr-base,seed=0. The same filter in plan and run, so a "
+    "grid can be split across machines by hand."
 )
 
 
@@ -154,6 +154,74 @@ def train(
         console.print(f"[green]phase written:[/] {path}  dev: {json.dumps(rec['train']['dev_metrics'])}")
     finally:  # under `accelerate launch`: tear the process group down here, not at interpreter exit
         end_distributed()
+
+
+@app.command()
+def align(
+    corpus: str = typer.Option(
+        ...,
+        help="Parallel corpus: 'gettext' (the packaged offline one), a path with {lang}, a folder of <lang>-en.txt "
+        "(<lang sentence> ||| <English sentence>, optional <lang>-en.links of i-j lines), <lang>-en.jsonl or Moses "
+        "<lang>-en.<lang> + <lang>-en.en files; for one language, a file.",
+    ),
+    languages: str = typer.Option(..., help="Comma-separated non-English languages (e.g. de,ru)."),
+    out: Path = typer.Option(..., help="Output directory of the aligned checkpoint."),
+    model: str = typer.Option("embedded", help="The pretrained model: where to start, and the diagnostics' reference."),
+    start: Path | None = typer.Option(None, "--from", help="Start from a phase checkpoint instead (heads kept)."),
+    heldout: str | None = typer.Option(
+        None, help="Held-out pairs for the diagnostics, in a corpus format (default: gettext's own held-out pairs)."
+    ),
+    seed: int = typer.Option(0),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override an alignment setting: key=value (learning_rate, batch_size, word_vectors, ...)."
+    ),
+    trust_remote_code: bool = typer.Option(False, help="Allow a hub model to run its own code (off by default)."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Align the encoder's contextual word vectors across languages with parallel data (Cao et al. 2020; Efimov et
+    al. 2022) and write a checkpoint any phase can start from; prints the related / unrelated word distances on the
+    held-out pairs before and after."""
+    from xstilts.alignment.job import alignment_job
+    from xstilts.alignment.phase import run_alignment
+    from xstilts.modeling.embedded import resolve_model_path
+
+    if start is not None and not (start / "phase.json").is_file():
+        raise UserError("not a finished phase checkpoint (phase.json missing)", path=str(start))
+    langs = _split_list(languages) or []
+    job = alignment_job(corpus, langs, _parse_sets(set_), seed, heldout, trust_remote_code, where="--set")
+    reference = resolve_model_path(model)
+    path = run_alignment(job, str(start or reference), out, reference, progress=not quiet)
+    rec = json.loads((path / "phase.json").read_text())
+    table = Table(title="held-out word distances (mean L2 of last-layer word vectors)")
+    for col in (
+        "language",
+        "pairs",
+        "links",
+        "related before",
+        "related after",
+        "unrelated before",
+        "unrelated after",
+        "English drift",
+    ):
+        table.add_column(col)
+    diag = rec["diagnostics"]
+    for lang, after in diag["after"].items():
+        before = diag["before"][lang]
+        table.add_row(
+            lang,
+            str(after["pairs"]),
+            str(after["links"]),
+            f"{before['related_l2']:.3f}",
+            f"{after['related_l2']:.3f}",
+            f"{before['unrelated_l2']:.3f}",
+            f"{after['unrelated_l2']:.3f}",
+            f"{after['english_drift']:.3f}",
+        )
+    if diag["after"]:
+        console.print(table)
+    console.print(
+        f"[green]aligned checkpoint written:[/] {path}  ({rec['train']['steps']} steps, {rec['seconds']:.0f} s)"
+    )
 
 
 @app.command()
@@ -285,6 +353,8 @@ def plan(
     for line in describe(summary["costs"]):
         console.print(line, highlight=False, soft_wrap=True)
     _print_mixtures(summary)
+    for line in summary["missing_data"]:  # absent data folders and translated files: the nodes reading them would fail
+        err.print(f"missing data: {line}", highlight=False, soft_wrap=True)
 
 
 def _print_mixtures(summary: dict) -> None:

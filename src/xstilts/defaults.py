@@ -172,3 +172,47 @@ def merge_hyperparameters(phase: str, task: str | None, *layers: dict[str, Any])
 INTERMEDIATE_PRESETS: dict[str, list[str]] = {
     "paper_nine": ["anli_plus", "mnli", "qqp", "squad_v2", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "sst2"],
 }
+
+
+class AlignmentSettings(BaseModel):
+    """Cross-lingual alignment (Cao et al. 2020; Efimov et al. 2022): every setting of an alignment phase, with the
+    defaults of Efimov et al.'s README and alignment/bert_finetuning_alignment.py (docs in README "Cross-lingual
+    alignment"). The loss per language and sub-batch: mean squared distance between the last-layer vectors of linked
+    words (language side vs English side) plus `regularizer` x the mean squared distance between the English side's
+    vectors and the frozen start model's (every English word, [CLS]/[SEP] included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(5e-5, gt=0)  # Adam (betas 0.9/0.98, eps 1e-9), linear warmup then constant
+    num_epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(32, ge=1)  # sentence pairs per language per optimizer step
+    sub_batch: int = Field(4, ge=1)  # the batch is processed in slices of this size, their losses summed (theirs: 4)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    regularizer: float = Field(1.0, ge=0)  # their base_rate: weight of the English-vectors-stay-put term
+    word_vectors: Literal["first", "last", "avg"] = "avg"  # a word's vector from its pieces (their align_mode)
+    include_specials: bool = True  # [CLS] and [SEP] as linked words (their --include_clssep, set in run_align.sh)
+    max_pairs: int | None = Field(250_000, ge=1)  # per language (their --max_sent)
+    max_words: int = Field(64, ge=1)  # longer pairs are skipped (their max_len)
+    max_seq_length: int = Field(128, ge=8)
+    freeze_embeddings: bool = False  # the word-embedding matrix stays (fast offline runs; theirs trains it)
+    # links when the corpus has none: the start model's word similarities, argmax both ways (SimAlign "argmax"),
+    # from hidden_states[link_layer] (None: 2/3 of the depth, SimAlign's layer 8 of mBERT's 12)
+    link_layer: int | None = Field(None, ge=1)
+    # continual learning: alignment batches mixed into the next target phase (their multi_task scripts)
+    continual_weight: float = Field(1e-2, ge=0)  # their align_wght
+    continual_batch_size: int = Field(16, ge=1)  # their align_batch_size
+    continual_regularizer: float = Field(0.0, ge=0)  # their base_diff_wght (default 0)
+
+
+ALIGNMENT_DEFAULTS: dict[str, Any] = AlignmentSettings().model_dump()
+
+
+def alignment_settings(overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """Every alignment setting with `overrides` applied (an unknown key or bad value: a UserError naming `where`)."""
+    try:
+        return AlignmentSettings(**overrides).model_dump()
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = ".".join(str(x) for x in first["loc"])
+        valid = ", ".join(AlignmentSettings.model_fields)
+        raise UserError(f"alignment setting '{key}' in {where}: {first['msg']} (valid: {valid})") from None

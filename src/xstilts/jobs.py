@@ -63,6 +63,9 @@ class PhaseConfig:
     # the stored dtype of the checkpoint's encoder (a spec's `checkpoints.dtype`); in the job only when not float32,
     # so default jobs hash as before
     checkpoint_dtype: str = "float32"
+    # task -> the folder of its training data in another language (a spec's data_dirs `translate_train`: the XTREME
+    # translations, or uniform JSONL); read when `languages` names a language other than the source's own
+    translations: dict[str, str] = field(default_factory=dict)
 
     def resolved_settings(self, task: str | None = None) -> dict[str, Any]:
         """Every hyperparameter of `task` in this phase; task None = the loop's (learning rate, batch, epochs, ...).
@@ -92,6 +95,8 @@ class PhaseConfig:
         src = get_task(self.train_from[name]) if name in self.train_from else training_source(task)
         lang = self.languages.get(name, src.train_language)
         own_dir = self.data_dirs.get(name)
+        if lang != src.train_language and name in self.translations:
+            return self._translated_source(task, src, lang, self.translations[name], own_dir)
         data_dir = own_dir or self.data_dirs.get(src.name)
         check_training_language(src, lang, data_dir)
         # Early stopping on the source's dev set in the training language; a target that trains from another task
@@ -110,6 +115,38 @@ class PhaseConfig:
             "data_dir": data_dir,
             "dev_task": dev_task if has_dev else None,
             "dev_language": dev_lang,
+            "data": data,
+        }
+
+    def _translated_source(
+        self, task: TaskSpec, src: TaskSpec, lang: str, folder: str, own_dir: str | None
+    ) -> dict[str, Any]:
+        """Where a task trains from in language `lang` read from `folder` (the XTREME translations of its source, or
+        `train.<lang>.jsonl` there). Early stopping on a dev set in `lang` where the data has one: the task's own
+        (XNLI, PAWS-X, MLQA dev in that language, from its data directory or its source), else the translation's
+        (SQuAD translate-dev); otherwise the English dev an English-source phase reads. `dev_data_dir` says where."""
+        from xstilts.data.load import available_splits
+
+        english_dir = own_dir or self.data_dirs.get(src.name)
+        dev: tuple[str, str, str | None] | None = None
+        if "dev" in task.splits and lang in task.languages and "dev" in available_splits(task, lang, own_dir):
+            dev = (task.name, lang, own_dir)
+        elif "dev" in src.splits and "dev" in available_splits(src, lang, folder):
+            dev = (src.name, lang, folder)
+        elif task.train_from and own_dir and "dev" in task.splits:
+            dev = (task.name, "en", own_dir)
+        elif "dev" in src.splits:
+            dev = (src.name, src.train_language, english_dir)
+        data = {"train": source_fingerprint(src, "train", lang, folder)}
+        if dev is not None:
+            data["dev"] = source_fingerprint(get_task(dev[0]), "dev", dev[1], dev[2])
+        return {
+            "source_task": src.name,
+            "language": lang,
+            "data_dir": folder,
+            "dev_task": dev[0] if dev else None,
+            "dev_language": dev[1] if dev else src.train_language,
+            "dev_data_dir": dev[2] if dev else None,
             "data": data,
         }
 

@@ -75,6 +75,16 @@ LANGUAGE_INFO: dict[str, tuple[str, str]] = {
 
 # fmt: on
 
+# The XTREME translations (the `xtreme_translations` bucket of google-research/xtreme, "Translations" in its README):
+# each English training set machine-translated into the other languages of the target it trains. Training task ->
+# the languages of its translate-train files (MNLI -> XNLI's 14, PAWS-X -> PAWS-X's 6, SQuAD v1.1 -> XQuAD's 10, which
+# hold MLQA's, TyDiQA-GoldP English -> TyDiQA's 8). A target trained in another language reads these (spec
+# `source_languages`); a language not listed here is not in the translations.
+TRANSLATE_TRAIN_LANGS: dict[str, list[str]] = {
+    task: [lang for lang in XTREME_TASK2LANGS[target] if lang != "en"]
+    for task, target in (("mnli", "xnli"), ("pawsx_en", "pawsx"), ("squad", "xquad"), ("tydiqa_en", "tydiqa"))
+}
+
 
 def missing_splits(task_name: str, lang: str) -> tuple[str, ...]:
     """Splits that `task_name`'s data does not have in `lang` although the task declares them (UD-POS kk has no dev)."""

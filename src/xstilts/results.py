@@ -30,8 +30,10 @@ HEADLINE_METRIC = "score"
 SPLIT_PREFERENCE = ("test", "dev")
 REQUIRED_COLUMNS = ("model", "intermediate", "target", "language", "split", "seed", "metric", "value", "node")
 # layer: the retrieval layer; group: the XTREME task group; options: the evaluation protocol where it matters (retrieval
-# direction, pooling, gold_only); trust_remote_code: "true" when the model ran its own code.
-OPTIONAL_COLUMNS = ("layer", "group", "options", "trust_remote_code")
+# direction, pooling, gold_only); trust_remote_code: "true" when the model ran its own code; source_language: the
+# language the target phase trained in (a spec's source_languages; "en" for English, and for files written before it).
+OPTIONAL_COLUMNS = ("layer", "group", "options", "trust_remote_code", "source_language")
+DEFAULT_SOURCE_LANGUAGE = "en"
 COLUMNS = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]
 HEADER = ",".join(COLUMNS) + "\n"
 
@@ -53,18 +55,31 @@ class ResultRow:
     group: str = ""
     options: str = ""  # the evaluation protocol where it matters, e.g. "gold_only" BUCC mining
     trust_remote_code: str = ""
+    source_language: str = DEFAULT_SOURCE_LANGUAGE  # the language the target phase trained in
 
     @property
     def key(self) -> tuple[str, ...]:
         """Identity of the measurement; two rows with one key must agree on the value."""
-        return (self.model, self.intermediate, self.target, self.language, self.split, self.seed, self.metric)
+        return (
+            self.model,
+            self.intermediate,
+            self.target,
+            self.language,
+            self.split,
+            self.seed,
+            self.metric,
+            self.source_language,
+        )
 
 
 def format_rows(rows: Iterable[dict[str, Any]]) -> str:
-    """CSV lines (no header) of result rows given as dicts (a node's records); values with 6 decimals."""
+    """CSV lines (no header) of result rows given as dicts (a node's records); values with 6 decimals. Records written
+    before a column existed get its default (source_language: English)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     for r in rows:
+        if r.get("source_language") is None:
+            r = {**r, "source_language": DEFAULT_SOURCE_LANGUAGE}
         w.writerow(
             [
                 ""
@@ -119,7 +134,8 @@ def read_results(path: str | Path) -> list[ResultRow]:
             ResultRow(
                 **{c: row[c].strip() for c in REQUIRED_COLUMNS if c != "value"},
                 value=value,
-                **{c: (row.get(c) or "").strip() for c in OPTIONAL_COLUMNS},
+                **{c: (row.get(c) or "").strip() for c in OPTIONAL_COLUMNS if c != "source_language"},
+                source_language=(row.get("source_language") or "").strip() or DEFAULT_SOURCE_LANGUAGE,
             )
         )
     return rows

@@ -13,7 +13,7 @@ from xstilts.analysis import plots, stats
 from xstilts.analysis.pretraining import UNKNOWN
 from xstilts.analysis.render import Document, Heading, Image, Paragraph, Table, cell, to_html, to_markdown
 from xstilts.analysis.results import GRID_FILE, choose_split, load_runs
-from xstilts.analysis.tables import AVERAGE, GROUP_KINDS, Cell, ModelTable, ReportData, summarize
+from xstilts.analysis.tables import AVERAGE, ENGLISH, GROUP_KINDS, Cell, ModelTable, ReportData, summarize
 
 TITLE = "xstilts report"
 DASH = "—"
@@ -71,7 +71,7 @@ def _section_paper_tables(doc: Document, data: ReportData) -> None:
         "(shown only for settings with every target; not tested)."
     )
     for t in data.tables:
-        doc.add(Heading(3, f"Model: {t.model}"), Table(_model_header(t), _paper_rows(t, data.baseline), caption))
+        doc.add(Heading(3, f"Model: {t.label}"), Table(_model_header(t), _paper_rows(t, data.baseline), caption))
 
 
 def _section_languages(doc: Document, data: ReportData) -> None:
@@ -85,16 +85,16 @@ def _section_languages(doc: Document, data: ReportData) -> None:
         )
     )
     for d in data.details:
-        doc.add(Heading(3, f"{d.model} · {d.target}"))
+        doc.add(Heading(3, f"{d.label} · {d.target}"))
         settings = [s for s in d.settings if s != data.baseline and d.language_gains(s)]
         if settings:
             columns = [*d.languages, "mean"]
             gains = np.array(
                 [[d.gain(s, lang) for lang in d.languages] + [float(np.mean(d.language_gains(s)))] for s in settings]
             )
-            title = f"{d.target}: gain over {data.baseline} ({d.model})"
+            title = f"{d.target}: gain over {data.baseline} ({d.label})"
             doc.add(
-                Image(plots.gain_heatmap(title, settings, columns, gains), f"heatmap of gains, {d.model}, {d.target}"),
+                Image(plots.gain_heatmap(title, settings, columns, gains), f"heatmap of gains, {d.label}, {d.target}"),
                 Table(
                     ["Setting", *columns],
                     [
@@ -132,8 +132,8 @@ def _section_languages(doc: Document, data: ReportData) -> None:
 
 def _section_comparison(doc: Document, data: ReportData) -> None:
     doc.add(Heading(2, "3. Model comparison"))
-    if len(data.models) < 2:
-        doc.add(Paragraph(f"One model only ({data.models[0]}): nothing to compare.", "note"))
+    if len(data.tables) < 2:
+        doc.add(Paragraph(f"One model only ({data.tables[0].label}): nothing to compare.", "note"))
         return
     tables = data.tables
     scopes = [t for t in tables[0].targets if any(t in other.targets for other in tables[1:])]
@@ -155,10 +155,10 @@ def _section_comparison(doc: Document, data: ReportData) -> None:
             rows.append(row)
         doc.add(
             Heading(3, f"Gains side by side: {label}"),
-            Table(["Setting", *data.models], rows, f"Gain over '{data.baseline}' per model."),
+            Table(["Setting", *(t.label for t in tables)], rows, f"Gain over '{data.baseline}' per model."),
         )
         if scope == AVERAGE and settings:
-            series = {t.model: [t.delta(s, AVERAGE) for s in settings] for t in tables}
+            series = {t.label: [t.delta(s, AVERAGE) for s in settings] for t in tables}
             doc.add(
                 Image(
                     plots.grouped_bars("Mean gain over targets", settings, series, "gain (points)"),
@@ -224,7 +224,7 @@ def _section_uncertainty(doc: Document, data: ReportData) -> None:
                         cell(sig, *cell_classes(c)[1:]),
                     ]
                 )
-        doc.add(Heading(3, f"Model: {t.model}"), Table(header, rows))
+        doc.add(Heading(3, f"Model: {t.label}"), Table(header, rows))
 
 
 def _section_groups(doc: Document, data: ReportData) -> None:
@@ -238,8 +238,8 @@ def _section_groups(doc: Document, data: ReportData) -> None:
         )
     )
     for g in data.group_tables:
-        settings = [s for s in data.table(g.model).settings if s != data.baseline]
-        doc.add(Heading(3, f"{g.model} · by {g.kind}"))
+        settings = [s for s in data.table(g.model, g.source).settings if s != data.baseline]
+        doc.add(Heading(3, f"{g.label} · by {g.kind}"))
         if g.kind == GROUP_KINDS[2] and g.groups == [UNKNOWN]:
             doc.add(Paragraph(f"Pretraining data size per language is unknown for {g.model}.", "note"))
             continue
@@ -263,15 +263,22 @@ def _section_retrieval(doc: Document, data: ReportData) -> None:
     if not data.retrieval_targets:
         doc.add(Paragraph("No retrieval targets in these results.", "note"))
         return
+    sources = ["Source"] if data.shows_sources else []
     rows = [
-        [cell(d.model), cell(d.target), cell(s), cell(d.layers.get(s) or "not recorded")]
+        [
+            cell(d.model),
+            *([cell(d.source)] if sources else []),
+            cell(d.target),
+            cell(s),
+            cell(d.layers.get(s) or "not recorded"),
+        ]
         for d in data.details
         if d.target in data.retrieval_targets
         for s in d.settings
     ]
     doc.add(
         Table(
-            ["Model", "Target", "Setting", "Layer"],
+            ["Model", *sources, "Target", "Setting", "Layer"],
             rows,
             "Hidden-state layer whose mean-pooled states were compared (from the results' layer column).",
         )
@@ -370,6 +377,85 @@ def _section_scaling(doc: Document, data: ReportData) -> None:
         )
 
 
+def _section_sources(doc: Document, data: ReportData) -> None:
+    """Source languages of the target phase (Turc et al. 2021): per (model, target), the target score of each source
+    language the rows hold and its gain over the English source, per setting."""
+    if not data.source_comparisons:
+        return
+    doc.add(Heading(2, "Source languages of the target phase"))
+    doc.add(
+        Paragraph(
+            "Target score = unweighted mean over the target's languages (English and the source language included, "
+            "as in the tables above), mean over seeds, per source language the target phase trained in "
+            "(machine-translated training data for sources other than English); in brackets the gain over the "
+            f"English source ({ENGLISH}) for the same setting. A row of results.csv names its source_language.",
+            "note",
+        )
+    )
+    for c in data.source_comparisons:
+        header = ["Setting", *(f"source {src}" for src in c.sources)]
+        rows = []
+        for s in c.settings:
+            row = [cell(s)]
+            for src in c.sources:
+                mean, gain = c.mean(s, src), c.gain(s, src)
+                text = fmt(mean) if src == ENGLISH or math.isnan(gain) else f"{fmt(mean)} ({fmt(gain, signed=True)})"
+                row.append(cell(text))
+            rows.append(row)
+        doc.add(Heading(3, f"{c.model} · {c.target}"), Table(header, rows, "Target score per source language."))
+
+
+def _section_alignment(doc: Document, data: ReportData) -> None:
+    """Cross-lingual alignment diagnostics (analysis/alignment.py; the numbers are in alignment.json)."""
+    from xstilts.analysis.alignment import ALIGNMENT_FILE, alignment_plot
+
+    table = data.alignment
+    if not table:
+        return
+    doc.add(Heading(2, "Cross-lingual alignment: word distances"))
+    doc.add(
+        Paragraph(
+            "On held-out translation pairs (never trained on): related = mean Euclidean distance between the last-layer "
+            "vectors of linked words across the pair; unrelated = a word and an English word of another pair (the "
+            "alignment should lower the first and not the second with it); English drift = how far English word "
+            "vectors moved from the pretrained model's, relative to their norm. Stages: before the alignment phase, "
+            f"after it, and after each target phase (what fine-tuning forgot). Mean over seeds. Numbers: {ALIGNMENT_FILE}.",
+            "note",
+        )
+    )
+    png = alignment_plot(table)
+    if png is not None:
+        doc.add(Image(png, "related and unrelated word distance per stage"))
+    rows = [
+        [
+            cell(r["model"]),
+            cell(r["setting"]),
+            cell(r["language"]),
+            cell(r["stage"] + (f" ({r['target']})" if r["target"] else "")),
+            cell(fmt3(r["related_l2"])),
+            cell(fmt3(r["unrelated_l2"])),
+            cell(fmt3(r["unrelated_l2"] / r["related_l2"]) if r["related_l2"] else "—"),
+            cell(fmt3(r["related_cos"])),
+            cell(fmt3(r["unrelated_cos"])),
+            cell(fmt3(r["english_drift"])),
+        ]
+        for r in table
+    ]
+    header = [
+        "Model",
+        "Setting",
+        "Lang",
+        "Stage",
+        "related L2",
+        "unrelated L2",
+        "ratio",
+        "related cos",
+        "unrelated cos",
+        "English drift",
+    ]
+    doc.add(Table(header, rows, "Word distances per stage."))
+
+
 def build_document(data: ReportData) -> Document:
     """All sections of the report as one document (rendered to HTML and Markdown)."""
     doc = Document(TITLE)
@@ -397,6 +483,8 @@ def build_document(data: ReportData) -> Document:
         _section_groups,
         _section_retrieval,
         _section_scaling,
+        _section_sources,
+        _section_alignment,
         section_selection,
     ):
         section(doc, data)
@@ -420,6 +508,21 @@ def load_grid(run_dirs: list[Path]) -> dict[str, list[str]] | None:
     return grid if found else None
 
 
+def load_grid_sources(run_dirs: list[Path]) -> dict[str, list[str]] | None:
+    """The source languages each target's grid asked for, from the runs' grid.json (None when no run records them)."""
+    import json
+
+    out: dict[str, list[str]] = {}
+    found = False
+    for d in run_dirs:
+        path = Path(d) / GRID_FILE
+        if path.is_file() and "source_languages" in (grid := json.loads(path.read_text(encoding="utf-8"))):
+            found = True
+            for target, langs in grid["source_languages"].items():
+                out[target] = list(dict.fromkeys([*out.get(target, []), *langs]))
+    return out if found else None
+
+
 def build_report(run_dirs: list[Path], out_dir: Path, baseline: str = "none", split: str | None = None) -> ReportData:
     """Read `results.csv` from each run directory, write out_dir/report.html and out_dir/report.md, return the numbers.
 
@@ -429,11 +532,15 @@ def build_report(run_dirs: list[Path], out_dir: Path, baseline: str = "none", sp
 
     rows = load_runs([Path(d) for d in run_dirs])
     chosen, note = choose_split(rows, split)
-    data = summarize(rows, chosen, note, baseline, [str(d) for d in run_dirs], grid=load_grid(run_dirs))
+    grid, sources = load_grid(run_dirs), load_grid_sources(run_dirs)
+    data = summarize(rows, chosen, note, baseline, [str(d) for d in run_dirs], grid=grid, grid_sources=sources)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scaling = write_scaling([Path(d) for d in run_dirs], rows, chosen, out_dir)  # scaling.json: mixtures only
-    data = dataclasses.replace(data, scaling=scaling)
+    from xstilts.analysis.alignment import write_alignment
+
+    alignment = write_alignment([Path(d) for d in run_dirs], out_dir)  # alignment.json: aligned settings only
+    data = dataclasses.replace(data, scaling=scaling, alignment=alignment)
     doc = build_document(data)
     (out_dir / "report.html").write_text(to_html(doc), encoding="utf-8")
     (out_dir / "report.md").write_text(to_markdown(doc), encoding="utf-8")
@@ -452,15 +559,17 @@ class HeadlineTable:
 
 def headline_table(data: ReportData) -> HeadlineTable:
     targets = list(dict.fromkeys(t for table in data.tables for t in table.targets))
+    sources = ["Source"] if data.shows_sources else []  # a column when the rows hold another source than English
     rows, best = [], []
     for table in data.tables:
         for s in table.settings:
             cells = [table.cell(s, col) for col in [*targets, AVERAGE]]
-            rows.append([table.model, s, *(DASH if c is None else cell_text(c, s == data.baseline) for c in cells)])
-            best.append([False, False, *(c is not None and c.best for c in cells)])
+            keys = [table.model, *([table.source] if sources else []), s]
+            rows.append([*keys, *(DASH if c is None else cell_text(c, s == data.baseline) for c in cells)])
+            best.append([False] * len(keys) + [c is not None and c.best for c in cells])
     labels = sorted({t.average_label for t in data.tables})
     return HeadlineTable(
-        ["Model", "Setting", *targets, " / ".join(labels) or "Average"],
+        ["Model", *sources, "Setting", *targets, " / ".join(labels) or "Average"],
         rows,
         best,
         f"{data.split_note} Baseline '{data.baseline}'; {SIGNIFICANT_MARK} = significant (Holm).",
@@ -481,8 +590,9 @@ def run_report_cli(dirs: list[str], out: str | None, baseline: str) -> Path:
     data = build_report([Path(d) for d in dirs], out_dir, baseline=baseline)
     headline = headline_table(data)
     table = RichTable(title=headline.title)
+    keys = 3 if data.shows_sources else 2  # model, [source,] setting
     for i, name in enumerate(headline.columns):
-        table.add_column(name, justify="left" if i < 2 else "right")
+        table.add_column(name, justify="left" if i < keys else "right")
     for row, marks in zip(headline.rows, headline.best, strict=False):
         table.add_row(
             *(Text(v, style="bold" if m else "") for v, m in zip(row, marks, strict=False))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from xstilts.errors import UserError
 from xstilts.results import (  # noqa: F401 - the results table's names, re-exported for analysis
+    DEFAULT_SOURCE_LANGUAGE,
     GRID_FILE,
     HEADLINE_METRIC,
     RESULTS_FILE,
@@ -49,6 +50,8 @@ def load_runs(run_dirs: list[Path]) -> list[ResultRow]:
 # ---------------------------------------------------------------------- `xstilts results`: the pivot and its layouts
 
 KEY_COLUMNS = ("model", "intermediate", "target", "split", "seed")
+# a key column after `intermediate` when a row's target phase trained in another language than English
+SOURCE_COLUMN = "source_language"
 MEAN_COLUMN = "avg"  # the unweighted mean over the row's languages, shown first
 FORMATS = ("table", "csv", "markdown")
 
@@ -63,6 +66,7 @@ class PivotRow:
     split: str
     seed: str
     values: dict[str, float]  # language -> value, in the table's language order
+    source_language: str = DEFAULT_SOURCE_LANGUAGE
 
     @property
     def mean(self) -> float:
@@ -70,8 +74,15 @@ class PivotRow:
         return sum(self.values.values()) / len(self.values)
 
     def key(self, column: str) -> str:
-        """The value of a key column (model, intermediate, target, split, seed)."""
+        """The value of a key column (model, intermediate, target, split, seed, source_language)."""
         return str(getattr(self, column))
+
+
+def key_columns(rows: Sequence[PivotRow]) -> tuple[str, ...]:
+    """KEY_COLUMNS, with the source language after `intermediate` when a row has another one than English."""
+    if all(r.source_language == DEFAULT_SOURCE_LANGUAGE for r in rows):
+        return KEY_COLUMNS
+    return (*KEY_COLUMNS[:2], SOURCE_COLUMN, *KEY_COLUMNS[2:])
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,10 @@ class Pivot:
     metric: str
     languages: list[str]
     rows: list[PivotRow]
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return key_columns(self.rows)
 
 
 def split_values(values: Sequence[str] | None) -> list[str]:
@@ -119,17 +134,18 @@ def filter_rows(
 
 
 def pivot(rows: Sequence[ResultRow]) -> list[Pivot]:
-    """One Pivot per target (in results.csv order), a row per (model, intermediate, split, seed) in first-seen order."""
+    """One Pivot per target (in results.csv order), a row per (model, intermediate, source language, split, seed) in
+    first-seen order."""
     out = []
     for target in dict.fromkeys(r.target for r in rows):
         sel = [r for r in rows if r.target == target]
         languages = list(dict.fromkeys(r.language for r in sel))
-        cells: dict[tuple[str, str, str, str], dict[str, float]] = {}
+        cells: dict[tuple[str, str, str, str, str], dict[str, float]] = {}
         for r in sel:
-            cells.setdefault((r.model, r.intermediate, r.split, r.seed), {})[r.language] = r.value
+            cells.setdefault((r.model, r.intermediate, r.source_language, r.split, r.seed), {})[r.language] = r.value
         prows = [
-            PivotRow(m, i, target, split, seed, {lang: vals[lang] for lang in languages if lang in vals})
-            for (m, i, split, seed), vals in cells.items()
+            PivotRow(m, i, target, split, seed, {lang: vals[lang] for lang in languages if lang in vals}, src)
+            for (m, i, src, split, seed), vals in cells.items()
         ]
         out.append(Pivot(target, sel[0].metric, languages, prows))
     return out
@@ -149,8 +165,8 @@ def fit_table(p: Pivot, width: int) -> tuple[list[str], list[str], dict[str, str
 
     Key columns with a single value over the pivot go into the title; the mean comes first, then as many languages
     (in order) as fit; every cell is as wide as its widest entry, so no number is cut."""
-    constant = {c: p.rows[0].key(c) for c in KEY_COLUMNS if len({r.key(c) for r in p.rows}) == 1}
-    keys = [c for c in KEY_COLUMNS if c not in constant]
+    constant = {c: p.rows[0].key(c) for c in p.key_columns if len({r.key(c) for r in p.rows}) == 1}
+    keys = [c for c in p.key_columns if c not in constant]
     used = sum(_width(p, c) for c in [*keys, MEAN_COLUMN]) + _GAP * len(keys)
     shown = []
     for lang in p.languages:
@@ -168,7 +184,7 @@ _GAP = 2  # spaces between two columns
 def _width(p: Pivot, column: str) -> int:
     if column == MEAN_COLUMN:
         cells = [_mean_cell(r, p) for r in p.rows]
-    elif column in KEY_COLUMNS:
+    elif column in p.key_columns:
         cells = [r.key(column) for r in p.rows]
     else:
         cells = [_number(r.values[column]) for r in p.rows if column in r.values]
@@ -224,7 +240,7 @@ def _line(cells: dict[str, str], widths: dict[str, int], keys: list[str]) -> str
 def csv_columns(pivots: Sequence[Pivot]) -> list[str]:
     """The csv header: the key columns, metric, the mean, then every language of the pivots (first-seen order)."""
     langs = list(dict.fromkeys(lang for p in pivots for lang in p.languages))
-    return [*KEY_COLUMNS, "metric", MEAN_COLUMN, *langs]
+    return [*key_columns([r for p in pivots for r in p.rows]), "metric", MEAN_COLUMN, *langs]
 
 
 def render_csv(pivots: Sequence[Pivot]) -> str:
@@ -232,16 +248,17 @@ def render_csv(pivots: Sequence[Pivot]) -> str:
     an empty cell where a row has no value for a language."""
     buf = io.StringIO()
     columns = csv_columns(pivots)
+    keys = key_columns([r for p in pivots for r in p.rows])
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for p in pivots:
         for r in p.rows:
             w.writerow(
                 [
-                    *(r.key(c) for c in KEY_COLUMNS),
+                    *(r.key(c) for c in keys),
                     p.metric,
                     repr(r.mean),
-                    *(repr(r.values[c]) if c in r.values else "" for c in columns[len(KEY_COLUMNS) + 2 :]),
+                    *(repr(r.values[c]) if c in r.values else "" for c in columns[len(keys) + 2 :]),
                 ]
             )
     return buf.getvalue()
@@ -250,7 +267,7 @@ def render_csv(pivots: Sequence[Pivot]) -> str:
 def read_csv_rows(text: str) -> list[ResultRow]:
     """The result rows a `--format csv` output holds (one per non-empty language cell): the round trip of render_csv."""
     reader = csv.DictReader(io.StringIO(text))
-    langs = [c for c in reader.fieldnames or [] if c not in (*KEY_COLUMNS, "metric", MEAN_COLUMN)]
+    langs = [c for c in reader.fieldnames or [] if c not in (*KEY_COLUMNS, SOURCE_COLUMN, "metric", MEAN_COLUMN)]
     return [
         ResultRow(
             model=row["model"],
@@ -262,6 +279,7 @@ def read_csv_rows(text: str) -> list[ResultRow]:
             metric=row["metric"],
             value=float(row[lang]),
             node="",
+            source_language=row.get(SOURCE_COLUMN) or DEFAULT_SOURCE_LANGUAGE,
         )
         for row in reader
         for lang in langs
@@ -273,11 +291,12 @@ def render_markdown(pivots: Sequence[Pivot]) -> str:
     """One GitHub-style table per target, every language (for documents; numbers to one decimal)."""
     out = []
     for p in pivots:
-        columns = [*KEY_COLUMNS[:2], *KEY_COLUMNS[3:], MEAN_COLUMN, *p.languages]
+        keys = [c for c in p.key_columns if c != "target"]
+        columns = [*keys, MEAN_COLUMN, *p.languages]
         out += [f"**{p.target}: {p.metric}**", "", "| " + " | ".join(columns) + " |"]
-        out.append("|" + "|".join("---" if c in KEY_COLUMNS else "---:" for c in columns) + "|")
+        out.append("|" + "|".join("---" if c in keys else "---:" for c in columns) + "|")
         for r in p.rows:
-            cells = [r.key(c) for c in columns if c in KEY_COLUMNS]
+            cells = [r.key(c) for c in keys]
             cells.append(_mean_cell(r, p))
             cells += [_number(r.values[lang]) if lang in r.values else "" for lang in p.languages]
             out.append("| " + " | ".join(cells) + " |")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from xstilts.analysis.stats import bootstrap_ci, rank_correlation
-from xstilts.results import GRID_FILE, HEADLINE_METRIC, ResultRow
+from xstilts.results import DEFAULT_SOURCE_LANGUAGE, GRID_FILE, HEADLINE_METRIC, ResultRow
 
 SCALING_FILE = "scaling.json"
 
@@ -58,7 +58,7 @@ class _Runs:
     def of(cls, rows: Sequence[ResultRow], split: str) -> _Runs:
         runs = cls(split)
         for r in rows:
-            if r.split == split and r.metric == HEADLINE_METRIC:
+            if r.split == split and r.metric == HEADLINE_METRIC and r.source_language == DEFAULT_SOURCE_LANGUAGE:
                 runs.by.setdefault((r.model, r.target, r.intermediate), {}).setdefault(r.seed, {})[r.language] = r.value
         return runs
 

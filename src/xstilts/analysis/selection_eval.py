@@ -76,14 +76,14 @@ def expected_random_regret(true: dict[str, float], k: int) -> float:
 
 def true_scores(run_dir: Path, split: str | None = None) -> tuple[dict[tuple[str, str], dict[str, float]], str]:
     """{(model, target): {intermediate setting: true score}} from RUN_DIR/results.csv, and the split used."""
-    from xstilts.results import HEADLINE_METRIC, RESULTS_FILE, choose_split, read_results
+    from xstilts.results import DEFAULT_SOURCE_LANGUAGE, HEADLINE_METRIC, RESULTS_FILE, choose_split, read_results
 
     rows = read_results(Path(run_dir) / RESULTS_FILE)
     split, _ = choose_split(rows, split)
     per: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
     for r in rows:
-        if r.metric == HEADLINE_METRIC and r.split == split:
-            per[(r.model, r.target, r.intermediate, r.seed)].append(r.value)
+        if r.metric == HEADLINE_METRIC and r.split == split and r.source_language == DEFAULT_SOURCE_LANGUAGE:
+            per[(r.model, r.target, r.intermediate, r.seed)].append(r.value)  # X-STILTs: English target phases
     seeds: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for (m, t, i, _), vals in per.items():
         seeds[(m, t, i)].append(sum(vals) / len(vals))

@@ -21,12 +21,19 @@ from xstilts.languages import XTREME_GROUP2TASK, XTREME_TASK2LANGS, language_fam
 XTREME_TASKS = tuple(XTREME_TASK2LANGS)
 
 
+def source_label(model: str, source: str) -> str:
+    """How tables name a model's runs: the model, and the source language of its target phases when the results hold
+    another one than English (`source` is then set on every table)."""
+    return f"{model} (source {source})" if source else model
+
+
 def benchmark_of(targets: Sequence[str]) -> str | None:
     """The display name of the benchmark whose tasks are exactly `targets` (None when no benchmark's are)."""
     return next((b.label for b in all_benchmarks().values() if set(targets) == set(b.tasks)), None)
 
 
 AVERAGE = "avg"
+ENGLISH = "en"  # the source language of the target phase when results.csv names none (xstilts.results)
 DEMO_PREFIX = "demo_"
 GROUP_KINDS = ("family", "script", "pretraining data")
 Key = tuple[str, str]  # (language, seed)
@@ -60,6 +67,11 @@ class ModelTable:
     targets: list[str]
     rows: dict[str, dict[str, Cell]]  # setting -> column (a target or AVERAGE) -> Cell; no entry where no result
     expected_targets: int | None = None  # how many targets the grid asked for (None: unknown, no grid.json)
+    source: str = ""  # the source language of the target phases ("": the results hold English sources only)
+
+    @property
+    def label(self) -> str:
+        return source_label(self.model, self.source)
 
     @property
     def columns(self) -> list[str]:
@@ -97,6 +109,11 @@ class TargetDetail:
     scores: dict[str, dict[str, float]]  # setting -> language -> mean over seeds
     gains: dict[str, dict[str, float]]  # setting -> language -> score - baseline score (languages the baseline has)
     layers: dict[str, str]  # setting -> retrieval layer(s) used, "" when none recorded
+    source: str = ""  # as ModelTable.source
+
+    @property
+    def label(self) -> str:
+        return source_label(self.model, self.source)
 
     def gain(self, setting: str, language: str) -> float:
         """The setting's gain over the baseline in one language; nan where either side is missing."""
@@ -138,10 +155,34 @@ class GroupTable:
     counts: dict[str, int]  # group -> number of (target, language) cells
     members: dict[str, list[str]]  # group -> languages
     gains: dict[str, dict[str, float]]  # setting -> group -> mean gain (groups where the setting has gains)
+    source: str = ""  # as ModelTable.source
+
+    @property
+    def label(self) -> str:
+        return source_label(self.model, self.source)
 
     def gain(self, setting: str, group: str) -> float:
         """The setting's mean gain over a group's cells; nan where it has none there."""
         return self.gains.get(setting, {}).get(group, math.nan)
+
+
+@dataclass(frozen=True)
+class SourceComparison:
+    """One (model, target) trained from several source languages: per setting, the target score (the unweighted mean
+    over its languages, mean over seeds) of each source language, and the gain over the English source."""
+
+    model: str
+    target: str
+    sources: list[str]
+    settings: list[str]
+    means: dict[str, dict[str, float]]  # setting -> source language -> target score
+
+    def mean(self, setting: str, source: str) -> float:
+        return self.means.get(setting, {}).get(source, math.nan)
+
+    def gain(self, setting: str, source: str) -> float:
+        """The source's score minus the English source's for the same setting; nan where either is missing."""
+        return self.mean(setting, source) - self.mean(setting, ENGLISH)
 
 
 @dataclass(frozen=True)
@@ -161,9 +202,19 @@ class ReportData:
     retrieval_targets: list[str]
     warnings: list[str] = field(default_factory=list)
     scaling: dict[str, Any] | None = None  # analysis/scaling.py, when the runs generated mixtures
+    # the source languages of the target phases in the rows ([en] for X-STILTs as it was); with another one, every
+    # table is per (model, source language) and `source_comparisons` compares them per (model, target)
+    source_languages: list[str] = field(default_factory=lambda: [ENGLISH])
+    source_comparisons: list[SourceComparison] = field(default_factory=list)
+    alignment: list[dict[str, Any]] | None = None  # analysis/alignment.py, when the runs have alignment phases
 
-    def table(self, model: str) -> ModelTable:
-        return next(t for t in self.tables if t.model == model)
+    def table(self, model: str, source: str = "") -> ModelTable:
+        return next(t for t in self.tables if t.model == model and t.source == source)
+
+    @property
+    def shows_sources(self) -> bool:
+        """Whether the tables name source languages (the rows hold another one than English)."""
+        return self.source_languages != [ENGLISH]
 
 
 # Row labels (results.csv `options`) that say a number is not the benchmark's, and what the report says of them.
@@ -299,16 +350,31 @@ def _average_column(
 
 
 def _model_table(
-    model: str, settings: list[str], targets: list[str], scores: _Scores, baseline: str, expected: int | None
+    model: str,
+    settings: list[str],
+    targets: list[str],
+    scores: _Scores,
+    baseline: str,
+    expected: int | None,
+    source: str = "",
 ) -> ModelTable:
     columns = {t: _target_column(model, t, settings, scores, baseline) for t in targets}
     columns[AVERAGE] = _average_column(settings, targets, columns, baseline)
     rows = {s: {column: cells[s] for column, cells in columns.items() if s in cells} for s in settings}
-    return ModelTable(model=model, settings=settings, targets=targets, rows=rows, expected_targets=expected)
+    return ModelTable(
+        model=model, settings=settings, targets=targets, rows=rows, expected_targets=expected, source=source
+    )
 
 
 def _target_detail(
-    model: str, target: str, settings: list[str], scores: _Scores, rows: list[ResultRow], baseline: str, split: str
+    model: str,
+    target: str,
+    settings: list[str],
+    scores: _Scores,
+    rows: list[ResultRow],
+    baseline: str,
+    split: str,
+    source: str = "",
 ) -> TargetDetail:
     means = {s: _language_means(run) for s in settings if (run := scores.run(model, s, target)) is not None}
     present = list(means)
@@ -326,6 +392,7 @@ def _target_detail(
         scores=means,
         gains={s: {lang: v - base[lang] for lang, v in m.items() if lang in base} for s, m in means.items()},
         layers={s: ", ".join(sorted(layers[s], key=_seed_order)) for s in present},
+        source=source,
     )
 
 
@@ -339,7 +406,7 @@ def _correlations(tables: list[ModelTable]) -> list[RankCorrelation]:
             y = [b.delta(s, scope) for s in settings]
             rho, tau = stats.rank_correlation(x, y)
             out.append(
-                RankCorrelation(a.model, b.model, "overall" if scope == AVERAGE else scope, len(settings), rho, tau)
+                RankCorrelation(a.label, b.label, "overall" if scope == AVERAGE else scope, len(settings), rho, tau)
             )
     return out
 
@@ -352,9 +419,11 @@ def language_group(kind: str, model: str, lang: str) -> str:
     return pretraining_bucket(model, lang)
 
 
-def _group_tables(model: str, settings: list[str], details: list[TargetDetail], baseline: str) -> list[GroupTable]:
+def _group_tables(
+    model: str, settings: list[str], details: list[TargetDetail], baseline: str, source: str = ""
+) -> list[GroupTable]:
     out = []
-    mine = [d for d in details if d.model == model]
+    mine = [d for d in details if d.model == model and d.source == source]
     for kind in GROUP_KINDS:
         members: dict[str, set[str]] = defaultdict(set)
         counts: dict[str, int] = defaultdict(int)
@@ -378,24 +447,26 @@ def _group_tables(model: str, settings: list[str], details: list[TargetDetail], 
                 counts=dict(counts),
                 members={g: _languages(members[g]) for g in groups},
                 gains={s: {g: float(np.mean(v)) for g, v in per_group.items()} for s, per_group in collected.items()},
+                source=source,
             )
         )
     return out
 
 
 def _coverage_warnings(
-    model: str, targets: list[str], settings: list[str], scores: _Scores, baseline: str
+    model: str, targets: list[str], settings: list[str], scores: _Scores, baseline: str, label: str = ""
 ) -> list[str]:
     notes = []
+    label = label or model
     for target in targets:
         runs = {s: run for s in settings if (run := scores.run(model, s, target)) is not None}
         if baseline not in runs:
-            notes.append(f"{model} / {target}: no '{baseline}' baseline rows, so no gains for this target.")
+            notes.append(f"{label} / {target}: no '{baseline}' baseline rows, so no gains for this target.")
             continue
         for s, values in runs.items():
             if set(values) != set(runs[baseline]):
                 notes.append(
-                    f"{model} / {target} / {s}: its (language, seed) pairs differ from the baseline's "
+                    f"{label} / {target} / {s}: its (language, seed) pairs differ from the baseline's "
                     f"({len(values)} vs {len(runs[baseline])}); tests use the {len(set(values) & set(runs[baseline]))} "
                     "shared pairs and the means are over what each has."
                 )
@@ -416,34 +487,48 @@ def summarize(
     baseline: str,
     sources: list[str],
     grid: dict[str, list[str]] | None = None,
+    grid_sources: dict[str, list[str]] | None = None,
 ) -> ReportData:
     """Compute every number of the report from the rows of one split. `grid` (from the runs' grid.json: the targets the
-    grid asked for, per model) makes partial coverage explicit: an average over fewer targets says so."""
+    grid asked for, per model) makes partial coverage explicit: an average over fewer targets says so; `grid_sources`
+    (target -> the source languages it asked for) narrows that to the targets asked for in each source language."""
     scores = _Scores(rows, split)
     if baseline not in scores.settings:
         raise UserError(
             f"baseline '{baseline}' has no '{HEADLINE_METRIC}' rows on split '{split}'; "
             f"settings present: {scores.settings}"
         )
+    # The source language of the target phases (results.csv source_language): one table per (model, source) when the
+    # rows hold another one than English, each against the baseline of its own source language.
+    languages = _languages(r.source_language for r in rows if r.split == split and r.metric == HEADLINE_METRIC)
+    shown = languages != [ENGLISH]
+    by_source = {src: _Scores([r for r in rows if r.source_language == src], split) for src in languages}
     tables, details, groups, warnings = [], [], [], []
     for model in scores.models:
-        settings = scores.settings_of(model)
-        if baseline in settings:  # the baseline heads every table
-            settings = [baseline, *(s for s in settings if s != baseline)]
-        targets = scores.targets_of(model)
-        asked = grid.get(model) if grid is not None else None  # the targets the grid asked for
-        tables.append(_model_table(model, settings, targets, scores, baseline, None if asked is None else len(asked)))
-        if asked is not None:
-            missing = [t for t in asked if t not in targets]
-            if missing:
-                warnings.append(
-                    f"{model}: {len(targets)}/{len(asked)} targets have results on split '{split}' "
-                    f"(missing: {', '.join(missing)}); its average covers only those."
-                )
-        model_details = [_target_detail(model, t, settings, scores, rows, baseline, split) for t in targets]
-        details.extend(model_details)
-        groups.extend(_group_tables(model, settings, model_details, baseline))
-        warnings.extend(_coverage_warnings(model, targets, settings, scores, baseline))
+        for src in languages:
+            if model not in by_source[src].models:
+                continue
+            sub, tag = by_source[src], src if shown else ""
+            settings = sub.settings_of(model)
+            if baseline in settings:  # the baseline heads every table
+                settings = [baseline, *(s for s in settings if s != baseline)]
+            targets = sub.targets_of(model)
+            asked = grid.get(model) if grid is not None else None  # the targets the grid asked for
+            if asked is not None and grid_sources is not None:  # ... in this source language
+                asked = [t for t in asked if src in grid_sources.get(t, [ENGLISH])]
+            expected = None if asked is None else len(asked)
+            tables.append(_model_table(model, settings, targets, sub, baseline, expected, tag))
+            if asked is not None:
+                missing = [t for t in asked if t not in targets]
+                if missing:
+                    warnings.append(
+                        f"{source_label(model, tag)}: {len(targets)}/{len(asked)} targets have results on split '{split}' "
+                        f"(missing: {', '.join(missing)}); its average covers only those."
+                    )
+            model_details = [_target_detail(model, t, settings, sub, rows, baseline, split, tag) for t in targets]
+            details.extend(model_details)
+            groups.extend(_group_tables(model, settings, model_details, baseline, tag))
+            warnings.extend(_coverage_warnings(model, targets, settings, sub, baseline, source_label(model, tag)))
     targets_all = scores.targets
     for label, note in PROTOCOL_LABELS.items():
         labelled = sorted({r.target for r in rows if label in r.options.split(";")})
@@ -462,4 +547,21 @@ def summarize(
         demo_targets=[t for t in targets_all if t.startswith(DEMO_PREFIX)],
         retrieval_targets=[t for t in targets_all if is_retrieval(t, rows)],
         warnings=warnings,
+        source_languages=languages,
+        source_comparisons=_source_comparisons(tables) if shown else [],
     )
+
+
+def _source_comparisons(tables: list[ModelTable]) -> list[SourceComparison]:
+    """Per (model, target) with more than one source language: each setting's target score per source language."""
+    out = []
+    for model in _ordered(t.model for t in tables):
+        mine = [t for t in tables if t.model == model]
+        for target in _ordered(target for t in mine for target in t.targets):
+            having = [t for t in mine if target in t.targets]
+            if len(having) < 2:
+                continue
+            settings = _ordered(s for t in having for s in t.settings if t.cell(s, target) is not None)
+            means = {s: {t.source: c.mean for t in having if (c := t.cell(s, target)) is not None} for s in settings}
+            out.append(SourceComparison(model, target, [t.source for t in having], settings, means))
+    return out

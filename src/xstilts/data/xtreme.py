@@ -15,6 +15,19 @@ Official layout (under the download root, or pass the task folder itself):
   tatoeba/   <lang>-en.<lang>, <lang>-en.en (English side sorted by text, so no gold alignment)
 Test files of xnli/pawsx/udpos/panx carry no labels, and the QA test files (xquad, mlqa test, tydiqa dev) have their
 answers replaced by a placeholder: those readers return unlabelled examples (label/tags None, answers []).
+
+The XTREME translations (the `xtreme_translations` bucket; README "Translations"): the English training sets
+machine-translated into each target's other languages, read when a training task is asked for in another language
+(a spec's `source_languages`, data_dirs `translate_train`; `TRANSLATIONS` below). DIR = a copy of the bucket, one
+task's folder of it, or its translate-train folder itself:
+  XNLI/translate-train/en-<lang>-translated.tsv      (MNLI; the processors read <xnli>/XNLI-Translated/en-<lang>-...)
+  PAWSX/translate-train/en-<lang>-translated.tsv     (PAWS-X; the processors read <pawsx>/translated/en-<lang>-...)
+  SQuAD/translate-train/squad.translate.train.en-<lang>.json, SQuAD/translate-dev/squad.translate.dev.en-<lang>.json
+  TyDiQA-GoldP/translate-train/tydiqa.translate.train.en-<lang>.json
+The TSVs have 5 columns (original pair, translated pair, label: the README, since September 2020) or 3 (translated
+pair, label: what processors/xnli.py and pawsx.py read); XNLI's "contradictory" is "contradiction" (processors/xnli.py).
+A translated question whose answer no longer sits at its answer_start in the translated context is skipped and
+counted (`ReadExamples.skipped`), never trained on with a wrong span.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +56,7 @@ from xstilts.data.hub import (
 from xstilts.data.local import read_text, read_text_lines
 from xstilts.errors import UserError
 from xstilts.families.examples import Answer, BitextExample, SentenceExample, SpanExample, TagExample
-from xstilts.languages import ISO2_TO_ISO3
+from xstilts.languages import ISO2_TO_ISO3, TRANSLATE_TRAIN_LANGS
 from xstilts.tasks.spec import TaskSpec
 
 # Kept under their XTREME names: the generic hub loader does the per-language work (split check, row filtering).
@@ -414,6 +428,210 @@ def _locate_mnli(d: Path, split: str, lang: str) -> Located:
     return _tsv("xnli", _read_pairs).locate(d, "train", "en")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The XTREME translations (module docstring): translate-train files of the English training tasks.
+
+
+class ReadExamples(list):
+    """The examples of a file that had to drop some of its rows: `skipped` of `total` were left out, `why` says why
+    (a phase records them with its data sizes in phase.json)."""
+
+    def __init__(self, items: list[Any], skipped: int, total: int, why: str):
+        super().__init__(items)
+        self.skipped, self.total, self.why = skipped, total, why
+
+
+@dataclass(frozen=True)
+class Translations:
+    """One English training task's translations: the bucket's folder, and per split (sub-folder, file name pattern,
+    other folders relative to DIR that hold the same files, e.g. the official processors' names)."""
+
+    folder: str
+    files: dict[str, tuple[str, str, tuple[str, ...]]]
+
+    def candidates(self, d: Path, split: str, lang: str) -> list[Path]:
+        sub, pattern, others = self.files[split]
+        name = pattern.format(lang=lang)
+        return [d / self.folder / sub / name, d / sub / name, d / name, *(d / o / name for o in others)]
+
+    def layout(self, split: str) -> str:
+        sub, pattern, others = self.files[split]
+        alternatives = "".join(f" or {o}/{pattern}" for o in others)
+        return f"{self.folder}/{sub}/{pattern}{alternatives}".replace("{lang}", "<lang>")
+
+
+TRANSLATIONS: dict[str, Translations] = {
+    "mnli": Translations(
+        "XNLI", {"train": ("translate-train", "en-{lang}-translated.tsv", ("XNLI-Translated", "xnli/XNLI-Translated"))}
+    ),
+    "pawsx_en": Translations(
+        "PAWSX", {"train": ("translate-train", "en-{lang}-translated.tsv", ("translated", "pawsx/translated"))}
+    ),
+    "squad": Translations(
+        "SQuAD",
+        {
+            "train": ("translate-train", "squad.translate.train.en-{lang}.json", ("squad/translate-train",)),
+            "dev": ("translate-dev", "squad.translate.dev.en-{lang}.json", ("squad/translate-dev",)),
+        },
+    ),
+    "tydiqa_en": Translations(
+        "TyDiQA-GoldP",
+        {"train": ("translate-train", "tydiqa.translate.train.en-{lang}.json", ("tydiqa/translate-train",))},
+    ),
+}
+TRANSLATIONS_LAYOUT = (
+    "a copy of the xtreme_translations bucket of google-research/xtreme (XNLI/, PAWSX/, SQuAD/, TyDiQA-GoldP/)"
+)
+
+
+def _locate_translated(task: str) -> Callable[[Path, str, str], Located]:
+    tr = TRANSLATIONS[task]
+
+    def locate(d: Path, split: str, lang: str) -> Located:
+        if split not in tr.files:
+            raise UserError(f"the XTREME translations of '{task}' have no {split} split (only {', '.join(tr.files)})")
+        if lang not in TRANSLATE_TRAIN_LANGS[task]:
+            raise UserError(
+                f"the XTREME translations of '{task}' have no language '{lang}'; they have "
+                f"{' '.join(TRANSLATE_TRAIN_LANGS[task])}"
+            )
+        paths = tr.candidates(Path(d), split, lang)
+        found = next((p for p in paths if p.is_file()), paths[0])
+        return [(found, f"{task} {split} translation into '{lang}' ({tr.layout(split)}; {TRANSLATIONS_LAYOUT})")]
+
+    return locate
+
+
+def _split_line(line: str) -> list[str]:
+    return line.rstrip("\r").split("\t")
+
+
+def read_translated_pairs(path: Path, lang: str, labels: list[str]) -> list[SentenceExample]:
+    """A translate-train TSV of XNLI or PAWS-X: 5 columns (original pair, translated pair, label) or 3 (translated
+    pair, label), the same in every line; tab-separated without quoting (the processors' csv.reader has quotechar
+    None). "contradictory" is "contradiction" (processors/xnli.py); a first line labelled `label` is a header."""
+    out: list[SentenceExample] = []
+    width: tuple[int, int] | None = None
+    for lineno, line in enumerate(read_text_lines(path), start=1):
+        if not line.strip():
+            continue
+        cols = _split_line(line)
+        if len(cols) not in (3, 5):
+            raise UserError(
+                f"expected 5 tab-separated columns (original sentence pair, translated sentence pair, label) or 3 "
+                f"(translated sentence pair, label), got {len(cols)}",
+                path=str(path),
+                line=lineno,
+            )
+        if width is None:
+            width = (len(cols), lineno)
+        elif len(cols) != width[0]:
+            raise UserError(
+                f"expected {width[0]} columns like line {width[1]}, got {len(cols)}", path=str(path), line=lineno
+            )
+        text_a, text_b, label = cols[-3], cols[-2], cols[-1].strip()
+        if label == "contradictory" and "contradiction" in labels:
+            label = "contradiction"
+        if label not in labels:
+            if not out and lineno == width[1] and label.lower() in ("label", "gold_label"):
+                continue  # a header line
+            raise UserError(f"label '{label}' is not one of {labels}", path=str(path), line=lineno)
+        out.append(SentenceExample(guid=guid(lang, len(out)), text_a=text_a, text_b=text_b, label=label))
+    if not out:
+        raise UserError("no examples; expected translated sentence pairs with labels", path=str(path))
+    return out
+
+
+def _json_data(path: Path) -> list[Any]:
+    try:
+        data = json.loads(read_text(path))["data"]
+    except json.JSONDecodeError as e:
+        raise UserError(f"invalid JSON ({e.msg}); expected SQuAD-format JSON", path=str(path), line=e.lineno) from None
+    except (KeyError, TypeError):
+        raise UserError("expected SQuAD-format JSON with a 'data' list", path=str(path), line=1) from None
+    if not isinstance(data, list):
+        raise UserError("expected SQuAD-format JSON with a 'data' list", path=str(path), line=1)
+    return data
+
+
+def _json_line(text: str, needle: str) -> int | None:
+    """The line of a file's text where `needle` (a JSON-encoded string) first occurs, for an error message."""
+    at = text.find(needle)
+    return None if at < 0 else text.count("\n", 0, at) + 1
+
+
+def read_translated_squad(path: Path) -> ReadExamples:
+    """A translate-train (or translate-dev) file of SQuAD v1.1 or TyDiQA-GoldP, SQuAD-format JSON. A question whose
+    answer text is not at its answer_start in the translated context (or that has no answer) is skipped and counted;
+    nothing is moved to another occurrence, so no example trains on a span the file does not state."""
+    data = _json_data(path)
+    out: list[SpanExample] = []
+    skipped = total = 0
+    for a, article in enumerate(data):
+        try:
+            for par in article["paragraphs"]:
+                context = par["context"]
+                for qa in par["qas"]:
+                    total += 1
+                    answers = [
+                        Answer(text=str(x["text"]), answer_start=int(x["answer_start"])) for x in qa.get("answers", [])
+                    ]
+                    if not answers or any(
+                        not x.text or context[x.answer_start : x.answer_start + len(x.text)] != x.text for x in answers
+                    ):
+                        skipped += 1
+                        continue
+                    out.append(
+                        SpanExample(
+                            guid=str(qa["id"]),
+                            question=qa["question"],
+                            context=context,
+                            answers=answers,
+                            title=article.get("title", "") or "",
+                        )
+                    )
+        except (KeyError, TypeError, ValueError) as e:
+            title = article.get("title") if isinstance(article, dict) else None
+            line = _json_line(read_text(path), json.dumps(title, ensure_ascii=False)) if title else None
+            raise UserError(
+                f"article {a + 1}: expected SQuAD-format paragraphs (context, qas with id, question, answers with "
+                f"text and answer_start) ({type(e).__name__}: {e})",
+                path=str(path),
+                line=line or 1,
+            ) from None
+    why = "the answer text is not at its answer_start in the translated context"
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} of {total} translated questions ({why})", stacklevel=2)
+    if not out:
+        raise UserError(f"no usable questions ({skipped} of {total} skipped: {why})", path=str(path))
+    return ReadExamples(out, skipped, total, why)
+
+
+def _parse_translated(task: str) -> Callable[[list[Path], str, str], list[Any]]:
+    def parse(paths: list[Path], split: str, lang: str) -> list[Any]:
+        if paths[0].suffix == ".json":
+            return read_translated_squad(paths[0])
+        from xstilts.tasks import get_task
+
+        return read_translated_pairs(paths[0], lang, list(get_task(task).labels or []))
+
+    return parse
+
+
+def _or_translated(task: str, english: OfficialReader) -> OfficialReader:
+    """An English training task's reader: English from the official download, any other language from the XTREME
+    translations (never English data under another language's name)."""
+    translated = OfficialReader(_locate_translated(task), _parse_translated(task))
+
+    def pick(lang: str) -> OfficialReader:
+        return english if lang == "en" else translated
+
+    return OfficialReader(
+        lambda d, split, lang: pick(lang).locate(d, split, lang),
+        lambda paths, split, lang: pick(lang).parse(paths, split, lang),
+    )
+
+
 OFFICIAL_READERS: dict[str, OfficialReader] = {
     "xnli": _tsv("xnli", _read_pairs),
     "pawsx": _tsv("pawsx", _read_pairs),
@@ -424,11 +642,13 @@ OFFICIAL_READERS: dict[str, OfficialReader] = {
     "tydiqa": read_tydiqa,
     "bucc2018": read_bucc,
     "tatoeba": read_tatoeba,
-    "mnli": OfficialReader(_locate_mnli, lambda paths, split, lang: _read_pairs(paths[0], "en")),
-    "squad": read_squad,
-    "pawsx_en": _en_only(_tsv("pawsx", _read_pairs)),
+    "mnli": _or_translated(
+        "mnli", OfficialReader(_locate_mnli, lambda paths, split, lang: _read_pairs(paths[0], "en"))
+    ),
+    "squad": _or_translated("squad", read_squad),
+    "pawsx_en": _or_translated("pawsx_en", _en_only(_tsv("pawsx", _read_pairs))),
     "udpos_en": _en_only(_tsv("udpos", _read_conll)),
     "panx_en": _en_only(_tsv("panx", _read_conll)),
-    "tydiqa_en": _en_only(read_tydiqa),
+    "tydiqa_en": _or_translated("tydiqa_en", _en_only(read_tydiqa)),
     "tydiqa_all": read_tydiqa_all,
 }

@@ -140,8 +140,8 @@ def model_size(model: dict[str, Any], out: Path | None = None) -> ModelSize:
 def checkpoint_bytes(node: Node, size: ModelSize) -> float | None:
     """The bytes of a training node's checkpoint: the encoder at the stored dtype and its tokenizer, or a LoRA adapter
     (the A and B matrices of every target module, the pooler); None when the model's size is unknown."""
-    phase = node.job["phase"]
-    loop = phase["loop"]
+    phase = node.job.get("phase", {})  # an alignment phase writes the whole encoder
+    loop = phase.get("loop", {})
     if size.parameters is None:
         return None
     tokenizer = (size.vocab or 0) * TOKENIZER_BYTES_PER_ENTRY
@@ -175,7 +175,7 @@ def plan_costs(
             derived[model["folder"]] = size.parameters * 4 + (size.vocab or 0) * TOKENIZER_BYTES_PER_ENTRY
         if not done[n.id]:
             scale = (size.parameters or BASE_PARAMETERS) / BASE_PARAMETERS
-            if n.kind != "evaluation" and n.job["phase"]["loop"].get("finetune") == "lora":
+            if "phase" in n.job and n.job["phase"]["loop"].get("finetune") == "lora":
                 scale *= LORA_TIME
             hours[n.kind] = hours.get(n.kind, 0.0) + estimate_seconds(n) * scale / 3600
         if n.kind == "evaluation":

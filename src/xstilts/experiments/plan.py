@@ -16,7 +16,7 @@ from xstilts.data.fingerprint import save_cache, source_fingerprint
 from xstilts.defaults import EVALUATION_KEYS, merge_hyperparameters
 from xstilts.errors import UserError
 from xstilts.experiments.mixtures import generated_summary
-from xstilts.experiments.spec import ExperimentSpec, IntermediateSetting, ModelSpec
+from xstilts.experiments.spec import ENGLISH, TRANSLATE_TRAIN, ExperimentSpec, IntermediateSetting, ModelSpec
 from xstilts.jobs import PHASE_RECORD, PhaseConfig, task_definition, task_from
 from xstilts.results import EVAL_RECORD
 from xstilts.selection.prune import plan_filter
@@ -33,7 +33,7 @@ class Node:
     the content hash of the job and of its upstream nodes' hashes."""
 
     id: str
-    kind: str  # "intermediate", "target", "evaluation"
+    kind: str  # "intermediate", "align", "target", "evaluation"
     model: str
     intermediate: str
     seed: int
@@ -42,6 +42,7 @@ class Node:
     job: dict[str, Any] = field(default_factory=dict)
     hash: str = ""
     start_dir: str | None = None  # dirname of the upstream node whose output this node starts from (None: the model)
+    source_language: str = ENGLISH  # the language the target phase trained in (spec source_languages); "@<lang>" in ids
 
     @property
     def key(self) -> str:
@@ -50,9 +51,14 @@ class Node:
 
     def dirname(self) -> str:
         readable = "-".join(
-            x for x in [self.kind, self.model, self.intermediate, self.target or "", f"s{self.seed}"] if x
+            x for x in [self.kind, self.model, self.intermediate, self.target_label, f"s{self.seed}"] if x
         )
         return f"{readable}-{self.hash[:12]}"
+
+    @property
+    def target_label(self) -> str:
+        """The target as ids and folder names spell it: `xnli`, or `xnli@de` when its target phase trained in German."""
+        return source_label(self.target or "", self.source_language)
 
     def public(self, done: bool) -> dict[str, Any]:
         return {
@@ -62,11 +68,17 @@ class Node:
             "intermediate": self.intermediate,
             "target": self.target,
             "seed": self.seed,
+            "source_language": self.source_language,
             "depends_on": self.depends_on,
             "hash": self.hash,
             "done": done,
             "job": self.job,
         }
+
+
+def source_label(target: str, source_language: str) -> str:
+    """`target`, or `target@<lang>` for a target phase trained in another language than English."""
+    return target if not target or source_language == ENGLISH else f"{target}@{source_language}"
 
 
 def content_hash(obj: Any) -> str:
@@ -95,12 +107,29 @@ def model_job(m: ModelSpec, spec: ExperimentSpec) -> dict[str, Any]:
             if m.prune_vocabulary
             else None,
         }
+        if alignment_corpora(spec) and m.prune_vocabulary:  # the corpora's words too (absent: keys as before)
+            from xstilts.alignment.job import fingerprint
+
+            texts["alignment"] = [[c, langs, fingerprint(c, langs)] for c, langs in alignment_corpora(spec)]
         # truncation alone reads no text; NUMERICS: how a copy is derived changed with it (round 6: the pooler kept)
         key = content_hash(
             [m.model_dump(exclude={"intermediate", "retrieval_layer"}), texts if m.prune_vocabulary else None, NUMERICS]
         )
         folder = f"models/{m.name}-{key[:12]}"
     return {**ident, "name": m.name, "folder": folder, "derived": folder != m.path}
+
+
+def alignment_corpora(spec: ExperimentSpec) -> list[tuple[str, list[str]]]:
+    """(corpus, languages) of every alignment block of the spec, held-out pairs included, each once."""
+    from xstilts.alignment.job import default_heldout
+
+    out: dict[tuple[str, tuple[str, ...]], None] = {}
+    for s in spec.intermediate:
+        if s.align is not None:
+            for corpus in (s.align.corpus, s.align.heldout or default_heldout(s.align.corpus)):
+                if corpus:
+                    out[(corpus, tuple(s.align.languages))] = None
+    return [(c, list(langs)) for c, langs in out]
 
 
 def spec_sources(spec: ExperimentSpec) -> list[tuple[TaskSpec, str, str, str | None]]:
@@ -118,13 +147,43 @@ def spec_sources(spec: ExperimentSpec) -> list[tuple[TaskSpec, str, str, str | N
             if task.ops.is_retrieval:
                 reads += [(task, "dev", lang) for lang in spec.target_languages(name)]
         out += [(t, split, lang, spec.data_dirs.get(t.name)) for t, split, lang in reads if split in t.splits]
+    out += _translated_sources(spec)
+    return out
+
+
+def _translated_sources(spec: ExperimentSpec) -> list[tuple[TaskSpec, str, str, str | None]]:
+    """The translated training data (and the dev set early stopping then reads) of every non-English source language
+    of the spec: what a target phase of `phase_config(..., source_language)` reads."""
+    out: list[tuple[TaskSpec, str, str, str | None]] = []
+    seen = set()
+    for s in spec.intermediate:
+        for target in spec.targets:
+            for lang in spec.source_languages_for(s, target):
+                if lang == ENGLISH or (target, lang) in seen or not get_task(target).has_training_data:
+                    continue
+                seen.add((target, lang))
+                # what the phase reads does not depend on the model (trust_remote_code only): any of the spec's
+                where = phase_config(spec, "target", [target], 0, None, spec.models[0], lang).task_source(target)
+                out.append((get_task(where["source_task"]), "train", lang, where["data_dir"]))
+                if where["dev_task"] is not None:
+                    dev_task = get_task(where["dev_task"])
+                    out.append((dev_task, "dev", where["dev_language"], where["dev_data_dir"]))
     return out
 
 
 def phase_config(
-    spec: ExperimentSpec, kind: str, tasks: list[str], seed: int, setting: IntermediateSetting | None, m: ModelSpec
+    spec: ExperimentSpec,
+    kind: str,
+    tasks: list[str],
+    seed: int,
+    setting: IntermediateSetting | None,
+    m: ModelSpec,
+    source_language: str = ENGLISH,
 ) -> PhaseConfig:
-    """The phase a (setting, target) stands for, with the spec's override layers in their documented order."""
+    """The phase a (setting, target) stands for, with the spec's override layers in their documented order. A target
+    phase in another `source_language` than English reads its translated training data (spec.translation_dir); an
+    English one is exactly the phase of a spec without source languages."""
+    translated = kind == "target" and source_language != ENGLISH
     data_dirs = dict(spec.data_dirs)
     if setting is not None:
         data_dirs.update(setting.data_dirs)
@@ -140,11 +199,14 @@ def phase_config(
         temperature=setting.temperature if setting is not None and kind == "intermediate" else 2.0,
         keep_heads=spec.keep_heads if kind == "target" else False,
         data_dirs=data_dirs if kind == "intermediate" else dict(spec.data_dirs),
-        languages=dict(setting.languages) if (setting is not None and kind == "intermediate") else {},
+        languages=dict(setting.languages)
+        if (setting is not None and kind == "intermediate")
+        else (dict.fromkeys(tasks, source_language) if translated else {}),
         mlm_corpus=setting.mlm_corpus if (setting is not None and kind == "intermediate") else None,
         trust_remote_code=m.trust_remote_code,
         checkpoint_dtype=spec.checkpoints.dtype,
         train_from={t: spec.train_sources()[t] for t in tasks if t in spec.train_sources()} if kind == "target" else {},
+        translations={t: spec.translation_dir(t) or "" for t in tasks} if translated else {},
     )
 
 
@@ -223,6 +285,37 @@ def ranking_computer(spec: ExperimentSpec) -> Callable[[str, str, str, list[str]
     return compute
 
 
+def setting_phases(s: IntermediateSetting) -> list[str]:
+    """The phases a setting trains before its targets, in order: 'intermediate' (its tasks) and 'align'."""
+    kinds = ["intermediate"] if s.tasks else []
+    if s.align is not None:
+        kinds.insert(0 if s.align.order == "before" else len(kinds), "align")
+    return kinds
+
+
+def setting_alignment_job(s: IntermediateSetting, seed: int, m: ModelSpec) -> dict[str, Any]:
+    """The alignment phase job of a setting (xstilts.alignment.job)."""
+    from xstilts.alignment.job import alignment_job
+
+    assert s.align is not None
+    a = s.align
+    where = f"intermediate setting '{s.name}' align.hyperparameters"
+    return alignment_job(a.corpus, a.languages, a.hyperparameters, seed, a.heldout, m.trust_remote_code, where)
+
+
+def target_alignment(s: IntermediateSetting, seed: int, m: ModelSpec) -> dict[str, Any]:
+    """What a target node of an aligned setting adds to its job: `alignment` with the continual batches (when asked)
+    and the held-out pairs its trained encoder is measured on (the forgetting); {} for other settings, whose target
+    jobs stay as they were."""
+    if s.align is None:
+        return {}
+    from xstilts.alignment.job import continual_job, diagnose_job
+
+    job = setting_alignment_job(s, seed, m)
+    extra = {"continual": continual_job(job) if s.align.continual else None, "diagnose": diagnose_job(job)}
+    return {"alignment": extra} if any(extra.values()) else {}
+
+
 def build_plan(spec: ExperimentSpec) -> list[Node]:
     """The DAG of a spec: per (model, seed, intermediate setting) one intermediate node (none for the baseline), per
     target one target-training node (targets with training data) and one evaluation node. Every node holds its fully
@@ -250,27 +343,43 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                     continue
                 if s.only_targets is not None and not set(s.only_targets) & set(spec.targets):
                     continue
-                if not s.is_baseline:
-                    job = {"model": model, "phase": phase_config(spec, "intermediate", s.tasks, seed, s, m).job()}
-                    inter_id = f"intermediate/{m.name}/{s.name}/s{seed}"
-                    add(Node(inter_id, "intermediate", m.name, s.name, seed, job=job), None)
+                for kind in setting_phases(s):  # alignment before/after the tasks: a chain of phases
+                    if kind == "align":
+                        job = {"model": model, "align": setting_alignment_job(s, seed, m)}
+                    else:
+                        job = {"model": model, "phase": phase_config(spec, "intermediate", s.tasks, seed, s, m).job()}
+                    nid = f"{kind}/{m.name}/{s.name}/s{seed}"
+                    add(
+                        Node(nid, kind, m.name, s.name, seed, depends_on=[inter_id] if inter_id else [], job=job),
+                        inter_id,
+                    )
+                    inter_id = nid
+                aligned = target_alignment(s, seed, m)  # continual batches and the forgetting diagnostics
                 targets = [t for t in spec.targets if keep.keeps(m.name, s.name, t)]
                 if s.only_targets is not None:  # a target-specific generated mixture (experiments/mixtures.py)
                     targets = [t for t in targets if t in s.only_targets]
                 if not targets:
                     continue
-                for target in targets:
+                for target, source in (
+                    (t, lang) for t in targets for lang in spec.source_languages_for(s, t)
+                ):  # English: the node ids and jobs of a spec without source languages; others: `<target>@<lang>`
                     task = get_task(target)
                     upstream = [inter_id] if inter_id else []
+                    label = source_label(target, source)
+                    tagged: dict[str, Any] = {"source_language": source} if source != ENGLISH else {}
                     if task.has_training_data:
-                        job = {"model": model, "phase": phase_config(spec, "target", [target], seed, None, m).job()}
-                        tid = f"target/{m.name}/{s.name}/{target}/s{seed}"
-                        add(Node(tid, "target", m.name, s.name, seed, target, upstream, job), inter_id)
+                        phase = phase_config(spec, "target", [target], seed, None, m, source).job()
+                        job = {"model": model, "phase": phase, **tagged, **aligned}
+                        tid = f"target/{m.name}/{s.name}/{label}/s{seed}"
+                        add(
+                            Node(tid, "target", m.name, s.name, seed, target, upstream, job, source_language=source),
+                            inter_id,
+                        )
                         upstream = [tid]
-                    job = {"model": model, "evaluation": eval_jobs[(m.name, target)]}
+                    job = {"model": model, "evaluation": eval_jobs[(m.name, target)], **tagged}
                     add(
                         Node(
-                            f"evaluation/{m.name}/{s.name}/{target}/s{seed}",
+                            f"evaluation/{m.name}/{s.name}/{label}/s{seed}",
                             "evaluation",
                             m.name,
                             s.name,
@@ -278,6 +387,7 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                             target,
                             upstream,
                             job,
+                            source_language=source,
                         ),
                         upstream[0] if upstream else None,
                     )
@@ -285,7 +395,7 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
     return nodes
 
 
-ONLY_AXES = ("model", "intermediate", "target", "seed")
+ONLY_AXES = ("model", "intermediate", "target", "seed", "source_language")
 
 
 def check_only(spec: ExperimentSpec, only: dict[str, list[str]]) -> None:
@@ -295,6 +405,11 @@ def check_only(spec: ExperimentSpec, only: dict[str, list[str]]) -> None:
         "intermediate": [s.name for s in spec.intermediate],
         "target": list(spec.targets),
         "seed": [str(x) for x in spec.seeds],
+        "source_language": list(
+            dict.fromkeys(
+                lang for s in spec.intermediate for t in spec.targets for lang in spec.source_languages_for(s, t)
+            )
+        ),
     }
     for axis, values in only.items():
         if axis not in known:
@@ -311,8 +426,16 @@ def select_nodes(nodes: list[Node], only: dict[str, list[str]] | None) -> list[N
         return nodes
 
     def match(n: Node) -> bool:
-        values = {"model": n.model, "intermediate": n.intermediate, "target": n.target, "seed": str(n.seed)}
-        return all(values[a] in v for a, v in only.items() if not (a == "target" and n.target is None))
+        values = {
+            "model": n.model,
+            "intermediate": n.intermediate,
+            "target": n.target,
+            "seed": str(n.seed),
+            "source_language": n.source_language,
+        }
+        return all(
+            values[a] in v for a, v in only.items() if not (a in ("target", "source_language") and n.target is None)
+        )
 
     by_id = {n.id: n for n in nodes}
     keep: set[str] = set()
@@ -324,7 +447,8 @@ def select_nodes(nodes: list[Node], only: dict[str, list[str]] | None) -> list[N
                 if cur not in keep:
                     keep.add(cur)
                     stack.extend(by_id[cur].depends_on)
-    if "target" not in only:  # an intermediate node is wanted for itself too when no target filter says otherwise
+    if "target" not in only and "source_language" not in only:  # an intermediate node is wanted for itself too when
+        # no target (or source language) filter says otherwise
         keep |= {n.id for n in nodes if n.target is None and match(n)}
     return [n for n in nodes if n.id in keep]
 
@@ -333,6 +457,10 @@ def estimate_seconds(node: Node) -> float:
     """A coarse cost estimate from training-set sizes and epochs (evaluation counted as 30 s)."""
     if node.kind == "evaluation":
         return 30.0
+    if node.kind == "align":  # three encoder passes (both sides, the frozen start) per pair
+        job = node.job["align"]
+        pairs = sum(min(n, job["settings"]["max_pairs"] or n) for n in job["lines"].values())
+        return pairs / 1000 * 3 * float(job["settings"]["num_epochs"]) * _SECONDS_PER_K_EXAMPLES
     phase = node.job["phase"]
     total = 0.0
     for _t, where in phase["tasks"].items():
@@ -404,8 +532,46 @@ def plan_summary(spec: ExperimentSpec, nodes: list[Node], out: Path | None) -> d
         "pruned": plan_filter(spec, compute=ranking_computer(spec)).pruned(),
         "mixtures": generated_summary(spec),
         "mixtures_pending": list(spec.mixtures.pending) if spec.mixtures is not None else [],
+        "missing_data": missing_data(spec, nodes),
         "nodes": [n.public(done[n.id]) for n in nodes],
     }
+
+
+def missing_data(spec: ExperimentSpec, nodes: list[Node]) -> list[str]:
+    """What the plan reads from local folders and is not there, one line each (`xstilts plan` prints them; the nodes
+    that read it would fail): every absent `data_dirs` folder, and each translated training file of a non-English
+    source language that its folder lacks."""
+    from xstilts.data.xtreme import OFFICIAL_READERS, TRANSLATIONS_LAYOUT
+
+    out = []
+    dirs = [(f"data_dirs {k}", k, d) for k, d in spec.data_dirs.items()]
+    dirs += [
+        (f"intermediate setting '{s.name}' data_dirs {k}", k, d)
+        for s in spec.intermediate
+        for k, d in s.data_dirs.items()
+    ]
+    for where, key, folder in dirs:
+        if not Path(folder).exists():
+            what = f" ({TRANSLATIONS_LAYOUT})" if key.split(".")[0] == TRANSLATE_TRAIN else ""
+            out.append(f"{where}: {folder} not found{what}; the nodes that read it would fail")
+    seen = set()
+    for n in nodes:
+        if n.kind != "target" or n.source_language == ENGLISH or (n.target, n.source_language) in seen:
+            continue
+        seen.add((n.target, n.source_language))
+        where = n.job["phase"]["tasks"][n.target]
+        folder, fp = where["data_dir"], where["data"]["train"]
+        if not Path(folder).exists() or fp.get("files"):
+            continue
+        reader = OFFICIAL_READERS.get(where["source_task"])
+        if fp.get("unavailable"):
+            expected = fp["unavailable"]
+        elif fp.get("kind") == "official" and reader is not None:
+            expected = str(reader.locate(Path(folder), "train", n.source_language)[0][0])
+        else:
+            expected = str(Path(folder) / f"train.{n.source_language}.jsonl")
+        out.append(f"{n.target_label}: translated training data ({where['source_task']}) not found: {expected}")
+    return out
 
 
 def _costs(spec: ExperimentSpec, nodes: list[Node], done: dict[str, bool], out: Path | None) -> dict[str, Any]:

@@ -61,6 +61,8 @@ def plan_reads(nodes: list[Node]) -> tuple[list[Read], list[str]]:
                 split, lang = key.split(".", 1)
                 add(task, split, lang, job["data_dir"])
             continue
+        if "phase" not in n.job:  # an alignment phase reads its corpus, no task data
+            continue
         phase = n.job["phase"]
         for where in phase["tasks"].values():
             add(
@@ -68,7 +70,7 @@ def plan_reads(nodes: list[Node]) -> tuple[list[Read], list[str]]:
             )
             if where.get("dev_task"):
                 dev = task_from(phase.get("definitions"), where["dev_task"])
-                add(dev, "dev", where["dev_language"], where["data_dir"])
+                add(dev, "dev", where["dev_language"], where.get("dev_data_dir", where["data_dir"]))
         if phase.get("mlm_corpus") and phase["mlm_corpus"] not in corpora:
             corpora.append(phase["mlm_corpus"])
     return list(reads.values()), corpora

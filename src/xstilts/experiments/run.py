@@ -30,10 +30,15 @@ def spec_texts(spec: ExperimentSpec) -> list[str]:
     """Every text the spec's tasks use (training and evaluation), for vocabulary pruning."""
     from dataclasses import asdict
 
+    from xstilts.alignment.corpus import read_corpus
     from xstilts.data.load import load_examples
-    from xstilts.experiments.plan import spec_sources
+    from xstilts.experiments.plan import alignment_corpora, spec_sources
 
     texts: list[str] = []
+    for corpus, langs in alignment_corpora(spec):  # the words alignment phases read, both sides
+        for lang in langs:
+            for pair in read_corpus(corpus, lang, many=len(langs) > 1, max_words=10**6).pairs:
+                texts += [" ".join(pair.words), " ".join(pair.english)]
     for t, split, lang, data_dir in spec_sources(spec):
         for ex in load_examples(t, split, lang, data_dir):
             for v in asdict(ex).values():
@@ -82,6 +87,11 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
 
     d = node_dir(out, node)
     start = str(out / "nodes" / node.start_dir) if node.start_dir else model_start(out, node.job["model"])
+    if node.kind == "align":
+        from xstilts.alignment.phase import run_alignment
+
+        run_alignment(node.job["align"], start, d, reference=model_start(out, node.job["model"]), progress=progress)
+        return []
     if node.kind in ("intermediate", "target"):
         from xstilts.evaluation.task_eval import dev_evaluator
 
@@ -90,6 +100,7 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
             d,
             progress=progress,
             dev_scorer=dev_evaluator,
+            **alignment_hooks(node, out),
         )
         return []
     from xstilts.evaluation.zero_shot import evaluate_job
@@ -107,6 +118,7 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
                 "node": node.key,
                 "group": job["group"],
                 "trust_remote_code": job["trust_remote_code"],
+                "source_language": node.source_language,  # the language its target phase trained in
                 **r,
             }
             for r in rows
@@ -115,6 +127,24 @@ def execute_node(node: Node, out: Path, progress: bool = True, log_with: str | N
         record = {"node": node.id, "hash": node.hash, "job": node.job, "rows": full, "seconds": time.time() - t0}
         write_record(tmp, EVAL_RECORD, record)
     return full
+
+
+def alignment_hooks(node: Node, out: Path) -> dict[str, Any]:
+    """A target phase of an aligned setting: its continual alignment batches and its forgetting diagnostics (measured
+    against the pretrained model, as the alignment phase measured)."""
+    extra = node.job.get("alignment")
+    if not extra:
+        return {}
+    from xstilts.alignment.phase import continual_factory, diagnose_factory
+
+    reference = model_start(out, node.job["model"])
+    trust = bool(node.job["phase"]["trust_remote_code"])
+    hooks: dict[str, Any] = {}
+    if extra.get("continual"):
+        hooks["auxiliary"] = continual_factory(extra["continual"], reference, trust)
+    if extra.get("diagnose"):
+        hooks["diagnose"] = diagnose_factory(extra["diagnose"], reference, trust)
+    return hooks
 
 
 def write_grid(spec: ExperimentSpec, out: Path) -> None:
@@ -133,6 +163,11 @@ def write_grid(spec: ExperimentSpec, out: Path) -> None:
         "settings": {s.name: list(s.tasks) for s in spec.intermediate},
         "families": {t: get_task(t).family for s in spec.intermediate for t in s.tasks},
         "mixtures": generated_summary(spec),
+        # the languages each target's target phases train in (source_languages): a report's per-source coverage
+        "source_languages": {
+            t: list(dict.fromkeys(lang for s in spec.intermediate for lang in spec.source_languages_for(s, t)))
+            for t in spec.targets
+        },
     }
     atomic_write_text(out / "grid.json", json.dumps(grid, indent=1))
 

@@ -36,6 +36,30 @@ class ModelSpec(BaseModel):
     _name = field_validator("name")(safe_name)
 
 
+class AlignmentBlock(BaseModel):
+    """An intermediate setting's cross-lingual alignment (xstilts.alignment): a phase of its own, before or after the
+    setting's tasks (alone when it has none), so a grid compares none / align / task / align then task / task then
+    align. `continual`: alignment batches are also mixed into every target phase of the setting (Efimov et al.)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    corpus: str  # 'gettext' (packaged), a path with {lang}, a folder, or one file (xstilts.alignment.corpus)
+    languages: list[str]
+    order: Literal["before", "after"] = "before"
+    heldout: str | None = None  # held-out pairs for the diagnostics (default: gettext's own; none for other corpora)
+    continual: bool = False
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)  # defaults.AlignmentSettings keys
+
+    @model_validator(mode="after")
+    def _check(self) -> AlignmentBlock:
+        from xstilts.alignment.corpus import check_languages
+        from xstilts.defaults import alignment_settings
+
+        check_languages(self.languages)
+        alignment_settings(self.hyperparameters, "align.hyperparameters")
+        return self
+
+
 class IntermediateSetting(BaseModel):
     """One intermediate setting: none, one task, a multi-task mixture, with MLM co-training, or translated data."""
 
@@ -55,6 +79,9 @@ class IntermediateSetting(BaseModel):
     only_targets: list[str] | None = None
     only_models: list[str] | None = None
     mixture: dict[str, Any] | None = None
+    # the language this setting's target phases train in, instead of the spec's `source_languages` of each target
+    source_language: str | None = None
+    align: AlignmentBlock | None = None  # a cross-lingual alignment phase before or after the tasks
 
     _name = field_validator("name")(safe_name)
 
@@ -70,7 +97,8 @@ class IntermediateSetting(BaseModel):
 
     @property
     def is_baseline(self) -> bool:
-        return not self.tasks
+        """No phase before the target: no task and no alignment."""
+        return not self.tasks and self.align is None
 
 
 MIXTURE_STRATEGIES = ("random", "diverse", "similar", "selected", "leave_one_out")
@@ -171,6 +199,22 @@ class CheckpointOptions(BaseModel):
 HUB_UDPOS_LABEL = "hub-udpos"
 NOT_ZERO_SHOT_LABEL = "not-zero-shot"
 UDPOS_LAYOUT = "udpos/{train,dev,test}-<lang>.tsv, from google-research/xtreme scripts/download_data.sh"
+# Source languages of the target phase (Turc et al. 2021): English is the default and today's job; another language
+# reads the target's training data machine-translated, from data_dirs `translate_train` (every target: a copy of the
+# XTREME translations bucket, data/xtreme.py TRANSLATIONS) or `translate_train.<target>` (one target; also a folder of
+# uniform JSONL train.<lang>.jsonl for a target whose training task has no XTREME translations).
+ENGLISH = "en"
+TRANSLATE_TRAIN = "translate_train"
+_LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]+)*")
+
+
+class SpecError(ValueError):
+    """A spec validation error that says where its line is: `near`, texts found in this order in the file (e.g. the
+    setting's `name: x`, then `source_language`), so the one-line error names the line of the offending value."""
+
+    def __init__(self, message: str, near: tuple[str, ...]):
+        super().__init__(message)
+        self.near = near
 
 
 class ExperimentSpec(BaseModel):
@@ -192,6 +236,9 @@ class ExperimentSpec(BaseModel):
     data_options: DataOptions = Field(default_factory=DataOptions)
     mixtures: MixtureSweep | None = None  # generated mixture settings: experiments/mixtures.py
     checkpoints: CheckpointOptions = Field(default_factory=CheckpointOptions)  # retention and stored dtype
+    # target -> the languages its target phase trains in (default: English only); each non-English one adds target and
+    # evaluation nodes `<target>@<lang>` reading translated training data (data_dirs `translate_train`)
+    source_languages: dict[str, list[str]] = Field(default_factory=dict)
 
     _name = field_validator("name")(safe_name)
 
@@ -242,7 +289,86 @@ class ExperimentSpec(BaseModel):
                 raise ValueError(
                     f"unknown language '{unknown_langs[0]}' for {target or 'any target'}; known: {' '.join(sorted(have))}"
                 )
+        self._check_source_languages()
         return self
+
+    def _check_source_languages(self) -> None:
+        """`source_languages`, each setting's `source_language` and the `translate_train` data_dirs keys: a known
+        target, a language its training data exists in (the XTREME translations, or a `translate_train.<target>`
+        folder for a training task they do not cover), and a folder to read it from."""
+        for key in self.data_dirs:
+            if key.startswith(f"{TRANSLATE_TRAIN}.") and key.split(".", 1)[1] not in self.targets:
+                raise SpecError(
+                    f"data_dirs '{key}': '{key.split('.', 1)[1]}' is not one of the targets {self.targets}",
+                    near=("data_dirs:", key),
+                )
+        for target, langs in self.source_languages.items():
+            near = ("source_languages:", f"{target}:")
+            if target not in self.targets:
+                raise SpecError(f"source_languages: '{target}' is not one of the targets {self.targets}", near=near)
+            if not langs or len(set(langs)) != len(langs):
+                raise SpecError(
+                    f"source_languages of '{target}': expected a list of distinct languages, got {langs}", near=near
+                )
+            for lang in langs:
+                self._check_source(target, lang, f"source_languages of '{target}'", near)
+        from xstilts.tasks import get_task
+
+        for s in self.intermediate:
+            if s.source_language is not None:  # every target it trains (a retrieval target has no target phase)
+                for target in self.targets:
+                    if (s.only_targets is None or target in s.only_targets) and get_task(target).has_training_data:
+                        where = f"intermediate setting '{s.name}' source_language"
+                        self._check_source(target, s.source_language, where, (f"name: {s.name}", "source_language"))
+
+    def _check_source(self, target: str, lang: str, where: str, near: tuple[str, ...]) -> None:
+        from xstilts.data.xtreme import TRANSLATIONS, TRANSLATIONS_LAYOUT
+        from xstilts.jobs import training_source
+        from xstilts.languages import TRANSLATE_TRAIN_LANGS
+        from xstilts.tasks import get_task
+
+        if not _LANGUAGE_CODE.fullmatch(lang):
+            raise SpecError(f"{where}: '{lang}' is not a language code (e.g. de, ru, zh)", near=near)
+        if lang == ENGLISH:
+            return
+        task = get_task(target)
+        if not task.has_training_data:
+            raise SpecError(f"{where}: target '{target}' has no training data to read in '{lang}'", near=near)
+        src = get_task(self.train_sources()[target]) if target in self.train_sources() else training_source(task)
+        own = f"{TRANSLATE_TRAIN}.{target}"
+        if src.name in TRANSLATE_TRAIN_LANGS and lang not in TRANSLATE_TRAIN_LANGS[src.name]:
+            raise SpecError(
+                f"{where}: target '{target}' cannot train in '{lang}': its training data ({src.name}) is in the XTREME "
+                f"translations in {' '.join(TRANSLATE_TRAIN_LANGS[src.name])} only",
+                near=near,
+            )
+        if src.name not in TRANSLATE_TRAIN_LANGS and own not in self.data_dirs:
+            raise SpecError(
+                f"{where}: target '{target}' cannot train in '{lang}': its training data ({src.name}) has no XTREME "
+                f"translations; give translated data (train.{lang}.jsonl) with data_dirs: {{{own}: DIR}}",
+                near=near,
+            )
+        if self.translation_dir(target) is None:
+            layout = TRANSLATIONS[src.name].layout("train") if src.name in TRANSLATIONS else ""
+            raise SpecError(
+                f"{where}: target '{target}' in '{lang}' reads translated training data: give data_dirs: "
+                f"{{{TRANSLATE_TRAIN}: DIR}} ({TRANSLATIONS_LAYOUT}; {layout})",
+                near=near,
+            )
+
+    def translation_dir(self, target: str) -> str | None:
+        """The folder a target's translated training data is read from: data_dirs `translate_train.<target>`, else
+        `translate_train`."""
+        return self.data_dirs.get(f"{TRANSLATE_TRAIN}.{target}") or self.data_dirs.get(TRANSLATE_TRAIN)
+
+    def source_languages_for(self, setting: IntermediateSetting, target: str) -> list[str]:
+        """The languages the target phases of (setting, target) train in: the setting's `source_language`, else the
+        spec's `source_languages` of the target, else English (also for a target without a target phase)."""
+        from xstilts.tasks import get_task
+
+        if setting.source_language is not None:
+            return [setting.source_language] if get_task(target).has_training_data else [ENGLISH]
+        return list(self.source_languages.get(target, [ENGLISH]))
 
     def hub_udpos_reads(self) -> list[str]:
         """Where the spec reads UD-POS from the hub: 'target udpos' and/or 'intermediate setting <name>'."""
@@ -336,11 +462,26 @@ def load_spec(path: str | Path, expand: bool = True, pending_ok: bool = True) ->
         first = e.errors()[0]
         loc = ".".join(str(x) for x in first["loc"]) or "spec"
         named = re.findall(r"'([A-Za-z_][\w.-]*)'", first["msg"])  # the key a message names is the better line
-        line = (_line_of(p, (named[0],)) if named else None) or _line_of(p, first["loc"])
+        cause = (first.get("ctx") or {}).get("error")
+        line = _line_near(p, cause.near) if isinstance(cause, SpecError) else None
+        line = line or (_line_of(p, (named[0],)) if named else None) or _line_of(p, first["loc"])
         raise UserError(f"'{loc}': {first['msg']}", path=str(p), line=line) from None
     except UserError as e:
         named = re.findall(r"'([A-Za-z_][\w.-]*)'", str(e))
         raise UserError(str(e), path=str(p), line=_line_of(p, (named[0],)) if named else None) from None
+
+
+def _line_near(path: Path, near: tuple[str, ...]) -> int | None:
+    """The line holding the last of `near`, each searched from the line of the one before (None: the first is absent)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = None
+    for text in near:
+        start = 0 if at is None else at
+        found = next((i for i in range(start, len(lines)) if text in lines[i]), None)
+        if found is None:
+            break
+        at = found
+    return None if at is None else at + 1
 
 
 def _line_of(path: Path, loc: tuple) -> int | None:

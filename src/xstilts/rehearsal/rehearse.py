@@ -4,7 +4,9 @@ What is replaced, and nothing else:
 - data: every hub dataset the spec reaches gets a local mirror of a few rows per (config, split) in the dataset's own
   schema, served through `$XSTILTS_HUB_MIRROR`; every `data_dirs` entry gets generated files in the format its reader
   expects (the official XTREME layout for BUCC, UD-POS, PAN-X, PAWS-X and XNLI, jiant's CCG files, else the uniform
-  JSONL layout);
+  JSONL layout); a `translate_train` entry gets the XTREME translations layout of every source language the spec
+  trains a target in (data/xtreme.py TRANSLATIONS: 5-column XNLI and 3-column PAWS-X TSVs, SQuAD-format JSON with one
+  question whose answer is off its span, which the reader skips), or uniform JSONL for a task they do not cover;
 - models: each model by a tiny random model of its tokenizer path (`tiny.model_kind`: BERT WordPiece or XLM-R Unigram);
 - budget: each hyperparameter block gets a toy budget (2 optimizer steps, 16 training examples, 8 evaluation examples).
 Languages, splits, settings, targets, seeds, the planner, executor, scorer and report are the spec's and the real ones.
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.errors import UserError
-from xstilts.experiments.spec import ExperimentSpec, load_spec
+from xstilts.experiments.spec import ENGLISH, TRANSLATE_TRAIN, ExperimentSpec, load_spec
 from xstilts.tasks import get_task, list_tasks
 from xstilts.tasks.spec import TaskSpec
 
@@ -106,6 +108,9 @@ def _reached(spec: ExperimentSpec) -> dict[str, set[tuple[str, str]]]:
             add(task, "en", ["dev"])  # the target's own English dev (official-layout early stopping)
         for lang in spec.target_languages(target):
             add(task, lang, [*spec.splits, "dev"] if task.is_mining else list(spec.splits))
+        for lang in _sources(spec).get(target, []):  # early stopping on the target's own dev in a source language
+            if lang in task.languages:
+                add(task, lang, ["dev"])
     # Tasks built from others (ANLI+ from ANLI, MNLI, SNLI) read those: give every hub task its English splits.
     for task in list_tasks():
         if task.source is not None and task.role == "intermediate":
@@ -174,6 +179,87 @@ def write_data_dir(task: TaskSpec, directory: Path, pairs: set[tuple[str, str]],
         )
 
 
+def _sources(spec: ExperimentSpec) -> dict[str, list[str]]:
+    """target -> the non-English languages the spec trains it in (source_languages, settings' source_language)."""
+    out: dict[str, list[str]] = {}
+    for s in spec.intermediate:
+        for target in spec.targets:
+            for lang in spec.source_languages_for(s, target):
+                if lang != ENGLISH and lang not in out.setdefault(target, []):
+                    out[target].append(lang)
+    return out
+
+
+def write_translations(
+    directory: Path, wanted: list[tuple[str, str]], templates: dict[str, Any], layout: bool = True
+) -> None:
+    """Translated training data of (training task, language) pairs, from the English hub templates (the text kept as
+    it is: a toy translation): the XTREME translations layout (`layout`) or uniform JSONL `train.<lang>.jsonl`."""
+    from xstilts.data.hub import map_rows
+    from xstilts.data.xtreme import TRANSLATIONS
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, lang in wanted:
+        task = get_task(name)
+        if not layout and task.local_dir is not None:  # bundled data (the demo tasks): its English train file
+            from xstilts.data.local import local_path
+
+            text = local_path(task.local_dir, "train", task.train_language).read_text(encoding="utf-8")
+            (directory / f"train.{lang}.jsonl").write_text(text, encoding="utf-8")
+            continue
+        if task.source is None:
+            raise UserError(f"rehearsal cannot generate translated data for task '{name}' (no hub schema)")
+        for split in ("train", "dev"):
+            if layout and split not in TRANSLATIONS[name].files:
+                continue
+            if not layout and split != "train":
+                continue
+            hub_split = task.source.splits.get(split, split)
+            rows = _rows_for(task, hub_split if isinstance(hub_split, str) else split, ENGLISH, templates)
+            examples = [e for e in map_rows(task, rows, ENGLISH) if e is not None]
+            if not layout:
+                (directory / f"train.{lang}.jsonl").write_text(
+                    "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"
+                )
+                continue
+            path = TRANSLATIONS[name].candidates(directory, split, lang)[0]  # the bucket's own folder names
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(_translated_text(name, examples), encoding="utf-8")
+
+
+def _translated_text(name: str, examples: list[Any]) -> str:
+    """XNLI's MNLI as the 5-column TSV (original pair, translated pair, label; "contradictory" as the bucket spells
+    it), PAWS-X as the 3-column TSV the processors read, QA as SQuAD-format JSON with one more question whose
+    answer_start is off its answer (the reader skips and counts it)."""
+    if name == "mnli":
+        label = {"contradiction": "contradictory"}
+        return "".join(
+            f"{e.text_a}\t{e.text_b}\t{e.text_a}\t{e.text_b}\t{label.get(e.label, e.label)}\n" for e in examples
+        )
+    if name == "pawsx_en":
+        return "".join(f"{e.text_a}\t{e.text_b}\t{e.label}\n" for e in examples)
+    paragraphs = [
+        {
+            "context": e.context,
+            "qas": [
+                {
+                    "id": f"{e.guid}-tt",
+                    "question": e.question,
+                    "answers": [{"text": a.text, "answer_start": a.answer_start} for a in e.answers],
+                }
+            ],
+        }
+        for e in examples
+        if e.answers
+    ]
+    first = paragraphs[0]["qas"][0]
+    answer = first["answers"][0]
+    paragraphs[0]["qas"].append(
+        {**first, "id": f"{first['id']}-off", "answers": [{**answer, "answer_start": answer["answer_start"] + 1}]}
+    )
+    return json.dumps({"version": "translate-train", "data": [{"title": "toy", "paragraphs": paragraphs}]})
+
+
 # Targets whose official-layout files are <folder>/<split>-<lang>.tsv (utils_preprocess.py's output): UD-POS and PAN-X
 # as token<TAB>tag lines, PAWS-X and XNLI as sentence1<TAB>sentence2<TAB>label.
 OFFICIAL_TSV = ("udpos", "panx", "pawsx", "xnli")
@@ -240,6 +326,26 @@ def toy_spec(
         write_data_dir(task, d, wanted or {("train", task.train_language)}, templates)
         return str(d)
 
+    def translations_dir(key: str) -> str:
+        """A `translate_train` entry: the translated training data of the targets it serves, in their languages."""
+        from xstilts.data.xtreme import TRANSLATIONS
+        from xstilts.jobs import training_source
+
+        d = root / "data" / key
+        wanted: dict[bool, list[tuple[str, str]]] = {True: [], False: []}
+        for target, langs in _sources(spec).items():
+            own = f"{TRANSLATE_TRAIN}.{target}"
+            if key != (own if own in spec.data_dirs else TRANSLATE_TRAIN):  # spec.translation_dir's precedence
+                continue
+            source = spec.train_sources().get(target) or training_source(get_task(target)).name
+            wanted[source in TRANSLATIONS] += [(source, lang) for lang in langs]
+        for layout, pairs in wanted.items():
+            write_translations(d, pairs, templates, layout)
+        return str(d)
+
+    def spec_dir(key: str) -> str:
+        return translations_dir(key) if key.split(".")[0] == TRANSLATE_TRAIN else data_dir(key)
+
     corpus_file = root / "data" / "mlm-corpus.txt"
     corpus_file.parent.mkdir(parents=True, exist_ok=True)
     corpus_file.write_text("\n".join(corpus[:200]) + "\n", encoding="utf-8")
@@ -265,7 +371,7 @@ def toy_spec(
             "models": models,
             "intermediate": settings,
             "hyperparameters": blocks,
-            "data_dirs": {t: data_dir(t) for t in spec.data_dirs},
+            "data_dirs": {t: spec_dir(t) for t in spec.data_dirs},
             "mixtures": mixtures,
         }
     )

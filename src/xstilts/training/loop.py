@@ -293,6 +293,7 @@ def train(
     log_with: str | None = None,
     log_dir: str | None = None,
     run_name: str = "xstilts",
+    auxiliary: Callable[[], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train `model` (a MultiTaskModel) on one or several tasks; restores the best dev checkpoint at the end.
 
@@ -302,6 +303,8 @@ def train(
     Several processes (`accelerate launch`): every process draws the same global micro-batches and trains on its share,
     and the learning rate follows the single-process schedule (one scheduler step per optimizer step), so N processes train
     as one process with the same global batch would. Raises TrainingDiverged when a loss is NaN or infinite.
+
+    `auxiliary`: a loss added to every micro-batch's (continual alignment: a weighted alignment batch).
     """
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from transformers import get_linear_schedule_with_warmup
@@ -475,6 +478,8 @@ def train(
                 loss = model(tasks[k].name, batch)["loss"]
                 if weight != 1.0:
                     loss = loss * weight
+                if auxiliary is not None:
+                    loss = loss + auxiliary()
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     coef = None

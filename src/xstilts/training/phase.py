@@ -13,6 +13,7 @@ from xstilts import __version__
 from xstilts.atomic import atomic_directory, atomic_write_json
 from xstilts.data.cache import featurize_cached
 from xstilts.data.load import dev_subset, load_examples, subsample
+from xstilts.data.xtreme import ReadExamples
 from xstilts.errors import UserError
 from xstilts.families.featurize import Collator
 from xstilts.integrity import write_record
@@ -105,8 +106,20 @@ def build_model(cfg: PhaseConfig, specs: dict[str, TaskSpec]) -> tuple[MultiTask
 DevScorer = Callable[[MultiTaskModel, Any, TaskSpec, list[Any], dict[str, Any], Any], Callable[[], dict[str, float]]]
 
 
+# Hooks a caller may pass (experiments.run, for an aligned setting's target phase; training does not depend on
+# xstilts.alignment): `auxiliary(model, tokenizer)` -> an object whose `loss()` is added to every micro-batch loss
+# (continual alignment); `diagnose(model, tokenizer)` -> facts about the trained weights, kept in phase.json.
+AuxiliaryFactory = Callable[[MultiTaskModel, Any], Any]
+Diagnose = Callable[[MultiTaskModel, Any], dict[str, Any]]
+
+
 def run_phase(
-    cfg: PhaseConfig, out_dir: str | Path, progress: bool = True, dev_scorer: DevScorer | None = None
+    cfg: PhaseConfig,
+    out_dir: str | Path,
+    progress: bool = True,
+    dev_scorer: DevScorer | None = None,
+    auxiliary: AuxiliaryFactory | None = None,
+    diagnose: Diagnose | None = None,
 ) -> Path:
     """Train one phase and write its checkpoint to out_dir (returns at once if out_dir is already complete).
 
@@ -126,13 +139,12 @@ def run_phase(
         settings = cfg.resolved_settings(name)
         where = cfg.task_source(name)
         src = cfg.task_spec(where["source_task"])
-        train_ex = subsample(
-            load_examples(src, "train", where["language"], where["data_dir"]),
-            settings.get("max_train_examples"),
-            cfg.seed,
-        )
+        read = load_examples(src, "train", where["language"], where["data_dir"])
+        train_ex = subsample(read, settings.get("max_train_examples"), cfg.seed)
         if not train_ex:
             raise UserError(f"task '{name}' has no training examples in language '{where['language']}'")
+        if isinstance(read, ReadExamples):  # a translated file's rows left out (answers off their spans): recorded
+            where = {**where, "train_skipped": read.skipped, "train_read": read.total, "train_skipped_why": read.why}
         loaded[name] = (with_data_labels(task, train_ex), src, where, train_ex)
     model, tokenizer = build_model(cfg, {n: v[0] for n, v in loaded.items()})
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -144,7 +156,12 @@ def run_phase(
         dev_ex = []
         if where["dev_task"] is not None:  # a dev set that fails to load is an error, never silently dropped
             dev_ex = dev_subset(
-                load_examples(cfg.task_spec(where["dev_task"]), "dev", where["dev_language"], where["data_dir"]),
+                load_examples(
+                    cfg.task_spec(where["dev_task"]),
+                    "dev",
+                    where["dev_language"],
+                    where.get("dev_data_dir", where["data_dir"]),  # translated training: the dev set's own folder
+                ),
                 settings.get("max_dev_examples"),
                 str(settings.get("dev_subset", "first")),
             )
@@ -165,6 +182,7 @@ def run_phase(
             "train_features": len(train_tasks[-1].feats),
             **train_tasks[-1].info,
         }  # head_init: pretrained (the checkpoint's LM head) or random
+    extra = auxiliary(model, tokenizer) if auxiliary is not None else None
     settings = cfg.resolved_settings(None)
     collate = Collator(
         pad_id=tokenizer.pad_token_id or 0,
@@ -184,7 +202,12 @@ def run_phase(
         log_with=cfg.log_with,
         log_dir=str(out.parent / "logs" / out.name) if cfg.log_with else None,
         run_name=f"{cfg.kind}-{'+'.join(cfg.tasks)}",
+        auxiliary=extra.loss if extra is not None else None,
     )
+    if extra is not None:
+        data_info["continual_alignment"] = {"batches": extra.batches}
+    if diagnose is not None and result.is_main:
+        data_info["diagnostics"] = diagnose(model, tokenizer)
     if result.is_main:  # data-parallel processes: only the main one writes the checkpoint
         _write_checkpoint(cfg, out, model, tokenizer, data_info, result, t0)
     wait_for_everyone()  # the others return once it is in place (the next phase reads it)
