@@ -1,13 +1,13 @@
 """The import graph follows the layers: no module imports from a layer above it.
 
   cli -> cli_selection -> cli_args -> rehearsal -> experiments / analysis -> selection -> evaluation / training -> jobs
-      -> data -> tasks -> modeling -> families -> results / rankings / integrity
+      -> data -> tasks -> modeling -> families -> results / rankings / ledger / integrity
       -> languages / defaults / atomic / paths / hub_access / registry -> benchmarks -> errors
 
 (evaluation and training are side by side: neither imports the other). `families` is the family table and the pure
 per-family pieces it holds (examples, featurizers, heads, decoders, submission files, metrics): tasks validate
 `family:` against it and the model builds heads from it. `analysis` reads results only: it may import
-the bottom layer, the results table and the ranking files, nothing that runs. Function-level imports count as much as
+the bottom layer, the results table, the ranking files and the run ledger, nothing that runs. Function-level imports count as much as
 module-level ones, since a lazy import only hides a cycle; and no part imports itself through others (no circle).
 Read from the source with `ast`, so nothing is imported.
 """
@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "registry": 2,  # Registry[T]: the one idiom of the named extension tables (selection methods, executors)
     "integrity": 3,  # checksummed completion records (phases and evaluation nodes write them), written atomically
     "results": 3,  # results.csv, rewritten atomically
+    "ledger": 3,  # ledger.jsonl (one record per finished node) and events.jsonl: written by the driver, read by analysis
     "rankings": 3,  # the ranking files `xstilts select` writes (read by selection/prune and analysis)
     "families": 4,  # the family table (FamilyOps per family) and the per-family pieces it holds
     "modeling": 5,  # builds each head from the family table
@@ -52,7 +53,7 @@ LAYERS: dict[str, int] = {
 }
 BOTTOM = 2  # errors, the benchmark files and the tables everything may use
 # analysis reads results.csv: besides the bottom layer it may use only the results table and the ranking files.
-ANALYSIS_MAY_IMPORT = {"xstilts.results", "xstilts.rankings"}
+ANALYSIS_MAY_IMPORT = {"xstilts.results", "xstilts.rankings", "xstilts.ledger"}
 
 # Edges that break the rule today, each with the change that removes it. The second test fails once an edge is gone,
 # so this list cannot go stale.

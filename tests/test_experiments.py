@@ -107,10 +107,43 @@ def test_local_run_writes_results_and_reuses_nodes(tiny_models, toy_tasks, tmp_p
     assert all(a["node"] == b["node"] for a, b in zip(events[::2], events[1::2], strict=True))
     evals = list((tmp_path / "run" / "nodes").glob("evaluation-*/done.json"))
     assert evals and all(json.loads(p.read_text())["seconds"] > 0 for p in evals)
+    _ledger_has_every_node(tmp_path / "run", spec)
     again = run_local(spec, tmp_path / "run", progress=False)
     assert again["ran"] == []
     assert read_csv(tmp_path / "run" / "results.csv") == rows
     _status_reads_records(tmp_path / "run", events)
+
+
+def _ledger_has_every_node(run: Path, spec) -> None:
+    """ledger.jsonl: one typed record per finished node, with the fields the plan gave it and its record's seconds;
+    selection's grid records read it (no folder names parsed)."""
+    from xstilts.analysis.selection_eval import grid_records
+    from xstilts.experiments.plan import build_plan
+    from xstilts.ledger import read_ledger
+
+    entries = read_ledger(run)
+    nodes = {n.id: n for n in build_plan(spec)}
+    assert set(entries) == set(nodes)
+    for node_id, e in entries.items():
+        n = nodes[node_id]
+        assert (e.kind, e.model, e.setting, e.target, e.seed, e.hash, e.dir) == (
+            n.kind,
+            n.model,
+            n.intermediate,
+            n.target,
+            n.seed,
+            n.hash,
+            n.dirname(),
+        )
+        record = "done.json" if n.kind == "evaluation" else "phase.json"
+        assert e.seconds == round(json.loads((run / "nodes" / e.dir / record).read_text())["seconds"], 3)
+        if n.kind == "intermediate":
+            assert e.tasks == n.job["phase"]["task_order"]
+    records = grid_records(run)
+    assert {(p["kind"], p["setting"]) for p in records["phases"]} == {
+        (n.kind, n.intermediate) for n in nodes.values() if n.kind != "evaluation"
+    }
+    assert set(records["evaluations"]) == {i for i, n in nodes.items() if n.kind == "evaluation"}
 
 
 def _status_reads_records(run: Path, events: list[dict]) -> None:

@@ -484,13 +484,13 @@ def status(out: Path = typer.Argument(..., metavar="DIR", help="Run directory.")
     """Progress of a run: nodes done per kind, failures and their logs."""
     import collections
 
-    events = out / "events.jsonl"
-    if not events.is_file():
-        raise UserError("not a run directory (events.jsonl missing)", path=str(out))
+    from xstilts.ledger import EVENTS_FILE, read_events
+
+    if not (out / EVENTS_FILE).is_file():
+        raise UserError(f"not a run directory ({EVENTS_FILE} missing)", path=str(out))
     last: dict[str, dict] = {}
-    for line in events.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            e = json.loads(line)
+    for e in read_events(out):
+        if e.get("node") != "(run)":  # the driver's repairs are not nodes
             last[e["node"]] = e
     from xstilts.experiments.plan import recorded_lookup
 

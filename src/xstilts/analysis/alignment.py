@@ -1,7 +1,7 @@
 """The alignment diagnostics of a run (Efimov et al.'s analysis): for every setting with an alignment phase, the
 related / unrelated word distances on held-out pairs before the alignment, after it, and after each target phase
 (what fine-tuning forgot), per model and language. Read from the records the nodes wrote (phase.json of `align`
-nodes and of the target nodes of aligned settings), found through the run's events.jsonl (node id -> folder), and
+nodes and of the target nodes of aligned settings), found through the run ledger (node id -> folder), and
 written as alignment.json beside the report."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.atomic import atomic_write_text
+from xstilts.ledger import read_events, read_ledger
 
 ALIGNMENT_FILE = "alignment.json"
 STAGES = ("before", "after alignment", "after target")
@@ -19,17 +20,9 @@ METRICS = ("related_l2", "unrelated_l2", "related_cos", "unrelated_cos", "englis
 
 
 def _node_dirs(run: Path) -> dict[str, str]:
-    """Node id -> its folder, from the event log (the last folder an id ran in)."""
-    out: dict[str, str] = {}
-    events = run / "events.jsonl"
-    if events.is_file():
-        for line in events.read_text(encoding="utf-8").splitlines():
-            try:
-                e = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-            if e.get("dir") and e.get("event") == "done":
-                out[e["node"]] = e["dir"]
+    """Node id -> its folder: the run ledger's, and for nodes it predates, the last "done" event's."""
+    out = {e["node"]: e["dir"] for e in read_events(run) if e.get("event") == "done" and e.get("dir")}
+    out.update({node_id: e.dir for node_id, e in read_ledger(run).items()})
     return out
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.errors import UserError
+from xstilts.ledger import read_events, read_ledger
 from xstilts.rankings import match_model
 from xstilts.results import EVAL_RECORD
 
@@ -98,13 +99,49 @@ _NODE_DIR = re.compile(r"^(intermediate|target|evaluation|inter|targe|evalu)-(.+
 
 
 def grid_records(run_dir: Path) -> dict[str, Any]:
-    """Per intermediate setting name (as in results.csv), its tasks; and the seconds of every node of the grid, keyed by
-    (kind, model-setting[-target] readable name), from nodes/*/phase.json (phases) and events.jsonl (evaluations)."""
+    """The grid's training phases (kind, model, setting, target, seconds, tasks) and each evaluation's seconds, from
+    the run ledger (xstilts.ledger); a run written before the ledger: from nodes/*/phase.json and the event log."""
     run_dir = Path(run_dir)
+    entries = read_ledger(run_dir)
+    older = _records_from_folders(run_dir, skip={e.dir for e in entries.values()})  # nodes the ledger predates
+    return {
+        "phases": older["phases"]
+        + [
+            {
+                "kind": e.kind,
+                "model": e.model,
+                "setting": e.setting,
+                "target": e.target,
+                "seed": str(e.seed),
+                "seconds": e.seconds,
+                "tasks": list(e.tasks),
+            }
+            for e in entries.values()
+            if e.kind in ("intermediate", "align", "target")
+        ],
+        "evaluations": {
+            **older["evaluations"],
+            **{e.id: e.seconds for e in entries.values() if e.kind == "evaluation"},
+        },
+    }
+
+
+def _phase_is(ph: dict[str, Any], kind: str, model: str, setting: str, target: str | None = None) -> bool:
+    """Whether a phase record is (kind, model, setting[, target]): by field from the ledger, by folder name before."""
+    if "model" in ph:
+        return (ph["kind"], ph["model"], ph["setting"], ph["target"]) == (kind, model, setting, target)
+    name = f"{model}-{setting}" + (f"-{target}" if target else "")
+    return ph["kind"] == kind[:5] and ph["name"] == name
+
+
+def _records_from_folders(run_dir: Path, skip: set[str]) -> dict[str, Any]:
+    """grid_records of the nodes the ledger does not hold (a run, or its part, written before the ledger existed;
+    folders in `skip` left out): folder names parsed (ambiguous where names hold '-'), evaluation seconds from their
+    records or the event log."""
     phases: list[dict[str, Any]] = []
     for p in sorted((run_dir / "nodes").glob("*/phase.json")):
         m = _NODE_DIR.match(p.parent.name)
-        if not m:
+        if not m or p.parent.name in skip:
             continue
         rec = json.loads(p.read_text(encoding="utf-8"))
         job = rec.get("job") or rec.get("config") or {}  # the phase's resolved job (older records: its config)
@@ -121,15 +158,13 @@ def grid_records(run_dir: Path) -> dict[str, Any]:
     # back to the record's modification time less the node's last "start" event (the "done" event is not used: the
     # in-process executor used to log it only when every node ready at the same time had finished)
     started: dict[str, float] = {}
-    events = run_dir / "events.jsonl"
-    if events.is_file():
-        for line in events.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                e = json.loads(line)
-                if e["event"] == "start" and str(e["node"]).startswith("evaluation/"):
-                    started[e["node"]] = e["time"]
+    for e in read_events(run_dir):
+        if e["event"] == "start" and str(e["node"]).startswith("evaluation/"):
+            started[e["node"]] = e["time"]
     evals: dict[str, float] = {}
     for p in sorted((run_dir / "nodes").glob(f"evaluation-*/{EVAL_RECORD}")):
+        if p.parent.name in skip:
+            continue
         rec = json.loads(p.read_text(encoding="utf-8"))
         node = str(rec.get("node", ""))
         if "seconds" in rec:
@@ -144,7 +179,7 @@ def setting_tasks(records: dict[str, Any], model: str, settings: list[str]) -> d
     out: dict[str, list[str]] = {}
     for s in settings:
         for ph in records["phases"]:
-            if ph["kind"] == "inter" and ph["name"] == f"{model}-{s}":
+            if _phase_is(ph, "intermediate", model, s):
                 out[s] = ph["tasks"]
                 break
     return out
@@ -156,9 +191,7 @@ def grid_seconds(records: dict[str, Any], model: str, target: str, settings: lis
     total = 0.0
     for ph in records["phases"]:
         for s in settings:
-            if (ph["kind"] == "inter" and ph["name"] == f"{model}-{s}") or (
-                ph["kind"] == "targe" and ph["name"] == f"{model}-{s}-{target}"
-            ):
+            if _phase_is(ph, "intermediate", model, s) or _phase_is(ph, "target", model, s, target):
                 total += ph["seconds"]
     for node, sec in records["evaluations"].items():
         parts = node.split("/")  # evaluation/<model>/<setting>/<target>/s<seed>

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xstilts import ledger
 from xstilts.atomic import atomic_directory, atomic_write_text
 from xstilts.experiments.lock import RunLock
 from xstilts.experiments.plan import EVAL_RECORD, Node, build_plan, node_dir, select_nodes
@@ -20,10 +21,26 @@ from xstilts.results import RESULTS_FILE, append_results, sync_results
 
 
 def log_event(out: Path, node: Node, event: str, **extra: Any) -> None:
-    """Append one JSON line about `node` (with any extra fields) to the run's events.jsonl."""
-    line = json.dumps({"time": time.time(), "node": node.id, "dir": node.dirname(), "event": event, **extra})
-    with (out / "events.jsonl").open("a", encoding="utf-8") as f:
-        f.write(line + "\n")
+    """Append one event about `node` (with any extra fields) to the run's event log (xstilts.ledger)."""
+    ledger.log_event(out, node.id, event, dirname=node.dirname(), **extra)
+
+
+def ledger_entry(node: Node, seconds: float) -> ledger.LedgerEntry:
+    """The ledger's record of a finished node."""
+    phase = node.job.get("phase")
+    return ledger.LedgerEntry(
+        id=node.id,
+        kind=node.kind,
+        model=node.model,
+        setting=node.intermediate,
+        seed=node.seed,
+        hash=node.hash,
+        dir=node.dirname(),
+        seconds=round(seconds, 3),
+        target=node.target,
+        source_language=node.source_language,
+        tasks=list(phase["task_order"]) if phase else [],
+    )
 
 
 def spec_texts(spec: ExperimentSpec) -> list[str]:
@@ -185,8 +202,7 @@ def _report(out: Path) -> Callable[[str], None]:
 
     def report(line: str) -> None:
         print(f"warning: {line}", file=sys.stderr, flush=True)
-        with (out / "events.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"time": time.time(), "node": "(run)", "event": "repaired", "message": line}) + "\n")
+        ledger.log_event(out, "(run)", "repaired", message=line)
 
     return report
 
@@ -283,6 +299,8 @@ def _schedule_locked(
                     failed[d] = f"skipped: upstream {up} failed"
                     stack.append(d)
 
+    started: dict[str, float] = {}  # node id -> when it started (the ledger's seconds)
+
     def finish(n: Node, handle: Any) -> None:
         try:
             rows = result(handle)
@@ -298,6 +316,7 @@ def _schedule_locked(
         finished.add(n.id)
         ran.append(n.id)
         log_event(out, n, "done")
+        ledger.append_entry(out, ledger_entry(n, _node_seconds(out, n, time.time() - started.pop(n.id, time.time()))))
         _retain(retention, finished, [n.id], report)
         for d in dependents.get(n.id, []):
             waiting[d] -= 1
@@ -308,6 +327,7 @@ def _schedule_locked(
         while ready:  # in-process (synchronous), a node's dependents join the heap as it finishes
             n = nodes[heapq.heappop(ready)]
             log_event(out, n, "start")
+            started[n.id] = time.time()
             handle = submit(n, str(out))
             if synchronous:
                 finish(n, handle)
@@ -321,6 +341,15 @@ def _schedule_locked(
         start_ready()
     sync()
     return {"ran": ran, "failed": failed, "nodes": len(nodes)}
+
+
+def _node_seconds(out: Path, node: Node, wall: float) -> float:
+    """A finished node's own seconds, as its completion record says (a worker pool's queueing left out); else the
+    wall-clock since its start event."""
+    try:
+        return float(json.loads((node_dir(out, node) / record_name(node)).read_text(encoding="utf-8"))["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return wall
 
 
 def _retain(retention: Retention, finished: set[str], node_ids: list[str], report: Callable[[str], None]) -> None:
