@@ -67,7 +67,7 @@ def test_links_are_one_to_one_and_between_different_words(tmp_path):
     c = read_corpus(str(path), "de")
     # 0-0 links identical words (Paris): dropped; 2-2 and 2-1 share word 2, 1-1 and 2-1 share English word 1: dropped;
     # the second pair keeps nothing one-to-one and is skipped (counted)
-    assert [p.links for p in c.pairs] == [[]] or c.counts["no_links"] == 2
+    assert c.pairs == []
     assert c.counts == {"read": 2, "too_long": 0, "no_links": 2, "kept": 0}
 
 

@@ -56,9 +56,9 @@ def word_distances(
             unrel_l2.append((a - u).norm(dim=1))
             rel_cos.append(torch.nn.functional.cosine_similarity(a, r, dim=1))
             unrel_cos.append(torch.nn.functional.cosine_similarity(a, u, dim=1))
-        english = vb.vectors[: vb.starts[len(idx)]] if len(idx) < len(vb.starts) else vb.vectors
-        both = ref.present & vb.present[: len(ref.present)]
-        drift.append((english[: len(ref.present)][both] - ref.vectors[both]).norm(dim=1))
+        n_english = len(ref.present)  # the pairs' own English words: the first block of vb, slot for slot
+        both = ref.present & vb.present[:n_english]
+        drift.append((vb.vectors[:n_english][both] - ref.vectors[both]).norm(dim=1))
         norms.append(ref.vectors[both].norm(dim=1))
     if was[0]:
         encoder.train()

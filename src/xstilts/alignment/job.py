@@ -21,9 +21,12 @@ def _line_count(path: str) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
 
 
-def fingerprint(corpus: str, languages: list[str]) -> dict[str, dict[str, str]]:
-    """language -> file -> content hash, of every file the corpus gives that language."""
-    return {lang: {f: file_digest(f) for f in files} for lang, files in corpus_files(corpus, languages).items()}
+def fingerprint(
+    corpus: str, languages: list[str], files: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, str]]:
+    """language -> file -> content hash, of every file the corpus gives that language (`files`: corpus_files's)."""
+    files = corpus_files(corpus, languages) if files is None else files
+    return {lang: {f: file_digest(f) for f in names} for lang, names in files.items()}
 
 
 def alignment_job(
@@ -38,14 +41,15 @@ def alignment_job(
     """The resolved job of one alignment phase; the corpus is read for its files here (a missing one: a UserError)."""
     check_languages(languages)
     heldout = heldout if heldout is not None else default_heldout(corpus)
+    files = corpus_files(corpus, languages)  # located once: the fingerprint and the cost estimate's line counts
     job: dict[str, Any] = {
         "kind": "align",
         "seed": seed,
         "corpus": corpus,
         "languages": list(languages),
         "settings": alignment_settings(overrides, where),
-        "data": fingerprint(corpus, languages),
-        "lines": {lang: _line_count(files[0]) for lang, files in corpus_files(corpus, languages).items()},
+        "data": fingerprint(corpus, languages, files),
+        "lines": {lang: _line_count(names[0]) for lang, names in files.items()},
         "heldout": heldout,
         "heldout_data": fingerprint(heldout, languages) if heldout else None,
         "trust_remote_code": trust_remote_code,

@@ -303,15 +303,14 @@ def setting_alignment_job(s: IntermediateSetting, seed: int, m: ModelSpec) -> di
     return alignment_job(a.corpus, a.languages, a.hyperparameters, seed, a.heldout, m.trust_remote_code, where)
 
 
-def target_alignment(s: IntermediateSetting, seed: int, m: ModelSpec) -> dict[str, Any]:
-    """What a target node of an aligned setting adds to its job: `alignment` with the continual batches (when asked)
-    and the held-out pairs its trained encoder is measured on (the forgetting); {} for other settings, whose target
-    jobs stay as they were."""
-    if s.align is None:
+def target_alignment(s: IntermediateSetting, job: dict[str, Any] | None) -> dict[str, Any]:
+    """What a target node of an aligned setting (its alignment `job`) adds to its job: `alignment` with the continual
+    batches (when asked) and the held-out pairs its trained encoder is measured on (the forgetting); {} for other
+    settings, whose target jobs stay as they were."""
+    if s.align is None or job is None:
         return {}
     from xstilts.alignment.job import continual_job, diagnose_job
 
-    job = setting_alignment_job(s, seed, m)
     extra = {"continual": continual_job(job) if s.align.continual else None, "diagnose": diagnose_job(job)}
     return {"alignment": extra} if any(extra.values()) else {}
 
@@ -343,9 +342,10 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                     continue
                 if s.only_targets is not None and not set(s.only_targets) & set(spec.targets):
                     continue
+                align_job = setting_alignment_job(s, seed, m) if s.align is not None else None  # built once
                 for kind in setting_phases(s):  # alignment before/after the tasks: a chain of phases
                     if kind == "align":
-                        job = {"model": model, "align": setting_alignment_job(s, seed, m)}
+                        job = {"model": model, "align": align_job}
                     else:
                         job = {"model": model, "phase": phase_config(spec, "intermediate", s.tasks, seed, s, m).job()}
                     nid = f"{kind}/{m.name}/{s.name}/s{seed}"
@@ -354,7 +354,7 @@ def build_plan(spec: ExperimentSpec) -> list[Node]:
                         inter_id,
                     )
                     inter_id = nid
-                aligned = target_alignment(s, seed, m)  # continual batches and the forgetting diagnostics
+                aligned = target_alignment(s, align_job)  # continual batches and the forgetting diagnostics
                 targets = [t for t in spec.targets if keep.keeps(m.name, s.name, t)]
                 if s.only_targets is not None:  # a target-specific generated mixture (experiments/mixtures.py)
                     targets = [t for t in targets if t in s.only_targets]
